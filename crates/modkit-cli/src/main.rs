@@ -1,0 +1,68 @@
+//! `modkit`: one multi-call binary for the kmod tools, dispatched on argv[0] or the first argument.
+
+mod modinfo;
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::ExitCode;
+
+/// The tools this binary is, by the name it is called as.
+const TOOLS: &[(&str, &str, fn(Vec<OsString>) -> ExitCode)] = &[
+    ("modinfo", "show what a kernel module says about itself", modinfo::main),
+];
+
+fn main() -> ExitCode {
+    let mut args: Vec<OsString> = std::env::args_os().collect();
+    let argv0 = args.first().cloned().unwrap_or_else(|| "modkit".into());
+    let called_as = Path::new(&argv0)
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+
+    if let Some(tool) = find_tool(&called_as) {
+        return tool(args);
+    }
+
+    // `modkit TOOL ARGS...`: the tool sees itself as argv[0], as through a link.
+    match args.get(1).and_then(|arg| arg.to_str()) {
+        Some("--list") => {
+            for (name, _, _) in TOOLS {
+                println!("{name}");
+            }
+            ExitCode::SUCCESS
+        }
+        Some("--version" | "-V") => {
+            println!("modkit {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Some("-h" | "--help") | None => {
+            print_usage();
+            if args.len() > 1 { ExitCode::SUCCESS } else { ExitCode::from(1) }
+        }
+        Some(name) => match find_tool(name) {
+            Some(tool) => {
+                args.remove(0);
+                tool(args)
+            }
+            None => {
+                eprintln!("modkit: unknown tool '{name}' (see 'modkit --list')");
+                ExitCode::from(1)
+            }
+        },
+    }
+}
+
+fn find_tool(name: &str) -> Option<fn(Vec<OsString>) -> ExitCode> {
+    TOOLS.iter().find(|(tool, _, _)| *tool == name).map(|(_, _, main)| *main)
+}
+
+fn print_usage() {
+    println!("modkit {}: find, describe, index, load and unload Linux kernel modules\n", env!("CARGO_PKG_VERSION"));
+    println!("Usage: modkit TOOL [ARGS...]   or, through a link named after the tool: TOOL [ARGS...]\n");
+    println!("Tools:");
+    for (name, about, _) in TOOLS {
+        println!("  {name:<10} {about}");
+    }
+    println!("\nInstall the links with e.g. `for t in $(modkit --list); do ln -s modkit /usr/local/sbin/$t; done`.");
+    println!("Run `modkit TOOL --help` for a tool's options.");
+}

@@ -1,0 +1,1 @@
+//! Read what a Linux kernel module file says about itself (being written).

@@ -1,0 +1,3 @@
+//! The guest `/init` of `cargo xtask vmtest` (being written).
+
+fn main() {}

@@ -1,0 +1,57 @@
+//! `cargo xtask`: the project's developer tasks, each a subcommand.
+
+mod compat;
+mod kernels;
+mod kmods;
+mod vmtest;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// Developer tasks for modkit. Run from anywhere inside the repository.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Download Debian's kernel headers (cached) and build the sample modules for each kernel.
+    Kmods(kmods::Args),
+    /// Boot Debian's kernels in QEMU and run the end-to-end scenarios with modkit's tools.
+    Vmtest(vmtest::Args),
+    /// Compare modkit's output with kmod's on Debian's module trees.
+    Compat(compat::Args),
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.task {
+        Task::Kmods(args) => kmods::run(args),
+        Task::Vmtest(args) => vmtest::run(args),
+        Task::Compat(args) => compat::run(args),
+    }
+}
+
+/// The repository root (the parent of this crate's directory).
+pub(crate) fn project_root() -> PathBuf {
+    let dir = env!("CARGO_MANIFEST_DIR");
+    PathBuf::from(dir).parent().expect("xtask lives one level below the root").to_path_buf()
+}
+
+/// Where downloads and extracted kernel trees are kept between runs: `$MODKIT_CACHE`, else
+/// `$XDG_CACHE_HOME/modkit`, else `~/.cache/modkit`. Never inside the repository.
+pub(crate) fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("MODKIT_CACHE") {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(dir).join("modkit");
+    }
+    let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
+    PathBuf::from(home).join(".cache/modkit")
+}
