@@ -13,6 +13,9 @@ static char *greeting = "Hello, World!";
 module_param(greeting, charp, 0444);
 MODULE_PARM_DESC(greeting, "Message printed when the module is loaded");
 
+/* hello_feature declares it too; this prototype keeps -Wmissing-prototypes quiet. */
+void api_test(void);
+
 void api_test(void)
 {
 	pr_info("[hello_api] this is a test message.\n");
