@@ -165,15 +165,28 @@ pub fn ensure(sh: &Shell, series: Series) -> Result<KernelTree> {
 
     eprintln!("kernel {series}: {} ({})", wanted.release, wanted.version);
     let debs_dir = cache.join("debs");
-    let mut debs = Vec::new();
-    for package in &packages {
-        debs.push(download(sh, &debs_dir, package)?);
+    let fetched = packages
+        .iter()
+        .map(|package| download(sh, &debs_dir, package))
+        .collect::<Result<Vec<_>>>()
+        .and_then(|debs| extract(sh, &root, &wanted, &debs));
+    match (fetched, cached) {
+        (Ok(()), cached) => {
+            if let Some(old) = cached {
+                forget_debs(&debs_dir, &old, &wanted);
+            }
+            tree(series, &root, &wanted)
+        }
+        // Say, no network: the tree we have is better than none.
+        (Err(err), Some(old)) => {
+            eprintln!(
+                "kernel {series}: cannot update to {} ({err:#}); using the cached {}",
+                wanted.release, old.release
+            );
+            tree(series, &root, &old)
+        }
+        (Err(err), None) => Err(err),
     }
-    extract(sh, &root, &wanted, &debs)?;
-    if let Some(old) = cached {
-        forget_debs(&debs_dir, &old, &wanted);
-    }
-    tree(series, &root, &wanted)
 }
 
 /// One binary package to fetch, as apt-cache describes it.
@@ -214,18 +227,6 @@ fn resolve(sh: &Shell, series: Series) -> Result<Vec<Package>> {
         .map(|(_, name)| name.to_owned())
         .with_context(|| format!("apt-cache knows no package matching {pattern}"))?;
 
-    let policy = cmd!(sh, "apt-cache policy {image}")
-        .quiet()
-        .read()
-        .context("cannot run apt-cache policy")?;
-    let version = policy
-        .lines()
-        .find_map(|line| line.trim().strip_prefix("Candidate:"))
-        .map(str::trim)
-        .filter(|v| *v != "(none)")
-        .with_context(|| format!("apt-cache has no candidate version of {image}"))?
-        .to_owned();
-
     let release = image
         .strip_prefix("linux-image-")
         .and_then(|r| r.strip_suffix("-unsigned"))
@@ -237,15 +238,36 @@ fn resolve(sh: &Shell, series: Series) -> Result<Vec<Package>> {
         format!("linux-headers-{abi}-common"),
         series.kbuild_package(abi),
     ];
-    let pinned: Vec<String> = names
-        .iter()
-        .map(|name| format!("{name}={version}"))
-        .collect();
-    let shown = cmd!(sh, "apt-cache show --no-all-versions {pinned...}")
+    // Each apt-cache run takes most of a second here, so ask for the candidates of all four
+    // at once; only when one differs from the image's (linux-kbuild-6.1 has a version per
+    // point release) ask again for that exact version.
+    let all = &names;
+    let shown = cmd!(sh, "apt-cache show --no-all-versions {all...}")
         .quiet()
         .read()
         .context("cannot run apt-cache show")?;
-    let described = parse_show(&shown);
+    let mut described = parse_show(&shown);
+    let version = described
+        .iter()
+        .find(|p| p.name == image)
+        .map(|p| p.version.clone())
+        .with_context(|| format!("apt-cache has no candidate version of {image}"))?;
+    let missing: Vec<String> = names
+        .iter()
+        .filter(|name| {
+            !described
+                .iter()
+                .any(|p| &p.name == *name && p.version == version)
+        })
+        .map(|name| format!("{name}={version}"))
+        .collect();
+    if !missing.is_empty() {
+        let shown = cmd!(sh, "apt-cache show --no-all-versions {missing...}")
+            .quiet()
+            .read()
+            .context("cannot run apt-cache show")?;
+        described.extend(parse_show(&shown));
+    }
     names
         .iter()
         .map(|name| {
@@ -358,19 +380,19 @@ fn extract(sh: &Shell, root: &Path, stamp: &Stamp, debs: &[PathBuf]) -> Result<(
     sh.create_dir(&fresh)
         .with_context(|| format!("cannot create {}", fresh.display()))?;
 
-    let start = Instant::now();
-    eprint!(
-        "  extracting {} packages into {}...",
-        debs.len(),
-        root.display()
-    );
-    let _ = std::io::stderr().flush();
     let result = (|| {
         for deb in debs {
-            cmd!(sh, "dpkg-deb -x {deb} {fresh}")
-                .quiet()
-                .run()
-                .with_context(|| format!("cannot extract {}", deb.display()))?;
+            let file = deb.file_name().unwrap_or_default().to_string_lossy();
+            let package = file.split('_').next().unwrap_or_default();
+            eprint!("  extracting {package}...");
+            let _ = std::io::stderr().flush();
+            let start = Instant::now();
+            let done = cmd!(sh, "dpkg-deb -x {deb} {fresh}").quiet().run();
+            if done.is_err() {
+                eprintln!(" failed");
+            }
+            done.with_context(|| format!("cannot extract {}", deb.display()))?;
+            eprintln!(" done ({:.1} s)", start.elapsed().as_secs_f64());
         }
         fix_headers_makefile(&fresh, root, &stamp.release)?;
         // The stamp goes in last: whatever lacks it is not a complete tree.
@@ -394,16 +416,7 @@ fn extract(sh: &Shell, root: &Path, stamp: &Stamp, debs: &[PathBuf]) -> Result<(
         Ok(())
     })();
     let _ = sh.remove_path(&fresh);
-    match result {
-        Ok(()) => {
-            eprintln!(" done ({:.1} s)", start.elapsed().as_secs_f64());
-            Ok(())
-        }
-        Err(err) => {
-            eprintln!(" failed");
-            Err(err)
-        }
-    }
+    result
 }
 
 /// Line 1 of Debian's `linux-headers-RELEASE/Makefile` is `include /usr/src/...-common/Makefile`;

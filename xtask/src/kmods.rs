@@ -18,8 +18,8 @@ use crate::kernels::{self, KernelTree, Series};
 /// path of each built module.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Kernel series to build for: 6.1, 6.12 or all.
-    #[arg(long, value_name = "SERIES", default_value = "all")]
+    /// Which Debian kernel to build for.
+    #[arg(long, value_name = "SERIES", default_value = "all", value_parser = ["6.1", "6.12", "all"])]
     kernel: String,
 
     /// Also rewrite the committed test modules in kmods/fixtures/ for every kernel: stripped
