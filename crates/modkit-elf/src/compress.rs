@@ -1,0 +1,246 @@
+//! Transparent decompression of `.ko.xz`, `.ko.zst` and `.ko.gz` modules, detected by magic.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::io::Read;
+
+use crate::Error;
+
+/// Default cap on the size of a decompressed module: 256 MiB (the largest Debian module is ~30 MiB).
+pub const DEFAULT_DECOMPRESS_LIMIT: u64 = 256 << 20;
+
+/// Memory liblzma may use for its dictionary; the xz presets kernels use need at most 64 MiB.
+const XZ_MEMLIMIT: u64 = 512 << 20;
+
+// Magic numbers: zstd RFC 8878 §3.1.1, xz file format spec §2.1.1.1, gzip RFC 1952 §2.3.1.
+const ZSTD_MAGIC: &[u8] = &[0x28, 0xB5, 0x2F, 0xFD];
+const XZ_MAGIC: &[u8] = &[0xFD, b'7', b'z', b'X', b'Z', 0x00];
+const GZIP_MAGIC: &[u8] = &[0x1F, 0x8B];
+
+/// How a module file is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Compression {
+    /// Plain ELF (or anything that is not one of the formats below).
+    None,
+    /// xz (`.ko.xz`).
+    Xz,
+    /// Zstandard (`.ko.zst`).
+    Zstd,
+    /// gzip (`.ko.gz`).
+    Gzip,
+}
+
+impl Compression {
+    /// The name kmod and the kernel use for it: `xz`, `zstd`, `gzip`, `none`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Xz => "xz",
+            Compression::Zstd => "zstd",
+            Compression::Gzip => "gzip",
+        }
+    }
+}
+
+impl fmt::Display for Compression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Tell the compression of `bytes` from its magic number.
+pub fn detect_compression(bytes: &[u8]) -> Compression {
+    if bytes.starts_with(ZSTD_MAGIC) {
+        Compression::Zstd
+    } else if bytes.starts_with(XZ_MAGIC) {
+        Compression::Xz
+    } else if bytes.starts_with(GZIP_MAGIC) {
+        Compression::Gzip
+    } else {
+        Compression::None
+    }
+}
+
+/// Decompress `bytes` if its magic says it is compressed; borrow it unchanged otherwise.
+///
+/// Output larger than `limit` bytes is an [`Error::TooLarge`]; corrupt or truncated input is an
+/// [`Error::Decompress`]. Decoding is a single pass into a buffer pre-sized from the size the
+/// container records (xz index, zstd frame header, gzip trailer), so a well-formed module is
+/// decoded without reallocation.
+pub fn decompress(bytes: &[u8], limit: u64) -> Result<Cow<'_, [u8]>, Error> {
+    match detect_compression(bytes) {
+        Compression::None => Ok(Cow::Borrowed(bytes)),
+        Compression::Xz => decompress_xz(bytes, limit).map(Cow::Owned),
+        Compression::Zstd => decompress_zstd(bytes, limit).map(Cow::Owned),
+        Compression::Gzip => decompress_gzip(bytes, limit).map(Cow::Owned),
+    }
+}
+
+/// An initial capacity: the recorded size when plausible, never more than `limit + 1`.
+fn initial_capacity(recorded: Option<u64>, compressed_len: usize, limit: u64) -> usize {
+    // Without a recorded size, modules compress about 3-4x; start there and grow.
+    let guess = recorded.unwrap_or((compressed_len as u64).saturating_mul(4));
+    let cap = guess.min(limit.saturating_add(1)).min(usize::MAX as u64);
+    usize::try_from(cap).unwrap_or(0)
+}
+
+fn too_large(format: Compression, limit: u64) -> Error {
+    Error::TooLarge { format, limit }
+}
+
+fn corrupt(format: Compression, message: impl fmt::Display) -> Error {
+    Error::Decompress {
+        format,
+        message: message.to_string(),
+    }
+}
+
+/// Read everything from `reader` into `out`, failing once more than `limit` bytes are out.
+fn read_capped(
+    reader: impl Read,
+    out: &mut Vec<u8>,
+    limit: u64,
+    format: Compression,
+) -> Result<(), Error> {
+    let room = limit.saturating_add(1).saturating_sub(out.len() as u64);
+    reader
+        .take(room)
+        .read_to_end(out)
+        .map_err(|e| corrupt(format, e))?;
+    if out.len() as u64 > limit {
+        return Err(too_large(format, limit));
+    }
+    Ok(())
+}
+
+fn decompress_gzip(bytes: &[u8], limit: u64) -> Result<Vec<u8>, Error> {
+    // ISIZE, the last four bytes, is the uncompressed size modulo 2^32 (RFC 1952 §2.3.1).
+    let recorded = bytes
+        .len()
+        .checked_sub(4)
+        .and_then(|start| bytes.get(start..))
+        .and_then(|tail| <[u8; 4]>::try_from(tail).ok())
+        .map(|isize| u64::from(u32::from_le_bytes(isize)));
+    let mut out = Vec::with_capacity(initial_capacity(recorded, bytes.len(), limit));
+    let decoder = flate2::bufread::MultiGzDecoder::new(bytes);
+    read_capped(decoder, &mut out, limit, Compression::Gzip)?;
+    Ok(out)
+}
+
+fn decompress_zstd(bytes: &[u8], limit: u64) -> Result<Vec<u8>, Error> {
+    use ruzstd::decoding::StreamingDecoder;
+
+    let format = Compression::Zstd;
+    let mut input = bytes;
+    let mut out = Vec::new();
+    // A file may hold several concatenated frames; libzstd (and so kmod) decodes them all.
+    while !input.is_empty() {
+        let mut decoder = StreamingDecoder::new(&mut input).map_err(|e| corrupt(format, e))?;
+        let recorded = match decoder.decoder.content_size() {
+            0 => None,
+            n => Some(n),
+        };
+        let want = initial_capacity(recorded, bytes.len(), limit)
+            .min(usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX))
+            .saturating_sub(out.len());
+        out.try_reserve_exact(want)
+            .map_err(|_| too_large(format, limit))?;
+        read_capped(&mut decoder, &mut out, limit, format)?;
+        let frame = &decoder.decoder;
+        if let (Some(stored), Some(computed)) = (
+            frame.get_checksum_from_data(),
+            frame.get_calculated_checksum(),
+        ) {
+            if stored != computed {
+                return Err(corrupt(format, "frame checksum mismatch"));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn decompress_xz(bytes: &[u8], limit: u64) -> Result<Vec<u8>, Error> {
+    use liblzma::stream::{Action, CONCATENATED, Status, Stream};
+
+    let format = Compression::Xz;
+    let recorded = xz_recorded_size(bytes);
+    let mut out: Vec<u8> = Vec::new();
+    out.try_reserve_exact(initial_capacity(recorded, bytes.len(), limit))
+        .map_err(|_| too_large(format, limit))?;
+    let cap_limit = usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX);
+    let mut stream =
+        Stream::new_stream_decoder(XZ_MEMLIMIT, CONCATENATED).map_err(|e| corrupt(format, e))?;
+    let mut input = bytes;
+    loop {
+        if out.len() == out.capacity() {
+            if out.len() >= cap_limit {
+                return Err(too_large(format, limit));
+            }
+            let grow = out.len().max(64 << 10).min(cap_limit - out.len());
+            out.try_reserve_exact(grow)
+                .map_err(|_| too_large(format, limit))?;
+        }
+        let (in_before, out_before) = (stream.total_in(), out.len());
+        // All input is at hand, so Finish from the start: liblzma then reports truncation.
+        let status = stream
+            .process_vec(input, &mut out, Action::Finish)
+            .map_err(|e| corrupt(format, e))?;
+        let consumed = usize::try_from(stream.total_in() - in_before).unwrap_or(usize::MAX);
+        input = input.get(consumed..).unwrap_or_default();
+        match status {
+            Status::StreamEnd => break,
+            Status::Ok | Status::GetCheck | Status::MemNeeded => {
+                // No progress with room left in the output: the input ended early.
+                if consumed == 0 && out.len() == out_before && out.len() < out.capacity() {
+                    return Err(corrupt(format, "unexpected end of input"));
+                }
+            }
+        }
+    }
+    if out.len() as u64 > limit {
+        return Err(too_large(format, limit));
+    }
+    Ok(out)
+}
+
+/// The uncompressed size an xz file records in its index, for a single stream.
+///
+/// Layout from the xz file format spec §2.1.2 (stream footer) and §4 (index). Returns `None`
+/// for anything unexpected; this is only a capacity hint.
+fn xz_recorded_size(bytes: &[u8]) -> Option<u64> {
+    let footer_start = bytes.len().checked_sub(12)?;
+    let footer = bytes.get(footer_start..)?;
+    if footer.get(10..12)? != b"YZ" {
+        return None;
+    }
+    let stored = u32::from_le_bytes(footer.get(4..8)?.try_into().ok()?);
+    let index_size = (u64::from(stored) + 1) * 4;
+    let index_start = footer_start.checked_sub(usize::try_from(index_size).ok()?)?;
+    let index = bytes.get(index_start..footer_start)?;
+    let mut pos = 0usize;
+    if *index.first()? != 0 {
+        return None;
+    }
+    pos += 1;
+    let records = read_xz_varint(index, &mut pos)?;
+    let mut total: u64 = 0;
+    for _ in 0..records {
+        let _unpadded = read_xz_varint(index, &mut pos)?;
+        total = total.checked_add(read_xz_varint(index, &mut pos)?)?;
+    }
+    Some(total)
+}
+
+/// xz's multibyte integer (spec §1.2): 7 bits per byte, at most 9 bytes.
+fn read_xz_varint(data: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut value: u64 = 0;
+    for i in 0..9 {
+        let byte = *data.get(*pos)?;
+        *pos += 1;
+        value |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    None
+}
