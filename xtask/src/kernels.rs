@@ -138,6 +138,7 @@ pub fn ensure(sh: &Shell, series: Series) -> Result<KernelTree> {
         std::path::absolute(crate::cache_dir()).context("cannot resolve the cache directory")?;
     let root = cache.join("kernels").join(series.as_str());
     let cached = read_stamp(&root);
+    remove_stale(sh, &cache.join("kernels"), &format!(".{series}."));
 
     let packages = match resolve(sh, series) {
         Ok(packages) => packages,
@@ -317,6 +318,7 @@ fn download(sh: &Shell, debs_dir: &Path, package: &Package) -> Result<PathBuf> {
     // final name and two runs at once do not write the same file.
     sh.create_dir(debs_dir)
         .with_context(|| format!("cannot create {}", debs_dir.display()))?;
+    remove_stale(sh, debs_dir, ".partial-");
     let partial = debs_dir.join(format!(".partial-{}", std::process::id()));
     let _ = sh.remove_path(&partial);
     sh.create_dir(&partial)
@@ -417,6 +419,24 @@ fn extract(sh: &Shell, root: &Path, stamp: &Stamp, debs: &[PathBuf]) -> Result<(
     })();
     let _ = sh.remove_path(&fresh);
     result
+}
+
+/// Removes what runs that were killed left behind: the entries of `dir` named `PREFIX...-PID`
+/// whose process is gone.
+pub(crate) fn remove_stale(sh: &Shell, dir: &Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let pid = name
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.rsplit_once('-'))
+            .and_then(|(_, pid)| pid.parse::<u32>().ok());
+        if pid.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
+            let _ = sh.remove_path(entry.path());
+        }
+    }
 }
 
 /// Line 1 of Debian's `linux-headers-RELEASE/Makefile` is `include /usr/src/...-common/Makefile`;

@@ -70,6 +70,7 @@ pub fn build(sh: &Shell, kernel: &KernelTree) -> Result<BuiltModules> {
         hello_api: out.join("hello_api.ko"),
         hello_feature: out.join("hello_feature.ko"),
     };
+    kernels::remove_stale(sh, &cache.join("build"), &format!(".{}.", kernel.release));
     let inputs = build_inputs(kernel)?;
     let inputs_path = out.join(".inputs");
     let up_to_date = std::fs::read_to_string(&inputs_path).is_ok_and(|old| old == inputs)
