@@ -409,8 +409,7 @@ fn fixtures_readme(fixtures: &Path, listing: &[(&KernelTree, Vec<PathBuf>)]) -> 
         text.push_str("\nFiles:\n\n");
         for file in files {
             let rel = file.strip_prefix(fixtures).unwrap_or(file);
-            let size = std::fs::metadata(file).map_or(0, |m| m.len());
-            let _ = writeln!(text, "- `{}` ({size} bytes)", rel.display());
+            let _ = writeln!(text, "- `{}`", rel.display());
         }
     }
     text
