@@ -92,7 +92,9 @@ pub enum Error {
     },
 
     /// The writer was given a key or value with a byte outside 7-bit ASCII (or a NUL).
-    #[error("{what} {string:?} has byte {byte:#04x} at position {position}: only 7-bit ASCII without NUL is allowed")]
+    #[error(
+        "{what} {string:?} has byte {byte:#04x} at position {position}: only 7-bit ASCII without NUL is allowed"
+    )]
     NotAscii {
         /// `"key"` or `"value"`.
         what: &'static str,

@@ -114,7 +114,7 @@ fn bracket(pat: &[u8], p_init: usize, fc: u8) -> Option<usize> {
             normal_item(pat, &mut p, c, fc)?
         };
         match item {
-            Item::Matched => return skip_rest(pat, p, not),
+            Item::Matched => return skip_rest(pat, p, not, p_init, fc),
             Item::Next(next) => {
                 c = next;
                 if c == b']' {
@@ -241,11 +241,12 @@ fn collating_item(pat: &[u8], p: &mut usize, fc: u8) -> Option<Item> {
     range_tail(pat, p, c, fc)
 }
 
-/// `[=x=]` with `p` at the `=`: in the C locale, just the byte `x`.
+/// `[=x=]` with `p` at the `=`: in the C locale, just the byte `x`. Anything else makes the
+/// `[` an ordinary item.
 fn equivalence_item(pat: &[u8], p: &mut usize, fc: u8) -> Option<Item> {
     let c = at(pat, *p + 1);
     if c == 0 || at(pat, *p + 2) != b'=' || at(pat, *p + 3) != b']' {
-        return None;
+        return normal_item(pat, p, b'[', fc);
     }
     *p += 4;
     if c == fc {
@@ -256,13 +257,14 @@ fn equivalence_item(pat: &[u8], p: &mut usize, fc: u8) -> Option<Item> {
     Some(Item::Next(next))
 }
 
-/// After a matching item: skip to the closing `]` (failing if there is none).
-fn skip_rest(pat: &[u8], mut p: usize, not: bool) -> Option<usize> {
+/// After a matching item: skip to the closing `]`. If there is none, the `[` was an ordinary
+/// byte after all (`p_init` is just after it, `fc` the string byte).
+fn skip_rest(pat: &[u8], mut p: usize, not: bool, p_init: usize, fc: u8) -> Option<usize> {
     loop {
         let mut c = at(pat, p);
         p += 1;
         if c == 0 {
-            return None;
+            return (fc == b'[').then_some(p_init);
         }
         if c == b'\\' {
             if at(pat, p) == 0 {
@@ -292,16 +294,14 @@ fn skip_rest(pat: &[u8], mut p: usize, not: bool) -> Option<usize> {
             if !is_class {
                 continue;
             }
+            // Past `:]`; `c` stays `:`, so the loop goes on with the next byte.
             p += 2;
-            c = at(pat, p);
-            p += 1;
         } else if c == b'[' && at(pat, p) == b'=' {
             if at(pat, p + 1) == 0 || at(pat, p + 2) != b'=' || at(pat, p + 3) != b']' {
                 return None;
             }
             p += 4;
-            c = at(pat, p);
-            p += 1;
+            c = b'=';
         } else if c == b'[' && at(pat, p) == b'.' {
             loop {
                 p += 1;
@@ -314,8 +314,6 @@ fn skip_rest(pat: &[u8], mut p: usize, not: bool) -> Option<usize> {
                 }
             }
             p += 2;
-            c = at(pat, p);
-            p += 1;
         }
         if c == b']' {
             return (!not).then_some(p);
@@ -329,12 +327,18 @@ mod tests {
 
     #[track_caller]
     fn yes(p: &str, s: &str) {
-        assert!(fnmatch(p.as_bytes(), s.as_bytes()), "{p:?} should match {s:?}");
+        assert!(
+            fnmatch(p.as_bytes(), s.as_bytes()),
+            "{p:?} should match {s:?}"
+        );
     }
 
     #[track_caller]
     fn no(p: &str, s: &str) {
-        assert!(!fnmatch(p.as_bytes(), s.as_bytes()), "{p:?} should not match {s:?}");
+        assert!(
+            !fnmatch(p.as_bytes(), s.as_bytes()),
+            "{p:?} should not match {s:?}"
+        );
     }
 
     #[test]
@@ -394,7 +398,10 @@ mod tests {
         let pat = "pci:v00008086d00001533sv*sd*bc*sc*i*";
         yes(pat, "pci:v00008086d00001533sv00008086sd00000000bc02sc00i00");
         no(pat, "pci:v00008086d00001534sv00008086sd00000000bc02sc00i00");
-        yes("usb:v*p*d*dc*dsc*dp*ic08isc06ip50in*", "usb:v0781p5567d0100dc00dsc00dp00ic08isc06ip50in00");
+        yes(
+            "usb:v*p*d*dc*dsc*dp*ic08isc06ip50in*",
+            "usb:v0781p5567d0100dc00dsc00dp00ic08isc06ip50in00",
+        );
         yes("acpi*:PNP0A0[38]:*", "acpi:PNP0A08:");
     }
 }

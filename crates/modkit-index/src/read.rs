@@ -145,10 +145,10 @@ impl Node {
         let mut pos = offset;
         let (prefix_at, prefix_len) = if reference & NODE_PREFIX != 0 {
             let rest = &data[pos..];
-            let len = rest
-                .iter()
-                .position(|&b| b == 0)
-                .ok_or(Error::Truncated { offset, what: "prefix without NUL terminator" })?;
+            let len = rest.iter().position(|&b| b == 0).ok_or(Error::Truncated {
+                offset,
+                what: "prefix without NUL terminator",
+            })?;
             let at = pos;
             pos += len + 1;
             (at, len)
@@ -156,17 +156,25 @@ impl Node {
             (pos, 0)
         };
         let (first, nchild, children_at) = if reference & NODE_CHILDS != 0 {
-            let range = data
-                .get(pos..pos + 2)
-                .ok_or(Error::Truncated { offset, what: "child range" })?;
+            let range = data.get(pos..pos + 2).ok_or(Error::Truncated {
+                offset,
+                what: "child range",
+            })?;
             let (first, last) = (range[0], range[1]);
             if first > last || last >= CHILD_MAX {
-                return Err(Error::BadChildRange { offset, first, last });
+                return Err(Error::BadChildRange {
+                    offset,
+                    first,
+                    last,
+                });
             }
             let n = usize::from(last - first) + 1;
             let at = pos + 2;
             if data.len() - at < n * 4 {
-                return Err(Error::Truncated { offset, what: "child table" });
+                return Err(Error::Truncated {
+                    offset,
+                    what: "child table",
+                });
             }
             pos = at + n * 4;
             (first, n, at)
@@ -175,7 +183,10 @@ impl Node {
         };
         let values_at = if reference & NODE_VALUES != 0 {
             if data.len() - pos < 4 {
-                return Err(Error::Truncated { offset, what: "value count" });
+                return Err(Error::Truncated {
+                    offset,
+                    what: "value count",
+                });
             }
             Some(pos)
         } else {
@@ -223,7 +234,10 @@ impl Node {
             return Ok(None);
         };
         let offset = self.offset;
-        let count = read_u32(data, at).ok_or(Error::Truncated { offset, what: "value count" })?;
+        let count = read_u32(data, at).ok_or(Error::Truncated {
+            offset,
+            what: "value count",
+        })?;
         let start = at + 4;
         // Each value takes at least 5 bytes: priority and NUL terminator.
         if count as usize > (data.len() - start) / 5 {
@@ -232,18 +246,24 @@ impl Node {
         let mut pos = start;
         for _ in 0..count {
             let s = pos + 4;
-            let rest = data.get(s..).ok_or(Error::Truncated { offset, what: "value priority" })?;
-            let len = rest
-                .iter()
-                .position(|&b| b == 0)
-                .ok_or(Error::Truncated { offset, what: "value without NUL terminator" })?;
+            let rest = data.get(s..).ok_or(Error::Truncated {
+                offset,
+                what: "value priority",
+            })?;
+            let len = rest.iter().position(|&b| b == 0).ok_or(Error::Truncated {
+                offset,
+                what: "value without NUL terminator",
+            })?;
             std::str::from_utf8(&rest[..len]).map_err(|_| Error::NotUtf8 { offset: s })?;
             pos = s + len + 1;
         }
         if count == 0 {
             return Ok(None);
         }
-        Ok(Some(Values { data: &data[start..pos], remaining: count }))
+        Ok(Some(Values {
+            data: &data[start..pos],
+            remaining: count,
+        }))
     }
 }
 
@@ -254,7 +274,9 @@ impl Budget {
     fn spend(&mut self, node: &Node) -> Result<()> {
         let cost = node.header_len.max(1);
         if cost > self.0 {
-            return Err(Error::NotATree { offset: node.offset });
+            return Err(Error::NotATree {
+                offset: node.offset,
+            });
         }
         self.0 -= cost;
         Ok(())
@@ -283,7 +305,10 @@ impl Index<'static> {
     /// never rewritten in place under a reader.
     pub fn open(path: impl AsRef<Path>) -> Result<Index<'static>> {
         let path = path.as_ref();
-        let io = |source| Error::Io { path: path.to_path_buf(), source };
+        let io = |source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        };
         let file = std::fs::File::open(path).map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
         if len < HEADER_LEN as u64 {
@@ -367,7 +392,10 @@ impl<'a> Index<'a> {
     /// Allocation-free; this is what modprobe does for modules.dep.bin and
     /// modules.symbols.bin.
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<&str>> {
-        Ok(self.get_all(key)?.and_then(|mut v| v.next()).map(|v| v.value))
+        Ok(self
+            .get_all(key)?
+            .and_then(|mut v| v.next())
+            .map(|v| v.value))
     }
 
     /// All values of `key` in file order, or `None` when the key is absent or has no values.
@@ -476,7 +504,11 @@ fn wild_all<'a>(
     stack.clear();
     let mark = pattern.len();
     pattern.extend_from_slice(start.prefix(data).get(j..).unwrap_or_default());
-    stack.push(Frame { node: start, next_child: 0, mark });
+    stack.push(Frame {
+        node: start,
+        next_child: 0,
+        mark,
+    });
     while let Some(top) = stack.last_mut() {
         let node = top.node;
         let own_mark = top.mark;
@@ -496,7 +528,11 @@ fn wild_all<'a>(
             let mark = pattern.len();
             pattern.push(ch);
             pattern.extend_from_slice(child.prefix(data));
-            stack.push(Frame { node: child, next_child: 0, mark });
+            stack.push(Frame {
+                node: child,
+                next_child: 0,
+                mark,
+            });
             continue;
         }
         stack.pop();
@@ -538,12 +574,20 @@ impl<'a> Iter<'a> {
         let mark = self.key.len();
         self.key.extend(ch);
         self.key.extend_from_slice(node.prefix(self.data));
-        self.stack.push(Frame { node, next_child: 0, mark });
+        self.stack.push(Frame {
+            node,
+            next_child: 0,
+            mark,
+        });
         match node.values(self.data)? {
             Some(values) => {
-                let key = std::str::from_utf8(&self.key)
-                    .map_err(|_| Error::NotUtf8 { offset: node.prefix_at })?;
-                Ok(Some(Entry { key: key.to_owned(), values }))
+                let key = std::str::from_utf8(&self.key).map_err(|_| Error::NotUtf8 {
+                    offset: node.prefix_at,
+                })?;
+                Ok(Some(Entry {
+                    key: key.to_owned(),
+                    values,
+                }))
             }
             None => Ok(None),
         }

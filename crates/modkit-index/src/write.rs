@@ -56,7 +56,11 @@ impl BuildNode {
             size += 2 + 4 * (usize::from(last.0 - first.0) + 1);
         }
         if !self.values.is_empty() {
-            size += 4 + self.values.iter().map(|(_, v)| 4 + v.len() + 1).sum::<usize>();
+            size += 4 + self
+                .values
+                .iter()
+                .map(|(_, v)| 4 + v.len() + 1)
+                .sum::<usize>();
         }
         size
     }
@@ -106,7 +110,9 @@ fn check_ascii(what: &'static str, s: &str) -> Result<()> {
 impl IndexBuilder {
     /// An empty index.
     pub fn new() -> Self {
-        IndexBuilder { nodes: vec![BuildNode::default()] }
+        IndexBuilder {
+            nodes: vec![BuildNode::default()],
+        }
     }
 
     /// Rebuild the contents of an existing index, so that writing it back in the same layout

@@ -53,7 +53,10 @@ fn check_dir(dir: &Path) -> Vec<(String, usize)> {
         assert!(again == kmod, "{name}: read -> rebuild differs from kmod's");
 
         // The pre-order file holds the same contents.
-        let pre = IndexBuilder::from_index(&index).unwrap().write(Layout::PreOrder).unwrap();
+        let pre = IndexBuilder::from_index(&index)
+            .unwrap()
+            .write(Layout::PreOrder)
+            .unwrap();
         assert_eq!(pre.len(), kmod.len(), "{name}: layouts differ in size");
         assert_eq!(
             Index::from_bytes(&pre).unwrap().dump().unwrap(),
@@ -86,7 +89,10 @@ fn cached_61_tree() -> Option<PathBuf> {
 }
 
 fn have(tool: &str) -> bool {
-    Command::new(tool).arg("--version").output().is_ok_and(|o| o.status.success())
+    Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 /// A scratch directory removed on drop.
@@ -111,7 +117,10 @@ impl Drop for Scratch {
 fn full_debian_61_tree_is_byte_identical_to_kmod30() {
     let test = "full_debian_61_tree_is_byte_identical_to_kmod30";
     let Some(tree) = cached_61_tree() else {
-        return skip(test, "no Debian 6.1 tree in the kernel cache (run `cargo xtask vmtest`)");
+        return skip(
+            test,
+            "no Debian 6.1 tree in the kernel cache (run `cargo xtask vmtest`)",
+        );
     };
     if !have("depmod") {
         return skip(test, "kmod's depmod is not installed");
@@ -121,9 +130,19 @@ fn full_debian_61_tree_is_byte_identical_to_kmod30() {
     let modules = scratch.0.join("lib/modules");
     std::fs::create_dir_all(&modules).unwrap();
     // Hard links: depmod replaces its outputs by rename, so the cache is never written.
-    let status = Command::new("cp").arg("-al").arg(&tree).arg(&modules).status().unwrap();
+    let status = Command::new("cp")
+        .arg("-al")
+        .arg(&tree)
+        .arg(&modules)
+        .status()
+        .unwrap();
     assert!(status.success());
-    let status = Command::new("depmod").arg("-b").arg(&scratch.0).arg(&version).status().unwrap();
+    let status = Command::new("depmod")
+        .arg("-b")
+        .arg(&scratch.0)
+        .arg(&version)
+        .status()
+        .unwrap();
     assert!(status.success());
     let checked = check_dir(&modules.join(&version));
     let total: usize = checked.iter().map(|(_, n)| n).sum();

@@ -110,8 +110,12 @@ pub fn builtin_alias_builder(builtin_modinfo: &[u8]) -> IndexBuilder {
     let mut b = IndexBuilder::new();
     for record in builtin_modinfo.split(|&c| c == 0) {
         let record = std::str::from_utf8(record).unwrap();
-        let Some((module, rest)) = record.split_once('.') else { continue };
-        let Some((key, value)) = rest.split_once('=') else { continue };
+        let Some((module, rest)) = record.split_once('.') else {
+            continue;
+        };
+        let Some((key, value)) = rest.split_once('=') else {
+            continue;
+        };
         if module.is_empty() || key != "alias" || value.is_empty() {
             continue;
         }
@@ -123,7 +127,9 @@ pub fn builtin_alias_builder(builtin_modinfo: &[u8]) -> IndexBuilder {
 }
 
 pub fn testdata(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata")
+        .join(name)
 }
 
 pub fn read(path: &Path) -> Vec<u8> {
