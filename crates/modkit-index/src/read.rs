@@ -435,6 +435,7 @@ impl<'a> Index<'a> {
             for (j, &ch) in prefix.iter().enumerate() {
                 if matches!(ch, b'*' | b'?' | b'[') {
                     let subkey = key.get(i + j..).unwrap_or_default();
+                    scratch.pattern.clear();
                     return wild_all(data, n, j, subkey, scratch, out, &mut budget);
                 }
                 if key.get(i + j) != Some(&ch) {
