@@ -1,6 +1,9 @@
 //! `modkit`: one multi-call binary for the kmod tools, dispatched on argv[0] or the first argument.
 
+mod insmod;
+mod lsmod;
 mod modinfo;
+mod rmmod;
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -8,7 +11,10 @@ use std::process::ExitCode;
 
 /// The tools this binary is, by the name it is called as.
 const TOOLS: &[(&str, &str, fn(Vec<OsString>) -> ExitCode)] = &[
+    ("insmod", "insert one module file into the kernel", insmod::main),
+    ("lsmod", "list the loaded modules", lsmod::main),
     ("modinfo", "show what a kernel module says about itself", modinfo::main),
+    ("rmmod", "remove modules from the kernel", rmmod::main),
 ];
 
 fn main() -> ExitCode {

@@ -1,0 +1,102 @@
+//! `lsmod`: list the loaded modules in kmod's format, from `/proc/modules` and `/sys/module`.
+
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use modkit_syscalls::{Errno, Kernel, LinuxKernel, ProcDir, SysModule};
+
+/// Environment variables that point the tools at other `/sys/module` and `/proc` trees (for
+/// tests with fake trees; the syscalls still go to the running kernel).
+pub(crate) const SYS_MODULE_ENV: &str = "MODKIT_SYS_MODULE";
+/// See [`SYS_MODULE_ENV`].
+pub(crate) const PROC_ENV: &str = "MODKIT_PROC";
+
+/// The running kernel, seen through the trees the environment names (normally the real ones).
+pub(crate) fn kernel_from_env() -> LinuxKernel {
+    let dir = |var: &str, default: &str| {
+        std::env::var_os(var).map_or_else(|| PathBuf::from(default), PathBuf::from)
+    };
+    LinuxKernel::with_trees(
+        SysModule::new(dir(SYS_MODULE_ENV, "/sys/module")),
+        ProcDir::new(dir(PROC_ENV, "/proc")),
+    )
+}
+
+/// Parse a tool's arguments; on `--help`/`--version` or a usage error, the exit to take
+/// (kmod's tools exit 1 on a bad option, not clap's 2).
+pub(crate) fn parse_args<T: Parser>(args: Vec<OsString>) -> Result<T, ExitCode> {
+    T::try_parse_from(args).map_err(|err| {
+        let _ = err.print();
+        if err.use_stderr() {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        }
+    })
+}
+
+/// Show the status of modules in the Linux kernel: one line per loaded module with its size,
+/// reference count and the modules using it.
+#[derive(Debug, Parser)]
+#[command(name = "lsmod", version, disable_version_flag = true)]
+struct Args {
+    /// Print to syslog, not stderr (accepted for compatibility)
+    #[arg(short, long)]
+    syslog: bool,
+    /// Enable more messages (accepted for compatibility)
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Show version
+    #[arg(short = 'V', long, action = clap::ArgAction::Version)]
+    version: (),
+}
+
+pub fn main(args: Vec<OsString>) -> ExitCode {
+    let _args: Args = match parse_args(args) {
+        Ok(args) => args,
+        Err(exit) => return exit,
+    };
+    let kernel = kernel_from_env();
+    match render(&kernel) {
+        Ok(text) => match std::io::stdout().lock().write_all(text.as_bytes()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("lsmod: ERROR: could not write output: {err}");
+                ExitCode::FAILURE
+            }
+        },
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The whole output of lsmod, or kmod 30's error line.
+pub(crate) fn render(kernel: &dyn Kernel) -> Result<String, String> {
+    let modules = kernel.loaded_modules().map_err(|err| {
+        let reason = match &err {
+            modkit_syscalls::Error::Io { source, .. } => Errno::from_io(source).strerror(),
+            other => other.to_string(),
+        };
+        // kmod 30's wording (tools/lsmod.c).
+        format!("Error: could not get list of modules: {reason}")
+    })?;
+    let mut out = String::from("Module                  Size  Used by\n");
+    for module in &modules {
+        // kmod reads the count and holders from /sys/module/NAME, as `Kernel` does first.
+        let refcount = kernel.refcount(&module.name).unwrap_or(module.refcount);
+        let holders = kernel.holders(&module.name);
+        let _ = write!(out, "{:<19} {:>8}  {}", module.name, module.size, refcount);
+        if !holders.is_empty() {
+            let _ = write!(out, " {}", holders.join(","));
+        }
+        out.push('\n');
+    }
+    Ok(out)
+}

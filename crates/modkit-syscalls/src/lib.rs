@@ -1,0 +1,52 @@
+//! The kernel side of modkit and the only crate that makes module syscalls: loading
+//! (`finit_module`/`init_module`), unloading (`delete_module`), and reading what is loaded
+//! (`/proc/modules`, `/sys/module`).
+//!
+//! Everything goes through the [`Kernel`] trait: [`LinuxKernel`] is the running kernel,
+//! [`RecordingKernel`] a fake that records calls, so tools are tested without root.
+
+mod errno;
+mod kernel;
+mod proc;
+mod recording;
+mod sys;
+mod sysfs;
+
+use std::path::PathBuf;
+
+pub use errno::{Errno, LoadFailure, UnloadFailure};
+pub use kernel::{
+    Kernel, LinuxKernel, LoadError, LoadMethod, LoadOptions, MAX_MODULE_SIZE, UnloadError,
+    UnloadOptions,
+};
+pub use modkit_elf::Compression;
+pub use proc::{LoadedModule, ModuleState, ProcDir, parse_modules};
+pub use recording::{Call, RecordingKernel, Syscall};
+pub use sys::{
+    MODULE_INIT_COMPRESSED_FILE, MODULE_INIT_IGNORE_MODVERSIONS, MODULE_INIT_IGNORE_VERMAGIC,
+};
+pub use sysfs::{InitState, SysModule};
+
+/// An error reading the kernel's trees.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file or directory could not be read.
+    #[error("could not read {}: {source}", path.display())]
+    Io {
+        /// What was read.
+        path: PathBuf,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+    /// A file did not say what the kernel writes there.
+    #[error("{}:{line}: {message}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The 1-based line.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+}

@@ -1,0 +1,92 @@
+//! The raw module syscalls, each a thin `unsafe` wrapper that only passes valid pointers.
+//!
+//! Numbers and flags: include/uapi/linux/module.h and the syscalls' man pages
+//! (finit_module(2), init_module(2), delete_module(2)).
+
+use std::ffi::CStr;
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd};
+
+use crate::errno::Errno;
+
+/// `finit_module` flag: ignore symbol version hashes (`MODULE_INIT_IGNORE_MODVERSIONS`).
+pub const MODULE_INIT_IGNORE_MODVERSIONS: u32 = 1;
+/// `finit_module` flag: ignore the kernel version magic (`MODULE_INIT_IGNORE_VERMAGIC`).
+pub const MODULE_INIT_IGNORE_VERMAGIC: u32 = 2;
+/// `finit_module` flag: the file is compressed, the kernel decompresses it
+/// (`MODULE_INIT_COMPRESSED_FILE`, Linux 5.17+ with `CONFIG_MODULE_DECOMPRESS`).
+pub const MODULE_INIT_COMPRESSED_FILE: u32 = 4;
+
+/// `finit_module(fd, params, flags)`.
+pub fn finit_module(file: &File, params: &CStr, flags: u32) -> Result<(), Errno> {
+    // SAFETY: the fd is open for the duration of the call (borrowed from `file`), `params` is a
+    // NUL-terminated string that outlives the call, and the kernel only reads through it.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_finit_module,
+            file.as_raw_fd(),
+            params.as_ptr(),
+            flags as libc::c_int,
+        )
+    };
+    if ret == 0 { Ok(()) } else { Err(Errno::last()) }
+}
+
+/// `init_module(image, len, params)`: load a module from memory.
+pub fn init_module(image: &[u8], params: &CStr) -> Result<(), Errno> {
+    // SAFETY: `image` is a valid readable buffer of exactly `image.len()` bytes and `params` a
+    // NUL-terminated string; both outlive the call and the kernel only reads (copies) them.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_init_module,
+            image.as_ptr().cast::<libc::c_void>(),
+            image.len() as libc::c_ulong,
+            params.as_ptr(),
+        )
+    };
+    if ret == 0 { Ok(()) } else { Err(Errno::last()) }
+}
+
+/// `delete_module(name, flags)`: unload the module of that name.
+pub fn delete_module(name: &CStr, flags: u32) -> Result<(), Errno> {
+    // SAFETY: `name` is a NUL-terminated string that outlives the call; the kernel only reads it.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_delete_module,
+            name.as_ptr(),
+            flags as libc::c_uint,
+        )
+    };
+    if ret == 0 { Ok(()) } else { Err(Errno::last()) }
+}
+
+/// An anonymous in-memory file holding `bytes`, so `finit_module` can load a module that was
+/// decompressed in user space while keeping its flags (which `init_module` has no room for).
+pub fn memfd_with(bytes: &[u8]) -> Result<File, Errno> {
+    // SAFETY: the name is a NUL-terminated literal; memfd_create returns a new fd or -1.
+    let fd = unsafe { libc::memfd_create(c"modkit-module".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: `fd` was just created, is valid, and nothing else owns it.
+    let mut file = unsafe { File::from_raw_fd(fd) };
+    file.write_all(bytes)
+        .map_err(|err| Errno(err.raw_os_error().unwrap_or(libc::EIO)))?;
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Seek};
+
+    #[test]
+    fn memfd_holds_the_bytes() {
+        let mut file = memfd_with(b"\x7fELF and more").unwrap();
+        file.rewind().unwrap();
+        let mut back = Vec::new();
+        file.read_to_end(&mut back).unwrap();
+        assert_eq!(back, b"\x7fELF and more");
+    }
+}
