@@ -1,5 +1,6 @@
 //! `modkit`: one multi-call binary for the kmod tools, dispatched on argv[0] or the first argument.
 
+mod lookup;
 mod insmod;
 mod lsmod;
 mod modinfo;
@@ -71,4 +72,43 @@ fn print_usage() {
     }
     println!("\nInstall the links with e.g. `for t in $(modkit --list); do ln -s modkit /usr/local/sbin/$t; done`.");
     println!("Run `modkit TOOL --help` for a tool's options.");
+}
+
+/// Print `TOOL: ERROR: MESSAGE` on standard error, kmod's format for errors.
+pub(crate) fn print_error(tool: &str, message: std::fmt::Arguments<'_>) {
+    eprintln!("{tool}: ERROR: {message}");
+}
+
+/// Exit after a command-line parsing error or `--help`: help goes to stdout with status 0, usage
+/// errors to stderr with status 1 (kmod's tools exit 1 on a bad option, not clap's 2).
+pub(crate) fn clap_exit(err: clap::Error) -> ExitCode {
+    let _ = err.print();
+    if err.use_stderr() { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}
+
+/// Exit after failing to write the output: a closed pipe (`modinfo ... | head`) is not an error.
+pub(crate) fn io_exit(tool: &str, err: &std::io::Error) -> ExitCode {
+    if err.kind() == std::io::ErrorKind::BrokenPipe {
+        return ExitCode::SUCCESS;
+    }
+    eprintln!("{tool}: ERROR: could not write output: {err}");
+    ExitCode::FAILURE
+}
+
+/// The exit status of a tool that goes on after a failed argument and fails at the end.
+#[derive(Debug, Default)]
+pub(crate) struct Exit {
+    failed: bool,
+}
+
+impl Exit {
+    pub(crate) fn fail(&mut self) {
+        self.failed = true;
+    }
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> ExitCode {
+        if exit.failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    }
 }
