@@ -3,9 +3,10 @@
 //! kmod matches modules.alias.bin patterns with glibc's `fnmatch(3)` and flags 0, so `*` and
 //! `?` match any byte (including `/` and a leading `.`), `\` escapes the next byte, and
 //! `[...]` takes `!` or `^` for negation, ranges by byte value, and `[:class:]` names. The
-//! corner cases follow glibc, not POSIX prose (checked against libc by a differential test):
-//! an unterminated `[` is an ordinary byte unless the would-be set already contains the
-//! string's byte, an unterminated set that matched fails, a pattern ending in `\` fails.
+//! corner cases follow glibc 2.36, not POSIX prose (checked against libc by a differential
+//! test): an unterminated `[` is an ordinary byte, a malformed `[=x=]` makes its `[` an
+//! ordinary set member, an unknown `[:class:]` or a dangling range (`[a-`) fails the match,
+//! and a pattern ending in `\` fails.
 //!
 //! Matching is a single left-to-right pass with one backtrack point for the last `*`, so it
 //! runs in O(pattern x string) time whatever the pattern.
@@ -160,8 +161,8 @@ fn range_tail(pat: &[u8], p: &mut usize, cold: u8, fc: u8) -> Option<Item> {
     Some(Item::Next(c))
 }
 
-/// `[:name:]`, with `p` at the `:`. A name with a byte outside `a`..`y` is not a class: the
-/// `[` is then an ordinary item.
+/// `[:name:]`, with `p` at the `:`. A name with a byte outside `a`..=`y` (glibc excludes `z`)
+/// is not a class: the `[` is then an ordinary item.
 fn class_item(pat: &[u8], p: &mut usize, fc: u8) -> Option<Item> {
     let startp = *p;
     let mut q = *p;
@@ -175,7 +176,7 @@ fn class_item(pat: &[u8], p: &mut usize, fc: u8) -> Option<Item> {
         if c == b':' && at(pat, q + 1) == b']' {
             break;
         }
-        if !(b'a'..b'z').contains(&c) {
+        if !(b'a'..=b'y').contains(&c) {
             *p = startp;
             return normal_item(pat, p, b'[', fc);
         }
@@ -285,7 +286,7 @@ fn skip_rest(pat: &[u8], mut p: usize, not: bool, p_init: usize, fc: u8) -> Opti
                 if c == b':' && at(pat, p + 1) == b']' {
                     break;
                 }
-                if !(b'a'..b'z').contains(&c) {
+                if !(b'a'..=b'y').contains(&c) {
                     p = startp;
                     is_class = false;
                     break;
@@ -384,10 +385,11 @@ mod tests {
 
     #[test]
     fn malformed_brackets() {
-        // Unterminated: `[` is literal unless the would-be set contains the byte.
+        // Unterminated: the `[` is an ordinary byte.
         yes("[ab", "[ab");
         no("[ab", "a");
-        no("[[", "[[");
+        yes("[[", "[[");
+        yes("[a[", "[a[");
         yes("[]", "[]");
         no("[a-", "[a-");
         no("[[:foo:]]", "f");
