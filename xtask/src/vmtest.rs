@@ -1,10 +1,575 @@
-//! `cargo xtask vmtest` (being written).
+//! `cargo xtask vmtest`: boots Debian's kernels in QEMU with an initramfs holding modkit's static
+//! tools, the sample modules and a Rust `/init` (the `vmtest` crate) that runs end-to-end
+//! scenarios and prints machine-readable results; turns the console into a report.
+//!
+//! Per kernel: build the sample modules (`kmods::build`), extract the ELF vmlinux from the
+//! bzImage for a fast PVH boot (cached), write a newc initramfs, boot under TCG with a time limit,
+//! parse the console (`report::parse`). Fails on any failed scenario, panic, timeout or missing
+//! verdict; QEMU's exit status means nothing (0 after a panic too).
 
-use anyhow::Result;
+mod bzimage;
+mod cpio;
+mod qemu;
+mod report;
 
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use xshell::{Shell, cmd};
+
+use crate::kernels::{self, KernelTree, Series};
+use crate::kmods::{self, BuiltModules};
+use qemu::Accel;
+use report::{BootReport, Status};
+
+/// The scenarios `vmtest-init` knows (vmtest/src/scenarios.rs), in the order they run.
+const SCENARIOS: &[&str] = &["boot", "insmod", "in-use", "compressed", "params"];
+
+/// Scenarios that break on purpose, to show that the harness notices; never run by default.
+const SELFTESTS: &[&str] = &["selftest-fail", "selftest-panic"];
+
+/// The names the multi-call binary answers to, linked in /sbin.
+const TOOLS: &[&str] = &["insmod", "rmmod", "lsmod", "modinfo", "modprobe", "depmod"];
+
+/// Boot Debian's kernels in QEMU and run modkit's tools in them.
+///
+/// Builds modkit and the guest init statically, builds the sample modules for each kernel,
+/// boots each kernel under TCG with an initramfs written here, and reports each scenario.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Which Debian kernel to boot.
+    #[arg(long, value_name = "SERIES", default_value = "all", value_parser = ["6.1", "6.12", "all"])]
+    kernel: String,
 
-pub fn run(_args: Args) -> Result<()> {
-    anyhow::bail!("cargo xtask vmtest is not written yet")
+    /// Run only these scenarios (comma-separated or repeated); default: all of them.
+    #[arg(long, value_name = "NAME", value_delimiter = ',')]
+    scenario: Vec<String>,
+
+    /// Keep the work directory (initramfs, console logs) and print its path.
+    #[arg(long)]
+    keep: bool,
+
+    /// Boot this bzImage instead of Debian's kernels (with --headers for the sample modules).
+    #[arg(long, value_name = "PATH", requires = "headers")]
+    kernel_image: Option<PathBuf>,
+
+    /// The headers of --kernel-image (a directory for `make -C`).
+    #[arg(long, value_name = "PATH", requires = "kernel_image")]
+    headers: Option<PathBuf>,
+
+    /// How QEMU runs the guest; KVM cannot boot these kernels on some hosts (it hangs).
+    #[arg(long, value_enum, default_value = "tcg")]
+    accel: Accel,
+
+    /// Seconds one boot may take before QEMU is killed and the run fails.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    timeout: u64,
+
+    /// Show the guest's console while it runs.
+    #[arg(long, short)]
+    verbose: bool,
+
+    /// Check the harness itself: a failing scenario and a kernel panic must both be reported.
+    #[arg(long, hide = true)]
+    selftest: bool,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let start = Instant::now();
+    let sh = Shell::new()?;
+    let scenarios = select_scenarios(&args.scenario)?;
+    qemu::ensure_installed(&sh)?;
+
+    let kernels = match (&args.kernel_image, &args.headers) {
+        (Some(image), Some(headers)) => vec![custom_kernel(image, headers)?],
+        _ => Series::select(&args.kernel)?
+            .into_iter()
+            .map(|series| kernels::ensure(&sh, series))
+            .collect::<Result<Vec<_>>>()?,
+    };
+    let guest = build_guest(&sh)?;
+
+    let work = std::env::temp_dir().join(format!("modkit-vmtest-{}", std::process::id()));
+    std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
+    let result = run_in(&sh, &args, &scenarios, &kernels, &guest, &work);
+    if args.keep {
+        eprintln!("vmtest: work directory kept: {}", work.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&work);
+    }
+    let outcome = result?;
+    eprintln!(
+        "vmtest: {outcome} ({:.1} s in all)",
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn run_in(
+    sh: &Shell,
+    args: &Args,
+    scenarios: &[&str],
+    kernels: &[KernelTree],
+    guest: &Guest,
+    work: &Path,
+) -> Result<String> {
+    let mut runs = Vec::new();
+    for kernel in kernels {
+        let prepared = prepare(sh, kernel, guest, work)?;
+        if args.selftest {
+            selftest(sh, args, &prepared)?;
+            return Ok(
+                "selftest passed: the harness reports a failing scenario and a kernel panic".into(),
+            );
+        }
+        let report = boot(sh, args, &prepared, scenarios)?;
+        println!("{}", report::render(&prepared.title(args.accel), &report));
+        runs.push((kernel.release.clone(), report));
+    }
+
+    print!("{}", summary(scenarios, &runs));
+    let failed: Vec<&str> = runs
+        .iter()
+        .filter(|(_, report)| !report.passed())
+        .map(|(release, _)| release.as_str())
+        .collect();
+    if !failed.is_empty() {
+        let hint = if args.keep {
+            ""
+        } else {
+            "; rerun with --keep to keep the console logs"
+        };
+        bail!("vmtest failed on {}{hint}", failed.join(", "));
+    }
+    let total = runs
+        .iter()
+        .map(|(_, report)| report.scenarios.len())
+        .sum::<usize>();
+    Ok(format!("all {total} scenario runs passed"))
+}
+
+fn select_scenarios(asked: &[String]) -> Result<Vec<&'static str>> {
+    if asked.is_empty() {
+        return Ok(SCENARIOS.to_vec());
+    }
+    asked
+        .iter()
+        .map(|name| {
+            SCENARIOS
+                .iter()
+                .chain(SELFTESTS)
+                .find(|known| *known == name)
+                .copied()
+                .with_context(|| {
+                    format!(
+                        "unknown scenario `{name}` (known: {})",
+                        SCENARIOS.join(", ")
+                    )
+                })
+        })
+        .collect()
+}
+
+/// A kernel given with --kernel-image/--headers, described like one of Debian's.
+fn custom_kernel(image: &Path, headers: &Path) -> Result<KernelTree> {
+    let image = std::path::absolute(image).context("cannot resolve --kernel-image")?;
+    let headers = std::path::absolute(headers).context("cannot resolve --headers")?;
+    let bytes =
+        std::fs::read(&image).with_context(|| format!("cannot read {}", image.display()))?;
+    let release = bzimage::release(&bytes)
+        .with_context(|| format!("{} is not a usable bzImage", image.display()))?;
+    ensure!(
+        headers.join("Makefile").is_file(),
+        "{} has no Makefile: not kernel headers",
+        headers.display()
+    );
+    // Only used to pick kbuild workarounds; 6.12's (no BTF for modules) are harmless elsewhere.
+    let series = if release.starts_with("6.1.") {
+        Series::V6_1
+    } else {
+        Series::V6_12
+    };
+    let root = headers.parent().unwrap_or(&headers).to_path_buf();
+    Ok(KernelTree {
+        series,
+        release,
+        version: "custom".into(),
+        packages: vec![
+            format!("image={}", image.display()),
+            format!("headers={}", headers.display()),
+        ],
+        kbuild: headers.clone(),
+        modules_dir: root.join("lib/modules/none"),
+        system_map: root.join("System.map"),
+        vmlinuz: image,
+        root,
+        headers,
+    })
+}
+
+/// The static guest programs.
+#[derive(Debug)]
+struct Guest {
+    modkit: PathBuf,
+    init: PathBuf,
+}
+
+/// Builds modkit and vmtest-init statically, in their own target directory so that the host
+/// build is not invalidated by the different RUSTFLAGS.
+fn build_guest(sh: &Shell) -> Result<Guest> {
+    let root = crate::project_root();
+    let target_dir = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => root.join(dir).join("vmtest"),
+        None => root.join("target/vmtest"),
+    };
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let triple = "x86_64-unknown-linux-gnu";
+    eprintln!("building modkit and vmtest-init (static, {triple})...");
+    let _dir = sh.push_dir(&root);
+    cmd!(sh, "{cargo} build --release -p modkit-cli -p vmtest --target {triple} --target-dir {target_dir}")
+        .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .run()
+        .context("cannot build the guest programs")?;
+    let out = target_dir.join(triple).join("release");
+    let guest = Guest {
+        modkit: out.join("modkit"),
+        init: out.join("vmtest-init"),
+    };
+    for binary in [&guest.modkit, &guest.init] {
+        let bytes =
+            std::fs::read(binary).with_context(|| format!("cannot read {}", binary.display()))?;
+        ensure!(
+            is_static(&bytes),
+            "{} is dynamically linked; the initramfs has no libc",
+            binary.display()
+        );
+    }
+    Ok(guest)
+}
+
+/// No `PT_INTERP` program header: the ELF file needs no dynamic loader.
+fn is_static(elf: &[u8]) -> bool {
+    let u64_at = |at: usize| {
+        elf.get(at..at + 8)
+            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+    };
+    let u16_at = |at: usize| {
+        elf.get(at..at + 2)
+            .map(|b| u16::from_le_bytes(b.try_into().expect("2 bytes")))
+    };
+    // ELF64 little-endian: e_phoff at 0x20, e_phentsize at 0x36, e_phnum at 0x38; p_type first.
+    let (Some(phoff), Some(entsize), Some(count)) = (u64_at(0x20), u16_at(0x36), u16_at(0x38))
+    else {
+        return false;
+    };
+    const PT_INTERP: u32 = 3;
+    elf.starts_with(b"\x7fELF\x02\x01")
+        && (0..usize::from(count)).all(|i| {
+            let at = phoff as usize + i * usize::from(entsize);
+            elf.get(at..at + 4)
+                .is_some_and(|t| u32::from_le_bytes(t.try_into().expect("4 bytes")) != PT_INTERP)
+        })
+}
+
+/// One kernel, ready to boot.
+#[derive(Debug)]
+struct Prepared {
+    release: String,
+    /// The ELF vmlinux (PVH entry), or the bzImage when extraction failed.
+    boot_image: PathBuf,
+    initramfs: PathBuf,
+    dir: PathBuf,
+}
+
+impl Prepared {
+    fn title(&self, accel: Accel) -> String {
+        format!("kernel {} ({})", self.release, accel.name())
+    }
+}
+
+fn prepare(sh: &Shell, kernel: &KernelTree, guest: &Guest, work: &Path) -> Result<Prepared> {
+    let modules = kmods::build(sh, kernel)?;
+    let boot_image = match cached_vmlinux(kernel) {
+        Ok(vmlinux) => vmlinux,
+        Err(err) => {
+            eprintln!(
+                "note: booting the bzImage (slower): cannot extract vmlinux from {}: {err:#}",
+                kernel.vmlinuz.display()
+            );
+            kernel.vmlinuz.clone()
+        }
+    };
+    let dir = work.join(&kernel.release);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let initramfs = dir.join("initramfs.cpio");
+    let archive = initramfs_for(guest, &modules, &kernel.release)?;
+    std::fs::write(&initramfs, archive)
+        .with_context(|| format!("cannot write {}", initramfs.display()))?;
+    Ok(Prepared {
+        release: kernel.release.clone(),
+        boot_image,
+        initramfs,
+        dir,
+    })
+}
+
+/// The ELF vmlinux of `kernel`, extracted once into the cache.
+fn cached_vmlinux(kernel: &KernelTree) -> Result<PathBuf> {
+    let meta = std::fs::metadata(&kernel.vmlinuz)
+        .with_context(|| format!("cannot read {}", kernel.vmlinuz.display()))?;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+    let dir = std::path::absolute(crate::cache_dir())?.join("vmlinux");
+    // Keyed by the image's size and time too: a rebuilt kernel of the same release is new.
+    let key = format!(
+        "vmlinux-{}-{:x}-{}",
+        kernel.release,
+        meta.len(),
+        mtime.map_or(0, |t| t.as_secs())
+    );
+    let path = dir.join(&key);
+    if path.is_file() {
+        return Ok(path);
+    }
+    eprint!("extracting vmlinux from {}...", kernel.vmlinuz.display());
+    let _ = std::io::stderr().flush();
+    let started = Instant::now();
+    let image = std::fs::read(&kernel.vmlinuz)?;
+    let vmlinux = bzimage::extract_vmlinux(&image);
+    eprintln!(
+        " {}",
+        if vmlinux.is_ok() {
+            format!("done ({:.1} s)", started.elapsed().as_secs_f64())
+        } else {
+            "failed".into()
+        }
+    );
+    let vmlinux = vmlinux?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // Older extractions of this release are stale now.
+    for entry in std::fs::read_dir(&dir)?.flatten() {
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(&format!("vmlinux-{}-", kernel.release))
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    let tmp = dir.join(format!(".{key}.tmp-{}", std::process::id()));
+    std::fs::write(&tmp, vmlinux).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("cannot rename to {}", path.display()))?;
+    Ok(path)
+}
+
+/// The initramfs: `/init`, `/bin/modkit` with its links in `/sbin`, and the sample modules in
+/// `/kmods` (plain, and xz-compressed as kbuild does it).
+fn initramfs_for(guest: &Guest, modules: &BuiltModules, release: &str) -> Result<Vec<u8>> {
+    let read = |path: &Path| {
+        std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+    };
+    let mut archive = cpio::Archive::new();
+    for dir in [
+        "bin",
+        "sbin",
+        "dev",
+        "proc",
+        "sys",
+        "tmp",
+        "kmods",
+        "lib",
+        "lib/modules",
+    ] {
+        archive.dir(dir);
+    }
+    archive.dir(&format!("lib/modules/{release}"));
+    archive.char_device("dev/console", 0o600, 5, 1);
+    archive.file("init", 0o755, &read(&guest.init)?);
+    archive.file("bin/modkit", 0o755, &read(&guest.modkit)?);
+    for tool in TOOLS {
+        archive.symlink(&format!("sbin/{tool}"), "/bin/modkit");
+    }
+    for (name, path) in [
+        ("hello_api", &modules.hello_api),
+        ("hello_feature", &modules.hello_feature),
+    ] {
+        let ko = read(path)?;
+        archive.file(&format!("kmods/{name}.ko.xz"), 0o644, &xz_like_kbuild(&ko)?);
+        archive.file(&format!("kmods/{name}.ko"), 0o644, &ko);
+    }
+    Ok(archive.finish())
+}
+
+/// Compresses like kbuild's `xz --check=crc32 --lzma2=dict=1MiB` (scripts/Makefile.modinst):
+/// the kernel's decompressor wants CRC32.
+fn xz_like_kbuild(data: &[u8]) -> Result<Vec<u8>> {
+    use liblzma::stream::{Check, Filters, LzmaOptions, Stream};
+    let mut options = LzmaOptions::new_preset(6)?;
+    options.dict_size(1 << 20);
+    let mut filters = Filters::new();
+    filters.lzma2(&options);
+    let stream = Stream::new_stream_encoder(&filters, Check::Crc32)?;
+    let mut encoder = liblzma::write::XzEncoder::new_stream(Vec::new(), stream);
+    encoder.write_all(data)?;
+    Ok(encoder.finish()?)
+}
+
+fn boot(sh: &Shell, args: &Args, prepared: &Prepared, scenarios: &[&str]) -> Result<BootReport> {
+    let append = format!(
+        "console=ttyS0 quiet panic=-1 rdinit=/init vmtest.scenarios={} vmtest.release={}",
+        scenarios.join(","),
+        prepared.release
+    );
+    let label = scenarios.join(",");
+    let console_log = prepared.dir.join(format!("console-{label}.log"));
+    eprintln!(
+        "booting {} under {} ({label})...",
+        prepared.release,
+        args.accel.name()
+    );
+    let output = qemu::run(
+        sh,
+        &qemu::Boot {
+            kernel: prepared.boot_image.clone(),
+            initrd: prepared.initramfs.clone(),
+            append,
+            accel: args.accel,
+            timeout: Duration::from_secs(args.timeout),
+            console_log,
+            echo: args.verbose,
+        },
+    )?;
+    let mut report = report::parse(&output.console, scenarios);
+    if output.timed_out {
+        report
+            .problems
+            .push(format!("timed out: QEMU killed after {} s", args.timeout));
+    }
+    let qemu_failed = output.qemu_status.is_some_and(|status| !status.success());
+    if qemu_failed || (report.verdict.is_none() && !output.qemu_stderr.trim().is_empty()) {
+        report.problems.push(format!(
+            "qemu exited with {:?}: {}",
+            output.qemu_status,
+            output.qemu_stderr.trim()
+        ));
+    }
+    eprintln!("  ... {:.1} s", output.elapsed.as_secs_f64());
+    Ok(report)
+}
+
+/// Boots `selftest-fail` and `selftest-panic`; both must be reported as failures, for the
+/// right reason.
+fn selftest(sh: &Shell, args: &Args, prepared: &Prepared) -> Result<()> {
+    let report = boot(sh, args, prepared, &["selftest-fail"])?;
+    print!("{}", report::render(&prepared.title(args.accel), &report));
+    ensure!(
+        !report.passed()
+            && report.verdict == Some(false)
+            && report.scenarios[0].status == Status::Fail,
+        "selftest-fail was not reported as a failed scenario"
+    );
+    let report = boot(sh, args, prepared, &["selftest-panic"])?;
+    print!("{}", report::render(&prepared.title(args.accel), &report));
+    ensure!(
+        !report.passed()
+            && report
+                .problems
+                .iter()
+                .any(|p| p.starts_with("the kernel panicked")),
+        "selftest-panic was not reported as a kernel panic"
+    );
+    Ok(())
+}
+
+/// A table of every scenario on every kernel.
+fn summary(scenarios: &[&str], runs: &[(String, BootReport)]) -> String {
+    let mut out = String::from("\nsummary:\n");
+    let width = scenarios.iter().map(|s| s.len()).max().unwrap_or(0).max(8);
+    out.push_str(&format!("  {:<width$}", "scenario"));
+    for (release, _) in runs {
+        out.push_str(&format!("  {release:<22}"));
+    }
+    out.push('\n');
+    for scenario in scenarios {
+        out.push_str(&format!("  {scenario:<width$}"));
+        for (_, report) in runs {
+            let status = report
+                .scenarios
+                .iter()
+                .find(|s| s.name == *scenario)
+                .map_or("?", |s| s.status.label());
+            out.push_str(&format!("  {status:<22}"));
+        }
+        out.push('\n');
+    }
+    for (release, report) in runs {
+        for problem in &report.problems {
+            out.push_str(&format!("  {release}: {problem}\n"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scenario_selection() {
+        assert_eq!(select_scenarios(&[]).unwrap(), SCENARIOS);
+        let asked = vec!["params".to_string(), "selftest-panic".to_string()];
+        assert_eq!(
+            select_scenarios(&asked).unwrap(),
+            ["params", "selftest-panic"]
+        );
+        let err = select_scenarios(&["nope".to_string()]).unwrap_err();
+        assert!(
+            err.to_string().starts_with("unknown scenario `nope`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn static_binaries() {
+        // This test binary itself is dynamically linked (the default target).
+        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        assert!(!is_static(&me));
+        assert!(!is_static(b"\x7fELF"));
+        // An ELF64 header with no program headers at all needs no loader.
+        let mut elf = vec![0u8; 64];
+        elf[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        elf[0x20] = 64;
+        elf[0x36] = 56;
+        assert!(is_static(&elf));
+    }
+
+    #[test]
+    fn xz_for_the_kernel() {
+        let data = b"module bytes ".repeat(100);
+        let xz = xz_like_kbuild(&data).unwrap();
+        // Stream flags after the magic: check type 0x01 is CRC32 (xz file format 2.1.1.2).
+        assert_eq!(&xz[..8], b"\xfd7zXZ\x00\x00\x01");
+        let mut back = Vec::new();
+        std::io::Read::read_to_end(&mut liblzma::read::XzDecoder::new(&xz[..]), &mut back).unwrap();
+        assert_eq!(back, data);
+    }
+
+    #[test]
+    fn summary_table() {
+        let log = "MODKIT-VMTEST plan boot insmod\nMODKIT-VMTEST begin boot\nMODKIT-VMTEST end boot pass\n\
+                   MODKIT-VMTEST begin insmod\nMODKIT-VMTEST end insmod fail\nMODKIT-VMTEST verdict fail\n";
+        let runs = vec![(
+            "6.1.0-56-amd64".to_string(),
+            report::parse(log, &["boot", "insmod"]),
+        )];
+        assert_eq!(
+            summary(&["boot", "insmod"], &runs),
+            "\nsummary:\n  scenario  6.1.0-56-amd64        \n  boot      PASS                  \n  insmod    FAIL                  \n"
+        );
+    }
 }
