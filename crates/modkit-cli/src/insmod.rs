@@ -433,3 +433,284 @@ fn same_file(a: &Path, b: &Path) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use modkit_syscalls::{Call, ProcDir, RecordingKernel, SysModule, Syscall};
+
+    fn fixtures() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../kmods/fixtures")
+            .canonicalize()
+            .unwrap()
+    }
+
+    /// A scratch directory, removed when dropped.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(name: &str) -> Scratch {
+            let dir =
+                std::env::temp_dir().join(format!("modkit-insmod-{}-{name}", std::process::id()));
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&dir).unwrap();
+            Scratch(dir)
+        }
+
+        fn write(&self, relative: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+            let path = self.0.join(relative);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(&path, contents).unwrap();
+            path
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// A fake kernel with `/proc` at `proc` whose first finit_module fails so.
+    fn kernel(proc: &Path, failure: Option<LoadFailure>) -> RecordingKernel {
+        let kernel = RecordingKernel::new(SysModule::new(proc.join("no-sys")), ProcDir::new(proc));
+        if let Some(failure) = failure {
+            kernel.script(Syscall::FinitModule, Err(failure.errno()));
+        }
+        kernel
+    }
+
+    const ADVICE: &str =
+        "which is not loaded; load it first, or use 'modprobe hello_feature' after 'depmod -a'";
+
+    #[test]
+    fn unknown_symbol_names_the_exporter_in_the_same_directory() {
+        let proc = Scratch::new("samedir");
+        proc.write("modules", "");
+        for kver in ["6.1", "6.12"] {
+            let dir = fixtures().join(kver);
+            let file = dir.join("hello_feature.ko");
+            let kernel = kernel(&proc.0, Some(LoadFailure::UnknownSymbol));
+            let outcome = insert(
+                &kernel,
+                &file,
+                "",
+                LoadOptions::default(),
+                &proc.0.join("lib"),
+            );
+            assert_eq!(outcome.method, None);
+            assert_eq!(
+                outcome.stderr,
+                [
+                    format!(
+                        "insmod: ERROR: could not insert module {}: Unknown symbol in module",
+                        file.display()
+                    ),
+                    format!(
+                        "insmod: hint: api_test is exported by hello_api ({}), {ADVICE}",
+                        dir.join("hello_api.ko").display()
+                    ),
+                ],
+                "{kver}"
+            );
+            assert_eq!(kernel.calls().len(), 1);
+        }
+    }
+
+    #[test]
+    fn compressed_modules_are_read_for_the_hint_too() {
+        let scratch = Scratch::new("compressed");
+        scratch.write("modules", "");
+        let file = scratch.write(
+            "mods/hello_feature.ko.xz",
+            fs::read(fixtures().join("6.12/hello_feature.ko.xz")).unwrap(),
+        );
+        let api = scratch.write(
+            "mods/hello_api.ko.zst",
+            fs::read(fixtures().join("6.12/hello_api.ko.zst")).unwrap(),
+        );
+        let kernel = kernel(&scratch.0, Some(LoadFailure::UnknownSymbol));
+        let hints = missing_symbol_hints(
+            &kernel,
+            &file,
+            None,
+            Instant::now() + Duration::from_secs(30),
+        );
+        assert_eq!(
+            hints,
+            [Hint {
+                symbol: "api_test".into(),
+                module: "hello_api".into(),
+                path: Some(api)
+            }]
+        );
+    }
+
+    #[test]
+    fn no_hint_for_what_is_loaded_or_in_the_kernel() {
+        let file = fixtures().join("6.12/hello_feature.ko");
+        let deadline = Instant::now() + Duration::from_secs(30);
+
+        let loaded = Scratch::new("loaded");
+        loaded.write(
+            "modules",
+            "hello_api 12288 0 - Live 0x0000000000000000 (OE)\n",
+        );
+        assert_eq!(
+            missing_symbol_hints(&kernel(&loaded.0, None), &file, None, deadline),
+            []
+        );
+
+        let kallsyms = Scratch::new("kallsyms");
+        kallsyms.write("modules", "");
+        kallsyms.write(
+            "kallsyms",
+            "0000000000000000 T _printk\n0000000000000000 r __ksymtab_api_test\t[hello_api]\n",
+        );
+        assert_eq!(
+            missing_symbol_hints(&kernel(&kallsyms.0, None), &file, None, deadline),
+            []
+        );
+
+        // kallsyms without api_test: the hint is back.
+        kallsyms.write("kallsyms", "0000000000000000 T _printk\n");
+        let hints = missing_symbol_hints(&kernel(&kallsyms.0, None), &file, None, deadline);
+        assert_eq!(
+            hints.iter().map(|h| h.symbol.as_str()).collect::<Vec<_>>(),
+            ["api_test"]
+        );
+    }
+
+    #[test]
+    fn modules_symbols_is_used_when_present() {
+        let scratch = Scratch::new("index");
+        scratch.write("proc/modules", "");
+        scratch.write("proc/sys/kernel/osrelease", "6.12.0-test\n");
+        let tree = scratch.0.join("lib/modules/6.12.0-test");
+        scratch.write("lib/modules/6.12.0-test/modules.symbols", "# Aliases for symbols, used by symbol_request().\nalias symbol:other_sym other\nalias symbol:api_test hello_api\n");
+        scratch.write(
+            "lib/modules/6.12.0-test/modules.dep",
+            "extra/hello_feature.ko: extra/hello_api.ko\nextra/hello_api.ko:\n",
+        );
+        // The module alone in its directory: only the index can name the exporter.
+        let file = scratch.write(
+            "alone/hello_feature.ko",
+            fs::read(fixtures().join("6.12/hello_feature.ko")).unwrap(),
+        );
+        let kernel = kernel(&scratch.0.join("proc"), Some(LoadFailure::UnknownSymbol));
+        let outcome = insert(
+            &kernel,
+            &file,
+            "",
+            LoadOptions::default(),
+            &scratch.0.join("lib/modules"),
+        );
+        assert_eq!(
+            outcome.stderr[1..],
+            [format!(
+                "insmod: hint: api_test is exported by hello_api ({}), {ADVICE}",
+                tree.join("extra/hello_api.ko").display()
+            )]
+        );
+    }
+
+    #[test]
+    fn without_an_index_the_module_tree_is_scanned() {
+        let scratch = Scratch::new("scan");
+        scratch.write("modules", "");
+        let file = scratch.write(
+            "alone/hello_feature.ko",
+            fs::read(fixtures().join("6.1/hello_feature.ko")).unwrap(),
+        );
+        let kernel = kernel(&scratch.0, None);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let hints = missing_symbol_hints(&kernel, &file, Some(&fixtures()), deadline);
+        // Subdirectories in name order: 6.1 before 6.12.
+        assert_eq!(
+            hints,
+            [Hint {
+                symbol: "api_test".into(),
+                module: "hello_api".into(),
+                path: Some(fixtures().join("6.1/hello_api.ko"))
+            }]
+        );
+        // Past the deadline nothing is scanned, and nothing is claimed.
+        assert_eq!(
+            missing_symbol_hints(
+                &kernel,
+                &file,
+                Some(&fixtures()),
+                Instant::now() - Duration::from_secs(1)
+            ),
+            []
+        );
+    }
+
+    #[test]
+    fn a_module_that_cannot_be_read_just_gets_kmods_message() {
+        let scratch = Scratch::new("garbage");
+        scratch.write("modules", "");
+        let file = scratch.write("hello_feature.ko", b"not an ELF file");
+        let kernel = kernel(&scratch.0, Some(LoadFailure::UnknownSymbol));
+        let outcome = insert(&kernel, &file, "", LoadOptions::default(), &scratch.0);
+        assert_eq!(
+            outcome.stderr,
+            [format!(
+                "insmod: ERROR: could not insert module {}: Unknown symbol in module",
+                file.display()
+            )]
+        );
+    }
+
+    #[test]
+    fn other_failures_and_success() {
+        let scratch = Scratch::new("other");
+        let file = fixtures().join("6.12/hello_api.ko");
+        let kernel = kernel(&scratch.0, Some(LoadFailure::AlreadyLoaded));
+        let outcome = insert(
+            &kernel,
+            &file,
+            "greeting=hi there",
+            LoadOptions::default(),
+            &scratch.0,
+        );
+        assert_eq!(
+            outcome.stderr,
+            [format!(
+                "insmod: ERROR: could not insert module {}: File exists",
+                file.display()
+            )]
+        );
+        let outcome = insert(
+            &kernel,
+            &file,
+            "greeting=hi there",
+            LoadOptions::force(),
+            &scratch.0,
+        );
+        assert_eq!(
+            (outcome.method, outcome.stderr),
+            (Some(LoadMethod::Finit), vec![])
+        );
+        let size = fs::metadata(&file).unwrap().len();
+        let call = |flags| Call::FinitModule {
+            file: file.clone(),
+            size,
+            params: "greeting=hi there".into(),
+            flags,
+        };
+        assert_eq!(kernel.calls(), [call(0), call(3)]);
+
+        let missing = scratch.0.join("missing.ko");
+        let outcome = insert(&kernel, &missing, "", LoadOptions::default(), &scratch.0);
+        assert_eq!(
+            outcome.stderr,
+            [format!(
+                "insmod: ERROR: could not load module {}: No such file or directory",
+                missing.display()
+            )]
+        );
+        assert_eq!(kernel.calls().len(), 2);
+    }
+}

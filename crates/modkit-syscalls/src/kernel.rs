@@ -158,6 +158,9 @@ pub enum UnloadError {
         /// The module name.
         name: String,
     },
+    /// The kernel has no `refcnt` for the module: it was built without `CONFIG_MODULE_UNLOAD`.
+    #[error("Module unloading is not supported")]
+    UnloadingNotSupported,
     /// The name contains a NUL byte.
     #[error("invalid module name {name:?}")]
     InvalidName {
@@ -331,7 +334,10 @@ fn unload_module<K: Kernel + ?Sized>(
     let owned = || name.to_owned();
     let c_name = CString::new(name).map_err(|_| UnloadError::InvalidName { name: owned() })?;
     if !options.force {
-        // kmod's check_module_inuse (tools/rmmod.c): any error reading the state is "not loaded".
+        // kmod 30's check_module_inuse (tools/rmmod.c): any error reading the state is "not
+        // loaded". kmod takes "built-in" from modules.builtin and calls a directory without
+        // `initstate` "coming"; the kernel makes such directories only for built-in modules
+        // (and for a loading module in the instant before `initstate` appears).
         match kernel.sys_module().initstate(name) {
             Ok(InitState::Builtin) => return Err(UnloadError::Builtin { name: owned() }),
             Ok(InitState::NotLoaded) | Err(_) => {
@@ -346,7 +352,13 @@ fn unload_module<K: Kernel + ?Sized>(
                 holders,
             });
         }
-        if kernel.refcount(name).is_some_and(|count| count != 0) {
+        // kmod reads the count from sysfs only; no file means a kernel that cannot unload.
+        let refcount = match kernel.sys_module().refcnt(name) {
+            Ok(Some(count)) => Some(count),
+            Ok(None) => return Err(UnloadError::UnloadingNotSupported),
+            Err(_) => kernel.refcount(name),
+        };
+        if refcount.is_some_and(|count| count != 0) {
             return Err(UnloadError::InUse { name: owned() });
         }
     }

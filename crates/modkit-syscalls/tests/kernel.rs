@@ -322,6 +322,7 @@ fn unload_refuses_as_kmod_does_before_any_syscall() {
         ("busy_mod", "Module busy_mod is in use"),
         ("vt", "Module vt is builtin."),
         ("nope", "Module nope is not currently loaded"),
+        ("no_unload", "Module unloading is not supported"),
     ];
     for (name, message) in cases {
         let err = kernel.unload(name, UnloadOptions::default()).unwrap_err();
