@@ -1,0 +1,344 @@
+//! The insmod, rmmod and lsmod command lines: exact stdout, stderr and exit status, over fake
+//! `/proc` and `/sys/module` trees (through the `MODKIT_PROC`/`MODKIT_SYS_MODULE` test hooks),
+//! and against kmod itself where a private mount namespace can show both tools the same fake
+//! trees. Nothing here makes a module syscall that could succeed.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// What a run printed and how it ended.
+#[derive(Debug, PartialEq, Eq)]
+struct Output {
+    stdout: String,
+    stderr: String,
+    code: i32,
+}
+
+fn output(command: &mut Command) -> Output {
+    let out = command.output().expect("run the command");
+    Output {
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: out.status.code().unwrap_or(-1),
+    }
+}
+
+/// `modkit ARGS...`, seeing `trees` (if any) as its /proc and /sys/module.
+fn modkit(args: &[&str], trees: Option<&Trees>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_modkit"));
+    command
+        .args(args)
+        .env_remove("MODKIT_PROC")
+        .env_remove("MODKIT_SYS_MODULE")
+        .env_remove("MODKIT_LIB_MODULES");
+    if let Some(trees) = trees {
+        command
+            .env("MODKIT_PROC", trees.proc())
+            .env("MODKIT_SYS_MODULE", trees.sys_module());
+    }
+    output(&mut command)
+}
+
+/// Pin everything a run shows.
+#[track_caller]
+fn check(args: &[&str], trees: Option<&Trees>, stdout: &str, stderr: &str, code: i32) {
+    let expected = Output {
+        stdout: stdout.to_owned(),
+        stderr: stderr.to_owned(),
+        code,
+    };
+    assert_eq!(modkit(args, trees), expected, "modkit {args:?}");
+}
+
+/// Fake `/proc` and `/sys/module` trees in a scratch directory, removed when dropped.
+struct Trees(PathBuf);
+
+impl Trees {
+    fn new(name: &str) -> Trees {
+        let dir = std::env::temp_dir().join(format!("modkit-cli-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("proc")).unwrap();
+        fs::create_dir_all(dir.join("sys/module")).unwrap();
+        fs::write(dir.join("proc/modules"), "").unwrap();
+        Trees(dir)
+    }
+
+    fn proc(&self) -> PathBuf {
+        self.0.join("proc")
+    }
+
+    fn sys_module(&self) -> PathBuf {
+        self.0.join("sys/module")
+    }
+
+    /// A loaded module, as the kernel shows it in both trees.
+    fn loaded(self, name: &str, size: u64, refcnt: u32, holders: &[&str]) -> Trees {
+        let used_by = if holders.is_empty() {
+            "-".to_owned()
+        } else {
+            format!("{},", holders.join(","))
+        };
+        let line = format!("{name} {size} {refcnt} {used_by} Live 0x0000000000000000\n");
+        let mut modules = fs::read_to_string(self.proc().join("modules")).unwrap();
+        modules.push_str(&line);
+        fs::write(self.proc().join("modules"), modules).unwrap();
+        let dir = self.sys_module().join(name);
+        fs::create_dir_all(dir.join("holders")).unwrap();
+        fs::write(dir.join("initstate"), "live\n").unwrap();
+        fs::write(dir.join("refcnt"), format!("{refcnt}\n")).unwrap();
+        for holder in holders {
+            fs::write(dir.join("holders").join(holder), "").unwrap();
+        }
+        self
+    }
+
+    /// A module directory as the kernel makes one for a built-in module with parameters.
+    fn builtin(self, name: &str) -> Trees {
+        fs::create_dir_all(self.sys_module().join(name).join("parameters")).unwrap();
+        self
+    }
+
+    /// The modules of the VM test, `hello_feature` using `hello_api`, and a long name.
+    fn sample(name: &str) -> Trees {
+        Trees::new(name)
+            .loaded("hello_feature", 12288, 0, &[])
+            .loaded("hello_api", 12288, 1, &["hello_feature"])
+            .loaded("snd_hda_codec_realtek", 196608, 1, &[])
+            .loaded("snd_hda_codec", 200704, 2, &["snd_hda_codec_realtek"])
+    }
+}
+
+impl Drop for Trees {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+const SAMPLE_LSMOD: &str = "\
+Module                  Size  Used by
+hello_feature          12288  0
+hello_api              12288  1 hello_feature
+snd_hda_codec_realtek   196608  1
+snd_hda_codec         200704  2 snd_hda_codec_realtek
+";
+
+#[test]
+fn lsmod_prints_kmods_table() {
+    let trees = Trees::sample("lsmod");
+    check(&["lsmod"], Some(&trees), SAMPLE_LSMOD, "", 0);
+    let empty = Trees::new("lsmod-empty");
+    check(
+        &["lsmod"],
+        Some(&empty),
+        "Module                  Size  Used by\n",
+        "",
+        0,
+    );
+}
+
+#[test]
+fn lsmod_without_proc_modules_fails_as_kmod_30() {
+    let trees = Trees::new("lsmod-noproc");
+    fs::remove_file(trees.proc().join("modules")).unwrap();
+    check(
+        &["lsmod"],
+        Some(&trees),
+        "",
+        "Error: could not get list of modules: No such file or directory\n",
+        1,
+    );
+}
+
+#[test]
+fn lsmod_rejects_arguments() {
+    let out = modkit(&["lsmod", "extra"], None);
+    assert_eq!((out.code, out.stdout.as_str()), (1, ""));
+    assert!(
+        out.stderr
+            .starts_with("error: unexpected argument 'extra' found\n"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn rmmod_reports_each_refusal_and_fails_at_the_end() {
+    let trees = Trees::sample("rmmod").builtin("vt");
+    fs::remove_file(trees.sys_module().join("snd_hda_codec_realtek/refcnt")).unwrap();
+    check(
+        &[
+            "rmmod",
+            "hello-api",
+            "nope",
+            "vt",
+            "snd_hda_codec",
+            "snd_hda_codec_realtek",
+            "/no/such/file.ko",
+        ],
+        Some(&trees),
+        "",
+        "rmmod: ERROR: Module hello_api is in use by: hello_feature\n\
+         rmmod: ERROR: Module nope is not currently loaded\n\
+         rmmod: ERROR: Module vt is builtin.\n\
+         rmmod: ERROR: Module snd_hda_codec is in use by: snd_hda_codec_realtek\n\
+         rmmod: ERROR: Module unloading is not supported\n\
+         rmmod: ERROR: Module /no/such/file is not currently loaded\n",
+        1,
+    );
+}
+
+#[test]
+fn rmmod_takes_the_name_of_an_existing_file() {
+    let trees = Trees::sample("rmmod-path");
+    let file = trees.0.join("hello_api.ko.xz");
+    fs::write(&file, "").unwrap();
+    check(
+        &["rmmod", file.to_str().unwrap()],
+        Some(&trees),
+        "",
+        "rmmod: ERROR: Module hello_api is in use by: hello_feature\n",
+        1,
+    );
+}
+
+#[test]
+fn usage_errors_exit_1() {
+    check(
+        &["rmmod"],
+        None,
+        "",
+        "rmmod: ERROR: missing module name.\n",
+        1,
+    );
+    check(
+        &["insmod"],
+        None,
+        "",
+        "insmod: ERROR: missing filename.\n",
+        1,
+    );
+    check(
+        &["insmod", "-"],
+        None,
+        "",
+        "insmod: ERROR: this tool does not support loading from stdin!\n",
+        1,
+    );
+    for tool in ["insmod", "rmmod", "lsmod"] {
+        let out = modkit(&[tool, "--no-such-option"], None);
+        assert_eq!((out.code, out.stdout.as_str()), (1, ""), "{tool}");
+        assert!(
+            out.stderr
+                .starts_with("error: unexpected argument '--no-such-option' found\n"),
+            "{}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
+fn insmod_of_a_missing_file_says_so_like_kmod() {
+    check(
+        &["insmod", "/no/such/dir/hello_api.ko", "greeting=hi"],
+        None,
+        "",
+        "insmod: ERROR: could not load module /no/such/dir/hello_api.ko: No such file or directory\n",
+        1,
+    );
+}
+
+#[test]
+fn help_goes_to_stdout() {
+    for (tool, usage) in [
+        ("insmod", "Usage: insmod [OPTIONS] [FILE] [PARAMS]...\n"),
+        ("rmmod", "Usage: rmmod [OPTIONS] [MODULE]...\n"),
+        ("lsmod", "Usage: lsmod [OPTIONS]\n"),
+    ] {
+        let out = modkit(&[tool, "--help"], None);
+        assert_eq!((out.code, out.stderr.as_str()), (0, ""), "{tool}");
+        assert!(out.stdout.contains(usage), "{tool}: {}", out.stdout);
+        assert!(
+            out.stdout.contains("  -V, --version"),
+            "{tool}: {}",
+            out.stdout
+        );
+    }
+    let out = modkit(&["insmod", "-h"], None);
+    assert!(out.stdout.contains("-f, --force"), "{}", out.stdout);
+}
+
+/// Run `program args...` in a private mount namespace whose /proc and /sys/module are `trees`,
+/// or say why that cannot be done here.
+fn in_namespace(trees: &Trees, program: &Path, args: &[&str]) -> Result<Output, String> {
+    let script =
+        r#"mount --bind "$1" /proc && mount --bind "$2" /sys/module && shift 2 && exec "$@""#;
+    let mut command = Command::new("unshare");
+    command
+        .args(["-m", "sh", "-c", script, "sh"])
+        .arg(trees.proc())
+        .arg(trees.sys_module())
+        .arg(program)
+        .args(args);
+    command
+        .env_remove("MODKIT_PROC")
+        .env_remove("MODKIT_SYS_MODULE");
+    let out = command
+        .output()
+        .map_err(|err| format!("cannot run unshare: {err}"))?;
+    if !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("unshare:") {
+        return Err(format!(
+            "unshare -m refused: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(Output {
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: out.status.code().unwrap_or(-1),
+    })
+}
+
+/// kmod's link for `tool` (e.g. /usr/sbin/lsmod -> /bin/kmod), if kmod is installed.
+fn kmod_tool(tool: &str) -> Option<PathBuf> {
+    ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
+        .iter()
+        .map(|dir| Path::new(dir).join(tool))
+        .find(|path| fs::canonicalize(path).is_ok_and(|target| target.ends_with("kmod")))
+}
+
+#[test]
+fn same_output_as_kmod_over_the_same_trees() {
+    let trees = Trees::sample("kmod-diff");
+    let ours = PathBuf::from(env!("CARGO_BIN_EXE_modkit"));
+    let cases: &[&[&str]] = &[
+        &["lsmod"],
+        &["rmmod", "hello_api", "nope", "snd-hda-codec"],
+        &["rmmod", "-v", "hello_api"],
+    ];
+    for args in cases {
+        let (tool, tool_args) = (args[0], &args[1..]);
+        let Some(kmod) = kmod_tool(tool) else {
+            eprintln!(
+                "SKIPPED same_output_as_kmod_over_the_same_trees: no kmod {tool} (apt-get install kmod)"
+            );
+            return;
+        };
+        let theirs = match in_namespace(&trees, &kmod, tool_args) {
+            Ok(out) => out,
+            Err(why) => {
+                eprintln!(
+                    "SKIPPED same_output_as_kmod_over_the_same_trees: {why} (needs root; CI runs it)"
+                );
+                return;
+            }
+        };
+        // Our default paths, not the test hooks: the namespace shows us the fake trees.
+        let mine = in_namespace(&trees, &ours, args).unwrap();
+        assert_eq!(mine, theirs, "{args:?}");
+    }
+    assert_eq!(
+        in_namespace(&trees, &ours, &["lsmod"]).unwrap().stdout,
+        SAMPLE_LSMOD
+    );
+}
