@@ -6,6 +6,7 @@
 use std::ffi::{CStr, CString};
 use std::fs::File;
 use std::io::{self, Read, Seek};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use modkit_elf::Compression;
@@ -272,12 +273,11 @@ fn load_module<K: Kernel + ?Sized>(
         failure: LoadFailure::from_errno(errno),
     };
 
-    let mut head = Vec::with_capacity(8);
-    (&mut file)
-        .take(8)
-        .read_to_end(&mut head)
-        .map_err(read_err)?;
-    let compression = modkit_elf::detect_compression(&head);
+    // Read the magic without moving the file position (finit_module reads from offset 0
+    // anyway, but nothing here should depend on that).
+    let mut head = [0u8; 8];
+    let head_len = read_head(&file, &mut head).map_err(read_err)?;
+    let compression = modkit_elf::detect_compression(&head[..head_len]);
     let flags = options.init_flags();
 
     if compression == Compression::None {
@@ -317,6 +317,20 @@ fn load_module<K: Kernel + ?Sized>(
             .map_err(kernel_err)?;
     }
     Ok(LoadMethod::UserDecompressed(compression))
+}
+
+/// Fill `buf` from the start of `file` as far as the file goes; the number of bytes read.
+fn read_head(file: &File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut len = 0;
+    while len < buf.len() {
+        match file.read_at(&mut buf[len..], len as u64) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(len)
 }
 
 fn read_all(file: &mut File) -> io::Result<Vec<u8>> {

@@ -99,14 +99,11 @@ impl SysModule {
         })
     }
 
-    /// The modules that use this one (`holders/`), sorted by name, or `None` when the directory
-    /// is absent.
+    /// The modules that use this one (`holders/`), or `None` when the directory is absent.
+    ///
+    /// In directory order, unsorted: that is the order kmod's lsmod and rmmod print them in.
     pub fn holders(&self, name: &str) -> Result<Option<Vec<String>>, Error> {
-        let Some(mut names) = list_optional(&self.module_dir(name).join("holders"))? else {
-            return Ok(None);
-        };
-        names.sort();
-        Ok(Some(names))
+        list_optional(&self.module_dir(name).join("holders"))
     }
 
     /// The module's parameters (`parameters/NAME`) sorted by name, with their values; `None` as
