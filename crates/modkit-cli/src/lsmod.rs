@@ -26,17 +26,9 @@ pub(crate) fn kernel_from_env() -> LinuxKernel {
     )
 }
 
-/// Parse a tool's arguments; on `--help`/`--version` or a usage error, the exit to take
-/// (kmod's tools exit 1 on a bad option, not clap's 2).
+/// Parse a tool's arguments; on `--help`/`--version` or a usage error, the exit to take.
 pub(crate) fn parse_args<T: Parser>(args: Vec<OsString>) -> Result<T, ExitCode> {
-    T::try_parse_from(args).map_err(|err| {
-        let _ = err.print();
-        if err.use_stderr() {
-            ExitCode::FAILURE
-        } else {
-            ExitCode::SUCCESS
-        }
-    })
+    T::try_parse_from(args).map_err(crate::clap_exit)
 }
 
 /// Show the status of modules in the Linux kernel: one line per loaded module with its size,
@@ -64,11 +56,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     match render(&kernel) {
         Ok(text) => match std::io::stdout().lock().write_all(text.as_bytes()) {
             Ok(()) => ExitCode::SUCCESS,
-            Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-            Err(err) => {
-                eprintln!("lsmod: ERROR: could not write output: {err}");
-                ExitCode::FAILURE
-            }
+            Err(err) => crate::io_exit("lsmod", &err),
         },
         Err(message) => {
             eprintln!("{message}");
