@@ -8,7 +8,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use modkit_elf::{DEFAULT_DECOMPRESS_LIMIT, Error, Module, ResultExt, decompress, signature};
+use modkit_elf::{DEFAULT_DECOMPRESS_LIMIT, Module, ResultExt, decompress, signature};
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()).into())
+}
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -21,7 +27,7 @@ fn main() {
         let result = if mode == "bench" {
             bench(Path::new(file))
         } else {
-            dump(mode, Path::new(file)).with_path(file)
+            dump(mode, Path::new(file))
         };
         if let Err(e) = result {
             eprintln!("dump: {e}");
@@ -31,10 +37,10 @@ fn main() {
     std::process::exit(i32::from(failed));
 }
 
-fn dump(mode: &str, path: &Path) -> Result<(), Error> {
-    let file = std::fs::read(path).map_err(|_| Error::MissingSection("(file unreadable)"))?;
-    let bytes = decompress(&file, DEFAULT_DECOMPRESS_LIMIT)?;
-    let module = Module::parse(&bytes)?;
+fn dump(mode: &str, path: &Path) -> Result<()> {
+    let file = read(path)?;
+    let bytes = decompress(&file, DEFAULT_DECOMPRESS_LIMIT).with_path(path)?;
+    let module = Module::parse(&bytes).with_path(path)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match mode {
@@ -72,32 +78,32 @@ fn dump(mode: &str, path: &Path) -> Result<(), Error> {
             }
         }
         "versions" => {
-            for v in module.versions()? {
+            for v in module.versions().with_path(path)? {
                 let _ = writeln!(out, "0x{:08x}\t{}", v.crc, v.name);
             }
         }
         "exports" => {
-            for e in module.exports()? {
+            for e in module.exports().with_path(path)? {
                 let crc = e.crc.map_or("-".to_string(), |c| format!("0x{c:08x}"));
                 let _ = writeln!(out, "{} {} {}", e.name, u8::from(e.gpl_only), crc);
             }
         }
         "depmod-exports" => {
-            for e in module.depmod_exports()? {
+            for e in module.depmod_exports().with_path(path)? {
                 let _ = writeln!(out, "{} 0x{:08x}", e.name, e.crc);
             }
         }
         "imports" => {
-            for name in module.imports()? {
+            for name in module.imports().with_path(path)? {
                 let _ = writeln!(out, "{name}");
             }
         }
         "depmod-imports" => {
-            for d in module.depmod_imports()? {
+            for d in module.depmod_imports().with_path(path)? {
                 let _ = writeln!(out, "{} 0x{:08x} {}", d.name, d.crc, u8::from(d.weak));
             }
         }
-        _ => return Err(Error::MissingSection("(unknown mode)")),
+        _ => return Err(format!("unknown mode {mode}").into()),
     }
     Ok(())
 }
@@ -116,13 +122,13 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-fn bench(dir: &Path) -> Result<(), Error> {
+fn bench(dir: &Path) -> Result<()> {
     let mut files = Vec::new();
     walk(dir, &mut files);
     let start = Instant::now();
     let mut contents = Vec::with_capacity(files.len());
     for path in &files {
-        let file = std::fs::read(path).map_err(|_| Error::MissingSection("(file unreadable)"))?;
+        let file = read(path)?;
         let bytes = decompress(&file, DEFAULT_DECOMPRESS_LIMIT)
             .with_path(path)?
             .into_owned();

@@ -244,3 +244,53 @@ fn read_xz_varint(data: &[u8], pos: &mut usize) -> Option<u64> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn magic_numbers() {
+        assert_eq!(
+            detect_compression(&[0x28, 0xB5, 0x2F, 0xFD, 0]),
+            Compression::Zstd
+        );
+        assert_eq!(detect_compression(b"\xFD7zXZ\0rest"), Compression::Xz);
+        assert_eq!(
+            detect_compression(b"\xFD7zXZ"),
+            Compression::None,
+            "magic is 6 bytes"
+        );
+        assert_eq!(detect_compression(&[0x1F, 0x8B]), Compression::Gzip);
+        assert_eq!(detect_compression(b"\x7fELF"), Compression::None);
+        assert_eq!(detect_compression(b""), Compression::None);
+        assert_eq!(Compression::Zstd.to_string(), "zstd");
+        assert_eq!(Compression::None.to_string(), "none");
+    }
+
+    #[test]
+    fn xz_index_gives_the_size() {
+        use std::io::Write;
+        let mut enc = liblzma::write::XzEncoder::new(Vec::new(), 1);
+        enc.write_all(&[7u8; 12345]).unwrap();
+        let xz = enc.finish().unwrap();
+        assert_eq!(xz_recorded_size(&xz), Some(12345));
+        assert_eq!(xz_recorded_size(&xz[..xz.len() - 1]), None);
+        assert_eq!(xz_recorded_size(b"YZ"), None);
+    }
+
+    #[test]
+    fn varints() {
+        let mut pos = 0;
+        assert_eq!(read_xz_varint(&[0x80, 0x01], &mut pos), Some(128));
+        assert_eq!(pos, 2);
+        let mut pos = 0;
+        assert_eq!(read_xz_varint(&[0xff; 12], &mut pos), None);
+    }
+
+    #[test]
+    fn capacity_is_capped() {
+        assert_eq!(initial_capacity(Some(u64::MAX), 10, 100), 101);
+        assert_eq!(initial_capacity(None, 10, 1000), 40);
+    }
+}

@@ -215,3 +215,88 @@ pub(crate) fn oid_to_string(content: &[u8]) -> Option<String> {
     }
     Some(text)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn definite_lengths() {
+        // SEQUENCE { INTEGER 5, OCTET STRING (long form length 0x81 0x02) "ab" }
+        let der = [0x30, 0x08, 0x02, 0x01, 0x05, 0x04, 0x81, 0x02, b'a', b'b'];
+        let mut r = Reader::new(&der);
+        let seq = r.read(TAG_SEQUENCE, "seq").unwrap();
+        assert!(r.is_empty());
+        let mut c = seq.children();
+        assert_eq!(c.read(TAG_INTEGER, "int").unwrap().content, &[5]);
+        let s = c.read(TAG_OCTET_STRING, "octets").unwrap();
+        assert_eq!((s.content, s.offset), (&b"ab"[..], 8));
+        assert!(c.is_empty());
+        assert!(c.read_any().is_err());
+    }
+
+    #[test]
+    fn indefinite_lengths() {
+        // SEQUENCE (indefinite) { [0] (indefinite) { INTEGER 7 } EOC } EOC, then INTEGER 1.
+        let ber = [
+            0x30, 0x80, 0xA0, 0x80, 0x02, 0x01, 0x07, 0x00, 0x00, 0x00, 0x00, 0x02, 0x01, 0x01,
+        ];
+        let mut r = Reader::new(&ber);
+        let seq = r.read(TAG_SEQUENCE, "seq").unwrap();
+        let inner = seq.children().read(TAG_CONTEXT_0, "[0]").unwrap();
+        assert_eq!(
+            inner.children().read(TAG_INTEGER, "int").unwrap().content,
+            &[7]
+        );
+        assert_eq!(r.read(TAG_INTEGER, "int").unwrap().content, &[1]);
+        // Missing end-of-contents.
+        assert!(Reader::new(&ber[..9]).read_any().is_err());
+        // Indefinite length on a primitive element.
+        assert!(Reader::new(&[0x04, 0x80, 0x00, 0x00]).read_any().is_err());
+    }
+
+    #[test]
+    fn hostile_lengths() {
+        let cases: &[&[u8]] = &[
+            &[],
+            &[0x30],
+            &[0x30, 0x05, 0x00],
+            &[0x30, 0x89, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+            &[0x30, 0x88, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+            &[0x30, 0xff],
+            &[0x1f, 0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x01, 0x00],
+        ];
+        for der in cases {
+            assert!(Reader::new(der).read_any().is_err(), "{der:02x?}");
+        }
+        // Deep nesting of indefinite-length elements stops at the limit.
+        let mut deep = Vec::new();
+        for _ in 0..100 {
+            deep.extend([0x30, 0x80]);
+        }
+        deep.extend(std::iter::repeat_n(0u8, 200));
+        let err = Reader::new(&deep).read_any().unwrap_err();
+        assert!(err.to_string().contains("nesting"), "{err}");
+        // High tag numbers are skipped over correctly.
+        let mut r = Reader::new(&[0x9f, 0x81, 0x01, 0x01, 0xAA]);
+        assert_eq!(r.read_any().unwrap().content, &[0xAA]);
+    }
+
+    #[test]
+    fn oids() {
+        let sha256 = [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01];
+        assert_eq!(
+            oid_to_string(&sha256).as_deref(),
+            Some("2.16.840.1.101.3.4.2.1")
+        );
+        assert_eq!(
+            oid_to_string(&[0x55, 0x04, 0x03]).as_deref(),
+            Some("2.5.4.3")
+        );
+        assert_eq!(oid_to_string(&[0x2B, 0x06]).as_deref(), Some("1.3.6"));
+        assert_eq!(oid_to_string(&[]), None);
+        assert_eq!(oid_to_string(&[0x86]), None, "unterminated arc");
+        assert_eq!(oid_to_string(&[0x80, 0x01]), None, "non-minimal arc");
+        assert_eq!(oid_to_string(&[0xff; 30]), None, "arc overflow");
+    }
+}

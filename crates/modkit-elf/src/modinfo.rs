@@ -304,3 +304,85 @@ impl<'a> IntoIterator for &ModInfo<'a> {
         self.iter()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records(data: &[u8]) -> Vec<(String, String)> {
+        ModInfo::from_bytes(data)
+            .map(|r| (r.key_lossy().into_owned(), r.value_lossy().into_owned()))
+            .collect()
+    }
+
+    fn pair(k: &str, v: &str) -> (String, String) {
+        (k.to_string(), v.to_string())
+    }
+
+    #[test]
+    fn splitting_follows_kmod() {
+        assert_eq!(records(b""), vec![]);
+        assert_eq!(records(b"\0\0\0"), vec![]);
+        // kmod: at most one byte after the padding is no record at all.
+        assert_eq!(records(b"\0\0a"), vec![]);
+        assert_eq!(records(b"ab"), vec![pair("ab", "")]);
+        assert_eq!(
+            records(b"\0a=1\0\0\0b=x=y\0novalue\0c="),
+            vec![
+                pair("a", "1"),
+                pair("b", "x=y"),
+                pair("novalue", ""),
+                pair("c", "")
+            ]
+        );
+        assert_eq!(records(b"=v\0"), vec![pair("", "v")]);
+    }
+
+    #[test]
+    fn iterator_and_accessors_are_independent() {
+        let mut info = ModInfo::from_bytes(b"name=a\0alias=x\0alias=y\0name=b\0");
+        assert_eq!(info.next().map(|r| r.key), Some(&b"name"[..]));
+        assert_eq!(info.name(), Some("a"), "accessors see the whole section");
+        assert_eq!(info.aliases().collect::<Vec<_>>(), vec!["x", "y"]);
+        assert_eq!(info.get_all("name").count(), 2);
+        assert_eq!(info.count(), 3, "the iterator goes on where it was");
+    }
+
+    #[test]
+    fn depends_and_softdeps() {
+        let info = ModInfo::from_bytes(b"depends=\0softdep=x pre: a  b\tpost: c pre: d\0");
+        assert_eq!(info.depends(), Vec::<&str>::new());
+        assert_eq!(
+            info.softdeps(),
+            vec![SoftDep {
+                pre: vec!["a", "b", "d"],
+                post: vec!["c"]
+            }]
+        );
+        let info = ModInfo::from_bytes(b"depends=a,,b\0");
+        assert_eq!(info.depends(), vec!["a", "b"]);
+    }
+
+    #[test]
+    fn params_merge_like_kmod() {
+        let info = ModInfo::from_bytes(
+            b"parmtype=b:int\0parm=a:first\0parm=bad\0parm=a:second\0parm=b:desc: with colon\0",
+        );
+        let params = info.params();
+        assert_eq!(params.len(), 2);
+        assert_eq!(params[0].name, "b");
+        assert_eq!(params[0].description.as_deref(), Some("desc: with colon"));
+        assert_eq!(params[0].type_.as_deref(), Some("int"));
+        assert_eq!(params[1].name, "a");
+        assert_eq!(params[1].description.as_deref(), Some("second"));
+        assert_eq!(params[1].type_, None);
+    }
+
+    #[test]
+    fn non_utf8_values() {
+        let info = ModInfo::from_bytes(b"author=J\xf6rg\0name=\xff\0");
+        assert_eq!(info.get("author"), Some(&b"J\xf6rg"[..]));
+        assert_eq!(info.author().as_deref(), Some("J\u{fffd}rg"));
+        assert_eq!(info.name(), None, "identifiers must be UTF-8");
+    }
+}

@@ -342,3 +342,59 @@ fn integer_magnitude(content: &[u8]) -> Vec<u8> {
     let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
     bytes.split_off(start)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_like_kmod() {
+        assert_eq!(kmod_hex(&[]), "");
+        assert_eq!(kmod_hex(&[0x0a]), "0A");
+        assert_eq!(kmod_hex(&[0xde, 0xad]), "DE:AD");
+        let twenty: Vec<u8> = (0..20).collect();
+        // Exactly 20 bytes: no line break after the last one.
+        assert!(!kmod_hex(&twenty).contains('\n'));
+        let twenty_one: Vec<u8> = (0..21).collect();
+        assert_eq!(
+            kmod_hex(&twenty_one),
+            "00:01:02:03:04:05:06:07:08:09:0A:0B:0C:0D:0E:0F:10:11:12:13:\n\t\t14"
+        );
+    }
+
+    #[test]
+    fn serial_numbers_as_openssl_bignums() {
+        assert_eq!(integer_magnitude(&[0x00, 0x80, 0x01]), vec![0x80, 0x01]);
+        assert_eq!(integer_magnitude(&[0x01, 0x02]), vec![0x01, 0x02]);
+        assert_eq!(integer_magnitude(&[0x00]), Vec::<u8>::new());
+        assert_eq!(integer_magnitude(&[]), Vec::<u8>::new());
+        // -1 and -256: magnitudes 1 and 0x0100.
+        assert_eq!(integer_magnitude(&[0xff]), vec![0x01]);
+        assert_eq!(integer_magnitude(&[0xff, 0x00]), vec![0x01, 0x00]);
+    }
+
+    #[test]
+    fn digest_names() {
+        assert_eq!(digest_name("2.16.840.1.101.3.4.2.3"), "sha512");
+        assert_eq!(digest_name("1.3.36.3.2.1"), "rmd160");
+        assert_eq!(digest_name("2.16.840.1.101.3.4.2.8"), "sha3-256");
+        assert_eq!(digest_name("1.2.3.4"), "1.2.3.4");
+    }
+
+    /// A minimal SignedData whose issuer has no commonName: kmod reports the last attribute.
+    #[test]
+    fn issuer_without_common_name() {
+        // Name: SEQUENCE { SET { SEQUENCE { OID 2.5.4.10 (O), UTF8String "Org" } },
+        //                  SET { SEQUENCE { OID 2.5.4.11 (OU), UTF8String "Unit\0x" } } }
+        let name = [
+            0x30, 0x1E, 0x31, 0x0C, 0x30, 0x0A, 0x06, 0x03, 0x55, 0x04, 0x0A, 0x0C, 0x03, b'O',
+            b'r', b'g', 0x31, 0x0E, 0x30, 0x0C, 0x06, 0x03, 0x55, 0x04, 0x0B, 0x0C, 0x05, b'U',
+            b'n', b'i', b't', 0x00,
+        ];
+        let tlv = Reader::new(&name).read(der::TAG_SEQUENCE, "name").unwrap();
+        assert_eq!(issuer_common_name(tlv).unwrap(), b"Unit");
+        let empty = [0x30, 0x00];
+        let tlv = Reader::new(&empty).read(der::TAG_SEQUENCE, "name").unwrap();
+        assert_eq!(issuer_common_name(tlv).unwrap(), b"");
+    }
+}
