@@ -436,3 +436,47 @@ fn pkcs7_with_wrong_content_type() {
     let err = signature(&with_trailer(&der, [0, 0, 2, 0, 0], der.len() as u32)).unwrap_err();
     assert!(err.to_string().contains("signedData"), "{err}");
 }
+
+/// Deterministic pseudo-random multi-byte corruption (xorshift64), over headers and data alike.
+#[test]
+fn random_corruption_never_panics() {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let inputs = [
+        synthetic_module(false, true).build(),
+        synthetic_module(true, false).build(),
+        read(&format!("{FIXTURES}/6.1/hello_feature.ko")),
+        read(&format!("{FIXTURES}/6.12/signed/hello_api.ko")),
+    ];
+    for file in &inputs {
+        for _ in 0..1500 {
+            let mut copy = file.clone();
+            for _ in 0..1 + next() % 8 {
+                let at = (next() % copy.len() as u64) as usize;
+                copy[at] = next() as u8;
+            }
+            let _ = exercise(&copy);
+        }
+    }
+    // Compressed inputs: corrupt, then decompress (and parse whatever comes out).
+    for rel in [
+        "6.12/hello_api.ko.xz",
+        "6.12/hello_api.ko.zst",
+        "6.12/hello_api.ko.gz",
+    ] {
+        let file = read(&format!("{FIXTURES}/{rel}"));
+        for _ in 0..300 {
+            let mut copy = file.clone();
+            let at = (next() % copy.len() as u64) as usize;
+            copy[at] ^= 1 << (next() % 8);
+            if let Ok(bytes) = decompress(&copy, modkit_elf::DEFAULT_DECOMPRESS_LIMIT) {
+                let _ = exercise(&bytes);
+            }
+        }
+    }
+}
