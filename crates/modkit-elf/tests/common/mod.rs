@@ -136,15 +136,17 @@ pub fn report(file: &[u8], redact_signature: bool) -> String {
             let _ = writeln!(out, "  signer: {:?}", sig.signer());
             let _ = writeln!(out, "  sig_hashalgo: {}", sig.hash_algo_name());
             let _ = writeln!(out, "  digest_algorithm: {:?}", sig.digest_algorithm);
-            let _ = writeln!(
-                out,
-                "  module_len: {} raw_len: {}",
-                sig.module_len, sig.raw_len
-            );
             if redact_signature {
-                let _ = writeln!(out, "  sig_key: [{} bytes]", sig.key_id.len());
+                // A fresh key gets a random serial: its length (and so the PKCS#7 length) varies.
+                let _ = writeln!(out, "  module_len: {}", sig.module_len);
+                let _ = writeln!(out, "  sig_key: [serial, redacted]");
                 let _ = writeln!(out, "  signature: [{} bytes]", sig.signature.len());
             } else {
+                let _ = writeln!(
+                    out,
+                    "  module_len: {} raw_len: {}",
+                    sig.module_len, sig.raw_len
+                );
                 let _ = writeln!(out, "  sig_key: {}", sig.sig_key_hex());
                 let _ = writeln!(out, "  signature: {}", sig.signature_hex());
             }
