@@ -224,6 +224,13 @@ impl<'a> Module<'a> {
         ModInfo::from_bytes(self.modinfo)
     }
 
+    /// Whether the module has a `.modinfo` section at all. kmod's `modinfo` fails on a module
+    /// without one ("could not get modinfo from 'NAME': No data available") where
+    /// [`Module::modinfo`] is simply empty.
+    pub fn has_modinfo(&self) -> bool {
+        self.sections.modinfo.is_some()
+    }
+
     /// The contents of the first section called `name`, if there is one.
     pub fn section(&self, name: &str) -> Result<Option<&'a [u8]>, Error> {
         for (index, shdr) in self.shdrs.iter().enumerate().skip(1) {

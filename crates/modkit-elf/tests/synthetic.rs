@@ -30,6 +30,7 @@ fn every_class_and_byte_order() {
         assert_eq!(module.machine(), if class64 { 22 } else { 8 });
 
         let info = module.modinfo();
+        assert!(module.has_modinfo());
         assert_eq!(info.name(), Some("synth"));
         assert_eq!(info.depends(), vec!["dep_a", "dep_b"]);
         assert_eq!(
@@ -205,6 +206,7 @@ fn exports_without_crcs_and_unlinked_sections() {
     );
     assert_eq!(module.imports().unwrap(), vec!["__ksymtab_delta"]);
     assert_eq!(module.modinfo().count(), 0);
+    assert!(!module.has_modinfo());
 }
 
 #[test]
