@@ -32,7 +32,11 @@ pub fn run(args: Args) -> Result<()> {
     for series in Series::select(&args.kernel)? {
         let tree = kernels::ensure(&sh, series)?;
         let modules = module_files(&tree.modules_dir)?;
-        ensure!(!modules.is_empty(), "no modules found in {}", tree.modules_dir.display());
+        ensure!(
+            !modules.is_empty(),
+            "no modules found in {}",
+            tree.modules_dir.display()
+        );
         println!(
             "compat: {} ({}): {} modules in {}",
             series.as_str(),
@@ -41,6 +45,17 @@ pub fn run(args: Args) -> Result<()> {
             tree.modules_dir.display()
         );
         modinfo_files(&sh, &kmod, &modkit, &tree, &modules, &args, &mut report)?;
+        let root = indexed_root(&sh, &kmod, &tree)?;
+        modinfo_names(
+            &sh,
+            &kmod,
+            &modkit,
+            &tree,
+            &root,
+            &modules,
+            &args,
+            &mut report,
+        )?;
     }
 
     fixtures(&sh, &kmod, &modkit, &args, &mut report)?;
@@ -50,7 +65,10 @@ pub fn run(args: Args) -> Result<()> {
         println!("  {line}");
     }
     if report.failures > 0 {
-        bail!("{} compatibility check(s) found differences with kmod", report.failures);
+        bail!(
+            "{} compatibility check(s) found differences with kmod",
+            report.failures
+        );
     }
     println!("compat: no differences with kmod");
     Ok(())
@@ -65,7 +83,9 @@ struct Report {
 impl Report {
     fn record(&mut self, check: &str, compared: usize, diffs: usize) {
         let verdict = if diffs == 0 { "ok" } else { "DIFFERENT" };
-        self.lines.push(format!("{verdict:<9} {check}: {compared} compared, {diffs} differences"));
+        self.lines.push(format!(
+            "{verdict:<9} {check}: {compared} compared, {diffs} differences"
+        ));
         if diffs > 0 {
             self.failures += 1;
         }
@@ -76,16 +96,24 @@ impl Report {
 #[derive(Debug)]
 struct Kmod {
     modinfo: PathBuf,
+    depmod: PathBuf,
 }
 
 impl Kmod {
     fn find() -> Result<Kmod> {
-        let modinfo = ["/usr/sbin/modinfo", "/sbin/modinfo", "/usr/bin/modinfo"]
-            .iter()
-            .map(PathBuf::from)
-            .find(|path| path.exists())
-            .context("kmod's modinfo was not found: install it with `apt-get install kmod`")?;
-        Ok(Kmod { modinfo })
+        let find = |tool: &str| {
+            ["/usr/sbin", "/sbin", "/usr/bin"]
+                .iter()
+                .map(|dir| Path::new(dir).join(tool))
+                .find(|path| path.exists())
+                .with_context(|| {
+                    format!("kmod's {tool} was not found: install it with `apt-get install kmod`")
+                })
+        };
+        Ok(Kmod {
+            modinfo: find("modinfo")?,
+            depmod: find("depmod")?,
+        })
     }
 }
 
@@ -94,10 +122,14 @@ fn build_modkit(sh: &Shell) -> Result<PathBuf> {
     let root = crate::project_root();
     let _dir = sh.push_dir(&root);
     println!("compat: building modkit (release)");
-    cmd!(sh, "cargo build --quiet --release --package modkit-cli --bin modkit")
-        .run()
-        .context("building modkit")?;
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    cmd!(
+        sh,
+        "cargo build --quiet --release --package modkit-cli --bin modkit"
+    )
+    .run()
+    .context("building modkit")?;
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
     Ok(target.join("release/modkit"))
 }
 
@@ -106,7 +138,9 @@ pub(crate) fn module_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut found = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?
+        {
             let entry = entry?;
             let path = entry.path();
             let kind = entry.file_type()?;
@@ -122,8 +156,13 @@ pub(crate) fn module_files(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 fn is_module_file(path: &Path) -> bool {
-    let name = path.file_name().map(|name| name.to_string_lossy()).unwrap_or_default();
-    [".ko", ".ko.xz", ".ko.zst", ".ko.gz"].iter().any(|ext| name.ends_with(ext))
+    let name = path
+        .file_name()
+        .map(|name| name.to_string_lossy())
+        .unwrap_or_default();
+    [".ko", ".ko.xz", ".ko.zst", ".ko.gz"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
 }
 
 /// What one run of a tool did.
@@ -141,24 +180,28 @@ fn run_tool(sh: &Shell, program: &[&Path], args: &[&str], files: &[&Path]) -> Re
         .quiet()
         .output()
         .with_context(|| format!("running {}", first.display()))?;
-    Ok(Outcome { status: output.status.code(), stdout: output.stdout, stderr: output.stderr })
+    Ok(Outcome {
+        status: output.status.code(),
+        stdout: output.stdout,
+        stderr: output.stderr,
+    })
 }
 
 /// Compare `modinfo ARGS FILES...` of both tools over every module, in batches; on a
 /// difference, find the modules that differ and show them.
-fn compare_modinfo(
+fn compare_modinfo<T: AsRef<Path>>(
     sh: &Shell,
     kmod: &Kmod,
     modkit: &Path,
     args: &[&str],
-    files: &[PathBuf],
+    files: &[T],
     max_diffs: usize,
 ) -> Result<usize> {
     let ours = [modkit, Path::new("modinfo")];
     let theirs = [kmod.modinfo.as_path()];
     let mut diffs = 0;
     for batch in files.chunks(BATCH) {
-        let batch: Vec<&Path> = batch.iter().map(PathBuf::as_path).collect();
+        let batch: Vec<&Path> = batch.iter().map(AsRef::as_ref).collect();
         if run_tool(sh, &theirs, args, &batch)? == run_tool(sh, &ours, args, &batch)? {
             continue;
         }
@@ -168,7 +211,15 @@ fn compare_modinfo(
             if expected != actual {
                 diffs += 1;
                 if diffs <= max_diffs {
-                    println!("{}", describe_difference(&format!("modinfo {}", args.join(" ")), file, &expected, &actual));
+                    println!(
+                        "{}",
+                        describe_difference(
+                            &format!("modinfo {}", args.join(" ")),
+                            file,
+                            &expected,
+                            &actual
+                        )
+                    );
                 }
             }
         }
@@ -179,16 +230,28 @@ fn compare_modinfo(
 fn describe_difference(what: &str, file: &Path, expected: &Outcome, actual: &Outcome) -> String {
     let mut text = format!("--- difference: {what} {}\n", file.display());
     if expected.status != actual.status {
-        let _ = writeln!(text, "exit status: kmod {:?}, modkit {:?}", expected.status, actual.status);
+        let _ = writeln!(
+            text,
+            "exit status: kmod {:?}, modkit {:?}",
+            expected.status, actual.status
+        );
     }
-    for (stream, kmod, ours) in [("stdout", &expected.stdout, &actual.stdout), ("stderr", &expected.stderr, &actual.stderr)] {
+    for (stream, kmod, ours) in [
+        ("stdout", &expected.stdout, &actual.stdout),
+        ("stderr", &expected.stderr, &actual.stderr),
+    ] {
         if kmod == ours {
             continue;
         }
         let kmod = String::from_utf8_lossy(kmod);
         let ours = String::from_utf8_lossy(ours);
-        let (kmod_lines, our_lines): (Vec<_>, Vec<_>) = (kmod.split('\n').collect(), ours.split('\n').collect());
-        let first = kmod_lines.iter().zip(&our_lines).position(|(a, b)| a != b).unwrap_or(kmod_lines.len().min(our_lines.len()));
+        let (kmod_lines, our_lines): (Vec<_>, Vec<_>) =
+            (kmod.split('\n').collect(), ours.split('\n').collect());
+        let first = kmod_lines
+            .iter()
+            .zip(&our_lines)
+            .position(|(a, b)| a != b)
+            .unwrap_or(kmod_lines.len().min(our_lines.len()));
         let _ = writeln!(text, "{stream} differs from line {}:", first + 1);
         for line in kmod_lines.iter().skip(first).take(4) {
             let _ = writeln!(text, "  kmod:   {line:?}");
@@ -201,7 +264,14 @@ fn describe_difference(what: &str, file: &Path, expected: &Outcome, actual: &Out
 }
 
 /// The modinfo variants compared on every module file.
-const MODINFO_VARIANTS: &[&[&str]] = &[&[], &["-0"], &["-p"], &["-F", "depends"], &["-F", "alias"], &["-n"]];
+const MODINFO_VARIANTS: &[&[&str]] = &[
+    &[],
+    &["-0"],
+    &["-p"],
+    &["-F", "depends"],
+    &["-F", "alias"],
+    &["-n"],
+];
 
 fn modinfo_files(
     sh: &Shell,
@@ -216,7 +286,11 @@ fn modinfo_files(
         let started = Instant::now();
         let diffs = compare_modinfo(sh, kmod, modkit, variant, modules, args.max_diffs)?;
         let check = format!("{} modinfo {}", tree.release, variant.join(" "));
-        println!("compat: {check}: {} files, {diffs} differences ({:.1?})", modules.len(), started.elapsed());
+        println!(
+            "compat: {check}: {} files, {diffs} differences ({:.1?})",
+            modules.len(),
+            started.elapsed()
+        );
         report.record(check.trim_end(), modules.len(), diffs);
     }
     Ok(())
@@ -225,16 +299,142 @@ fn modinfo_files(
 /// The project's own fixtures: every kernel, compression and the signed variant. Debian's kmod
 /// 30 is built without zlib, so it cannot read `.ko.gz`: those are left out of the comparison
 /// (modkit reads them; its snapshot tests cover them).
-fn fixtures(sh: &Shell, kmod: &Kmod, modkit: &Path, args: &Args, report: &mut Report) -> Result<()> {
+fn fixtures(
+    sh: &Shell,
+    kmod: &Kmod,
+    modkit: &Path,
+    args: &Args,
+    report: &mut Report,
+) -> Result<()> {
     let dir = crate::project_root().join("kmods/fixtures");
     let files: Vec<PathBuf> = module_files(&dir)?
         .into_iter()
         .filter(|path| !path.to_string_lossy().ends_with(".gz"))
         .collect();
-    ensure!(!files.is_empty(), "no fixtures in {}: run `cargo xtask kmods --update-fixtures`", dir.display());
+    ensure!(
+        !files.is_empty(),
+        "no fixtures in {}: run `cargo xtask kmods --update-fixtures`",
+        dir.display()
+    );
     for variant in MODINFO_VARIANTS {
         let diffs = compare_modinfo(sh, kmod, modkit, variant, &files, args.max_diffs)?;
-        report.record(&format!("fixtures modinfo {}", variant.join(" ")).trim_end().to_owned(), files.len(), diffs);
+        report.record(
+            format!("fixtures modinfo {}", variant.join(" ")).trim_end(),
+            files.len(),
+            diffs,
+        );
+    }
+    Ok(())
+}
+
+/// A scratch root holding hard links to a tree's modules and kmod's indexes for them, for
+/// lookups by name. Made anew on every run, under the cache, never in the cached tree itself.
+fn indexed_root(sh: &Shell, kmod: &Kmod, tree: &KernelTree) -> Result<PathBuf> {
+    let root = crate::cache_dir().join("compat").join(&tree.release);
+    if root.exists() {
+        std::fs::remove_dir_all(&root).with_context(|| format!("removing {}", root.display()))?;
+    }
+    let moddir = root.join("lib/modules").join(&tree.release);
+    std::fs::create_dir_all(moddir.parent().context("module dir has a parent")?)?;
+    let source = &tree.modules_dir;
+    cmd!(sh, "cp -al {source} {moddir}")
+        .quiet()
+        .run()
+        .context("linking the module tree")?;
+    let (depmod, release) = (&kmod.depmod, &tree.release);
+    cmd!(sh, "{depmod} -b {root} {release}")
+        .quiet()
+        .run()
+        .context("running kmod's depmod")?;
+    Ok(root)
+}
+
+/// Names to look up with `modinfo NAME`: every module name, every built-in module, a sample of
+/// alias patterns (a pattern matches itself), a sample of `symbol:` keys, and names that exist
+/// nowhere.
+fn lookup_names(moddir: &Path, modules: &[PathBuf]) -> Result<Vec<String>> {
+    let mut names: Vec<String> = modules
+        .iter()
+        .filter_map(|path| {
+            path.file_name()?
+                .to_str()?
+                .split('.')
+                .next()
+                .map(str::to_owned)
+        })
+        .collect();
+    let read = |file: &str| {
+        let path = moddir.join(file);
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
+    };
+    for line in read("modules.builtin")?.lines() {
+        if let Some(name) = line
+            .rsplit('/')
+            .next()
+            .and_then(|base| base.split('.').next())
+        {
+            names.push(name.to_owned());
+        }
+    }
+    for line in read("modules.alias")?.lines().step_by(10) {
+        if let Some(pattern) = line
+            .strip_prefix("alias ")
+            .and_then(|rest| rest.rsplit_once(' '))
+            .map(|(p, _)| p)
+        {
+            names.push(pattern.to_owned());
+        }
+    }
+    for line in read("modules.symbols")?.lines().step_by(50) {
+        if let Some(symbol) = line
+            .strip_prefix("alias ")
+            .and_then(|rest| rest.split(' ').next())
+        {
+            names.push(symbol.to_owned());
+        }
+    }
+    names.extend(
+        [
+            "no_such_module",
+            "no-such-module",
+            "symbol:no_such_symbol",
+            "pci:v0000FFFFd0000FFFFsv*",
+        ]
+        .map(String::from),
+    );
+    Ok(names)
+}
+
+#[allow(clippy::too_many_arguments)] // reason: the checks share the run's context
+fn modinfo_names(
+    sh: &Shell,
+    kmod: &Kmod,
+    modkit: &Path,
+    tree: &KernelTree,
+    root: &Path,
+    modules: &[PathBuf],
+    args: &Args,
+    report: &mut Report,
+) -> Result<()> {
+    let moddir = root.join("lib/modules").join(&tree.release);
+    let names = lookup_names(&moddir, modules)?;
+    let root = root.to_string_lossy();
+    for variant in [&["-F", "filename"][..], &[]] {
+        let started = Instant::now();
+        let mut full: Vec<&str> = vec!["-b", &root, "-k", &tree.release];
+        full.extend_from_slice(variant);
+        let diffs = compare_modinfo(sh, kmod, modkit, &full, &names, args.max_diffs)?;
+        let check = format!(
+            "{} modinfo -b ROOT -k VERSION {} NAME",
+            tree.release,
+            variant.join(" ")
+        );
+        println!(
+            "compat: {check}: {} names, {diffs} differences ({:.1?})",
+            names.len(),
+            started.elapsed()
+        );
+        report.record(&check, names.len(), diffs);
     }
     Ok(())
 }

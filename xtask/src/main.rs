@@ -40,7 +40,10 @@ fn main() -> Result<()> {
 /// The repository root (the parent of this crate's directory).
 pub(crate) fn project_root() -> PathBuf {
     let dir = env!("CARGO_MANIFEST_DIR");
-    PathBuf::from(dir).parent().expect("xtask lives one level below the root").to_path_buf()
+    PathBuf::from(dir)
+        .parent()
+        .expect("xtask lives one level below the root")
+        .to_path_buf()
 }
 
 /// Where downloads and extracted kernel trees are kept between runs: `$MODKIT_CACHE`, else

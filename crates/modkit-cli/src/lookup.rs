@@ -18,7 +18,10 @@ pub(crate) fn has_module_extension(path: &[u8]) -> bool {
 
 /// The module name of a module file: its base name without the extension, with `-` as `_`.
 pub(crate) fn module_name_from_path(path: &Path) -> String {
-    let base = path.file_name().map(|name| name.to_string_lossy()).unwrap_or_default();
+    let base = path
+        .file_name()
+        .map(|name| name.to_string_lossy())
+        .unwrap_or_default();
     let stem = base.split('.').next().unwrap_or_default();
     normalize_name(stem)
 }
@@ -54,7 +57,10 @@ impl ModuleRef {
     pub(crate) fn from_path(path: &Path) -> Result<ModuleRef> {
         let path = std::path::absolute(path)
             .with_context(|| format!("could not make {} absolute", path.display()))?;
-        Ok(ModuleRef::File { name: module_name_from_path(&path), path })
+        Ok(ModuleRef::File {
+            name: module_name_from_path(&path),
+            path,
+        })
     }
 
     pub(crate) fn name(&self) -> &str {
@@ -76,7 +82,9 @@ impl Info {
     fn push_record(&mut self, record: &[u8]) {
         // libkmod: a string without '=' is a key with an empty value.
         match record.iter().position(|&b| b == b'=') {
-            Some(eq) => self.records.push((record[..eq].to_vec(), record[eq + 1..].to_vec())),
+            Some(eq) => self
+                .records
+                .push((record[..eq].to_vec(), record[eq + 1..].to_vec())),
             None => self.records.push((record.to_vec(), Vec::new())),
         }
     }
@@ -95,7 +103,9 @@ pub(crate) struct Lookup {
 impl Lookup {
     pub(crate) fn new(basedir: Option<&Path>, version: Option<&str>) -> Lookup {
         let version = version.map(str::to_owned).unwrap_or_else(kernel_release);
-        let mut dir = basedir.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/"));
+        let mut dir = basedir
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("/"));
         dir.push("lib/modules");
         dir.push(version);
         Lookup { dir }
@@ -108,7 +118,7 @@ impl Lookup {
     pub(crate) fn resolve(&self, name: &str) -> Result<Vec<ModuleRef>> {
         let name = normalize_name(name);
         if !name.contains(':') {
-            if let Some(module) = self.from_dep_index(&name)? {
+            if let Some(module) = self.module_from_dep_index(&name)? {
                 return Ok(vec![module]);
             }
         }
@@ -122,17 +132,23 @@ impl Lookup {
         if !names.is_empty() {
             return self.modules_by_names(names);
         }
-        if !self.index_values("modules.builtin.bin", &name, false)?.is_empty() {
+        if !self
+            .index_values("modules.builtin.bin", &name, false)?
+            .is_empty()
+        {
             return Ok(vec![ModuleRef::Builtin { name }]);
         }
         let names = self.index_values("modules.builtin.alias.bin", &name, false)?;
-        Ok(names.into_iter().map(|name| ModuleRef::Builtin { name }).collect())
+        Ok(names
+            .into_iter()
+            .map(|name| ModuleRef::Builtin { name })
+            .collect())
     }
 
     fn modules_by_names(&self, names: Vec<String>) -> Result<Vec<ModuleRef>> {
         let mut modules = Vec::with_capacity(names.len());
         for name in names {
-            match self.from_dep_index(&name)? {
+            match self.module_from_dep_index(&name)? {
                 Some(module) => modules.push(module),
                 // libkmod gives such a module no path; modinfo then shows it as built in.
                 None => modules.push(ModuleRef::Builtin { name }),
@@ -141,13 +157,24 @@ impl Lookup {
         Ok(modules)
     }
 
-    fn from_dep_index(&self, name: &str) -> Result<Option<ModuleRef>> {
-        let Some(line) = self.index_values("modules.dep.bin", name, false)?.into_iter().next() else {
+    fn module_from_dep_index(&self, name: &str) -> Result<Option<ModuleRef>> {
+        let Some(line) = self
+            .index_values("modules.dep.bin", name, false)?
+            .into_iter()
+            .next()
+        else {
             return Ok(None);
         };
         let relpath = line.split(':').next().unwrap_or_default();
-        let path = if relpath.starts_with('/') { PathBuf::from(relpath) } else { self.dir.join(relpath) };
-        Ok(Some(ModuleRef::File { name: name.to_owned(), path }))
+        let path = if relpath.starts_with('/') {
+            PathBuf::from(relpath)
+        } else {
+            self.dir.join(relpath)
+        };
+        Ok(Some(ModuleRef::File {
+            name: name.to_owned(),
+            path,
+        }))
     }
 
     /// Values of `key` in an index of the module directory; a missing index has none.
@@ -155,14 +182,23 @@ impl Lookup {
         let path = self.dir.join(file);
         let index = match modkit_index::Index::open(&path) {
             Ok(index) => index,
-            Err(modkit_index::Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Err(modkit_index::Error::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
                 return Ok(Vec::new());
             }
-            Err(err) => return Err(err).with_context(|| format!("could not read {}", path.display())),
+            Err(err) => {
+                return Err(err).with_context(|| format!("could not read {}", path.display()));
+            }
         };
         let context = || format!("could not look up {key} in {}", path.display());
         let values: Vec<String> = if wildcard {
-            index.search_wild(key).with_context(context)?.into_iter().map(|v| v.value.to_owned()).collect()
+            index
+                .search_wild(key)
+                .with_context(context)?
+                .into_iter()
+                .map(|v| v.value.to_owned())
+                .collect()
         } else {
             match index.get_all(key).with_context(context)? {
                 Some(values) => values.map(|v| v.value.to_owned()).collect(),
@@ -188,7 +224,9 @@ impl Lookup {
             Ok(data) => data,
             // An old kernel without the file: kmod shows just the name.
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(info),
-            Err(err) => return Err(err).with_context(|| format!("could not read {}", path.display())),
+            Err(err) => {
+                return Err(err).with_context(|| format!("could not read {}", path.display()));
+            }
         };
         let prefix = format!("{name}.");
         for record in data.split(|&b| b == 0) {
@@ -203,11 +241,13 @@ impl Lookup {
 /// Read a module file (compressed or not) and collect its records and signature fields.
 pub(crate) fn file_info(path: &Path) -> Result<Info> {
     let raw = std::fs::read(path).with_context(|| format!("could not read {}", path.display()))?;
-    let bytes = decompress(&raw, DECOMPRESSED_LIMIT).with_context(|| format!("{}", path.display()))?;
+    let bytes =
+        decompress(&raw, DECOMPRESSED_LIMIT).with_context(|| format!("{}", path.display()))?;
     let module = Module::parse(&bytes).with_context(|| format!("{}", path.display()))?;
     let mut info = Info::default();
     for record in module.modinfo() {
-        info.records.push((record.key.to_vec(), record.value.to_vec()));
+        info.records
+            .push((record.key.to_vec(), record.value.to_vec()));
     }
     if let Ok(Some(sig)) = modkit_elf::signature(&bytes) {
         info.push("sig_id", sig.id_type_name());
@@ -234,6 +274,9 @@ mod tests {
     fn names_are_normalized_outside_brackets() {
         assert_eq!(normalize_name("snd-hda-intel"), "snd_hda_intel");
         assert_eq!(normalize_name("pci:v[a-f]-x"), "pci:v[a-f]_x");
-        assert_eq!(module_name_from_path(Path::new("/x/hello-api.ko.xz")), "hello_api");
+        assert_eq!(
+            module_name_from_path(Path::new("/x/hello-api.ko.xz")),
+            "hello_api"
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! `modkit`: one multi-call binary for the kmod tools, dispatched on argv[0] or the first argument.
 
-mod lookup;
 mod insmod;
+mod lookup;
 mod lsmod;
 mod modinfo;
 mod rmmod;
@@ -10,11 +10,22 @@ use std::ffi::OsString;
 use std::path::Path;
 use std::process::ExitCode;
 
-/// The tools this binary is, by the name it is called as.
-const TOOLS: &[(&str, &str, fn(Vec<OsString>) -> ExitCode)] = &[
-    ("insmod", "insert one module file into the kernel", insmod::main),
+/// A tool's entry point: it gets the whole argv, argv[0] being the tool's name.
+type ToolMain = fn(Vec<OsString>) -> ExitCode;
+
+/// The tools this binary is, by the name it is called as: (name, one-line summary, entry point).
+const TOOLS: &[(&str, &str, ToolMain)] = &[
+    (
+        "insmod",
+        "insert one module file into the kernel",
+        insmod::main,
+    ),
     ("lsmod", "list the loaded modules", lsmod::main),
-    ("modinfo", "show what a kernel module says about itself", modinfo::main),
+    (
+        "modinfo",
+        "show what a kernel module says about itself",
+        modinfo::main,
+    ),
     ("rmmod", "remove modules from the kernel", rmmod::main),
 ];
 
@@ -44,7 +55,11 @@ fn main() -> ExitCode {
         }
         Some("-h" | "--help") | None => {
             print_usage();
-            if args.len() > 1 { ExitCode::SUCCESS } else { ExitCode::from(1) }
+            if args.len() > 1 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
         }
         Some(name) => match find_tool(name) {
             Some(tool) => {
@@ -59,18 +74,28 @@ fn main() -> ExitCode {
     }
 }
 
-fn find_tool(name: &str) -> Option<fn(Vec<OsString>) -> ExitCode> {
-    TOOLS.iter().find(|(tool, _, _)| *tool == name).map(|(_, _, main)| *main)
+fn find_tool(name: &str) -> Option<ToolMain> {
+    TOOLS
+        .iter()
+        .find(|(tool, _, _)| *tool == name)
+        .map(|(_, _, main)| *main)
 }
 
 fn print_usage() {
-    println!("modkit {}: find, describe, index, load and unload Linux kernel modules\n", env!("CARGO_PKG_VERSION"));
-    println!("Usage: modkit TOOL [ARGS...]   or, through a link named after the tool: TOOL [ARGS...]\n");
+    println!(
+        "modkit {}: find, describe, index, load and unload Linux kernel modules\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    println!(
+        "Usage: modkit TOOL [ARGS...]   or, through a link named after the tool: TOOL [ARGS...]\n"
+    );
     println!("Tools:");
     for (name, about, _) in TOOLS {
         println!("  {name:<10} {about}");
     }
-    println!("\nInstall the links with e.g. `for t in $(modkit --list); do ln -s modkit /usr/local/sbin/$t; done`.");
+    println!(
+        "\nInstall the links with e.g. `for t in $(modkit --list); do ln -s modkit /usr/local/sbin/$t; done`."
+    );
     println!("Run `modkit TOOL --help` for a tool's options.");
 }
 
@@ -83,7 +108,11 @@ pub(crate) fn print_error(tool: &str, message: std::fmt::Arguments<'_>) {
 /// errors to stderr with status 1 (kmod's tools exit 1 on a bad option, not clap's 2).
 pub(crate) fn clap_exit(err: clap::Error) -> ExitCode {
     let _ = err.print();
-    if err.use_stderr() { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if err.use_stderr() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// Exit after failing to write the output: a closed pipe (`modinfo ... | head`) is not an error.
@@ -109,6 +138,10 @@ impl Exit {
 
 impl From<Exit> for ExitCode {
     fn from(exit: Exit) -> ExitCode {
-        if exit.failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+        if exit.failed {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        }
     }
 }

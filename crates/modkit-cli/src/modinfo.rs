@@ -93,7 +93,10 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     }
 
     let lookup = Lookup::new(args.basedir.as_deref(), args.set_version.as_deref());
-    let printer = Printer { field: args.field(), separator: if args.null { b'\0' } else { b'\n' } };
+    let printer = Printer {
+        field: args.field(),
+        separator: if args.null { b'\0' } else { b'\n' },
+    };
     let stdout = io::stdout();
     let mut out = io::BufWriter::with_capacity(64 * 1024, stdout.lock());
     let mut status = Exit::default();
@@ -104,7 +107,10 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
             match ModuleRef::from_path(path) {
                 Ok(module) => printer.print(&mut out, &lookup, &module),
                 Err(_) => {
-                    print_error("modinfo", format_args!("Module file {} not found.", path.display()));
+                    print_error(
+                        "modinfo",
+                        format_args!("Module file {} not found.", path.display()),
+                    );
                     Err(Failed)
                 }
             }
@@ -125,7 +131,10 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
                     result
                 }
                 Err(err) => {
-                    print_error("modinfo", format_args!("Module alias {name} not found: {err:#}"));
+                    print_error(
+                        "modinfo",
+                        format_args!("Module alias {name} not found: {err:#}"),
+                    );
                     Err(Failed)
                 }
             }
@@ -163,7 +172,12 @@ struct Param<'a> {
 }
 
 impl Printer<'_> {
-    fn print(&self, out: &mut impl Write, lookup: &Lookup, module: &ModuleRef) -> Result<(), Failed> {
+    fn print(
+        &self,
+        out: &mut impl Write,
+        lookup: &Lookup,
+        module: &ModuleRef,
+    ) -> Result<(), Failed> {
         let sep = self.separator;
         let field = self.field;
         let write = |out: &mut dyn Write, parts: &[&[u8]]| {
@@ -176,7 +190,14 @@ impl Printer<'_> {
         let filename: Vec<u8> = match module {
             ModuleRef::Builtin { name } => {
                 match field {
-                    None => write(out, &[format!("{:<16}", "name:").as_bytes(), name.as_bytes(), &[sep]]),
+                    None => write(
+                        out,
+                        &[
+                            format!("{:<16}", "name:").as_bytes(),
+                            name.as_bytes(),
+                            &[sep],
+                        ],
+                    ),
                     Some("name") => write(out, &[name.as_bytes(), &[sep]]),
                     Some(_) => {}
                 }
@@ -189,7 +210,10 @@ impl Printer<'_> {
                 write(out, &[&filename, &[sep]]);
                 return Ok(());
             }
-            None => write(out, &[format!("{:<16}", "filename:").as_bytes(), &filename, &[sep]]),
+            None => write(
+                out,
+                &[format!("{:<16}", "filename:").as_bytes(), &filename, &[sep]],
+            ),
             Some(_) => {}
         }
 
@@ -197,9 +221,17 @@ impl Printer<'_> {
             Ok(info) => info,
             Err(err) => {
                 let _ = out.flush();
+                // kmod's wording (an errno string), then what exactly is wrong and where.
+                let errno = match err.root_cause().downcast_ref::<io::Error>() {
+                    Some(io) => io.to_string(),
+                    None => "Exec format error".to_owned(),
+                };
                 print_error(
                     "modinfo",
-                    format_args!("could not get modinfo from '{}': {err:#}", module.name()),
+                    format_args!(
+                        "could not get modinfo from '{}': {errno} ({err:#})",
+                        module.name()
+                    ),
                 );
                 return Err(Failed);
             }
@@ -210,8 +242,13 @@ impl Printer<'_> {
             collect_params(&info.records, &mut params);
             for param in params.iter().rev() {
                 match (param.description, param.kind) {
-                    (None, kind) => write(out, &[param.name, b": (", kind.unwrap_or_default(), b")", &[sep]]),
-                    (Some(desc), Some(kind)) => write(out, &[param.name, b":", desc, b" (", kind, b")", &[sep]]),
+                    (None, kind) => write(
+                        out,
+                        &[param.name, b": (", kind.unwrap_or_default(), b")", &[sep]],
+                    ),
+                    (Some(desc), Some(kind)) => {
+                        write(out, &[param.name, b":", desc, b" (", kind, b")", &[sep]])
+                    }
                     (Some(desc), None) => write(out, &[param.name, b":", desc, &[sep]]),
                 }
             }
@@ -245,11 +282,32 @@ impl Printer<'_> {
         for param in params.iter().rev() {
             let label = format!("{:<16}", "parm:");
             match (param.description, param.kind) {
-                (None, kind) => write(out, &[label.as_bytes(), param.name, b":", kind.unwrap_or_default(), &[sep]]),
-                (Some(desc), Some(kind)) => {
-                    write(out, &[label.as_bytes(), param.name, b":", desc, b" (", kind, b")", &[sep]])
+                (None, kind) => write(
+                    out,
+                    &[
+                        label.as_bytes(),
+                        param.name,
+                        b":",
+                        kind.unwrap_or_default(),
+                        &[sep],
+                    ],
+                ),
+                (Some(desc), Some(kind)) => write(
+                    out,
+                    &[
+                        label.as_bytes(),
+                        param.name,
+                        b":",
+                        desc,
+                        b" (",
+                        kind,
+                        b")",
+                        &[sep],
+                    ],
+                ),
+                (Some(desc), None) => {
+                    write(out, &[label.as_bytes(), param.name, b":", desc, &[sep]])
                 }
-                (Some(desc), None) => write(out, &[label.as_bytes(), param.name, b":", desc, &[sep]]),
             }
         }
         Ok(())
@@ -280,7 +338,11 @@ fn collect_params<'a>(records: &'a [(Vec<u8>, Vec<u8>)], params: &mut Vec<Param<
         let index = match params.iter().position(|param| param.name == name) {
             Some(index) => index,
             None => {
-                params.push(Param { name, description: None, kind: None });
+                params.push(Param {
+                    name,
+                    description: None,
+                    kind: None,
+                });
                 params.len() - 1
             }
         };
