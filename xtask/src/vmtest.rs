@@ -28,7 +28,7 @@ use report::{BootReport, Status};
 const SCENARIOS: &[&str] = &["boot", "insmod", "in-use", "compressed", "params"];
 
 /// Scenarios that break on purpose, to show that the harness notices; never run by default.
-const SELFTESTS: &[&str] = &["selftest-fail", "selftest-panic"];
+const SELFTESTS: &[&str] = &["selftest-fail", "selftest-panic", "selftest-hang"];
 
 /// The names the multi-call binary answers to, linked in /sbin.
 const TOOLS: &[&str] = &["insmod", "rmmod", "lsmod", "modinfo", "modprobe", "depmod"];
@@ -52,7 +52,12 @@ pub struct Args {
     keep: bool,
 
     /// Boot this bzImage instead of Debian's kernels (with --headers for the sample modules).
-    #[arg(long, value_name = "PATH", requires = "headers")]
+    #[arg(
+        long,
+        value_name = "PATH",
+        requires = "headers",
+        conflicts_with = "kernel"
+    )]
     kernel_image: Option<PathBuf>,
 
     /// The headers of --kernel-image (a directory for `make -C`).
@@ -64,7 +69,7 @@ pub struct Args {
     accel: Accel,
 
     /// Seconds one boot may take before QEMU is killed and the run fails.
-    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     timeout: u64,
 
     /// Show the guest's console while it runs.
@@ -121,10 +126,11 @@ fn run_in(
         if args.selftest {
             selftest(sh, args, &prepared)?;
             return Ok(
-                "selftest passed: the harness reports a failing scenario and a kernel panic".into(),
+                "selftest passed: the harness reports a failing scenario, a kernel panic and a hang".into(),
             );
         }
-        let report = boot(sh, args, &prepared, scenarios)?;
+        let timeout = Duration::from_secs(args.timeout);
+        let report = boot(sh, args, &prepared, scenarios, timeout)?;
         println!("{}", report::render(&prepared.title(args.accel), &report));
         runs.push((kernel.release.clone(), report));
     }
@@ -419,14 +425,24 @@ fn xz_like_kbuild(data: &[u8]) -> Result<Vec<u8>> {
     Ok(encoder.finish()?)
 }
 
-fn boot(sh: &Shell, args: &Args, prepared: &Prepared, scenarios: &[&str]) -> Result<BootReport> {
+fn boot(
+    sh: &Shell,
+    args: &Args,
+    prepared: &Prepared,
+    scenarios: &[&str],
+    timeout: Duration,
+) -> Result<BootReport> {
     let append = format!(
         "console=ttyS0 quiet panic=-1 rdinit=/init vmtest.scenarios={} vmtest.release={}",
         scenarios.join(","),
         prepared.release
     );
     let label = scenarios.join(",");
-    let console_log = prepared.dir.join(format!("console-{label}.log"));
+    // One boot per kernel normally; the selftests boot once per scenario.
+    let console_log_path = match scenarios {
+        [one] => prepared.dir.join(format!("console-{one}.log")),
+        _ => prepared.dir.join("console.log"),
+    };
     eprintln!(
         "booting {} under {} ({label})...",
         prepared.release,
@@ -439,16 +455,17 @@ fn boot(sh: &Shell, args: &Args, prepared: &Prepared, scenarios: &[&str]) -> Res
             initrd: prepared.initramfs.clone(),
             append,
             accel: args.accel,
-            timeout: Duration::from_secs(args.timeout),
-            console_log,
+            timeout,
+            console_log: console_log_path.clone(),
             echo: args.verbose,
         },
     )?;
     let mut report = report::parse(&output.console, scenarios);
     if output.timed_out {
-        report
-            .problems
-            .push(format!("timed out: QEMU killed after {} s", args.timeout));
+        report.problems.push(format!(
+            "timed out: QEMU killed after {} s",
+            timeout.as_secs()
+        ));
     }
     let qemu_failed = output.qemu_status.is_some_and(|status| !status.success());
     if qemu_failed || (report.verdict.is_none() && !output.qemu_stderr.trim().is_empty()) {
@@ -459,13 +476,17 @@ fn boot(sh: &Shell, args: &Args, prepared: &Prepared, scenarios: &[&str]) -> Res
         ));
     }
     eprintln!("  ... {:.1} s", output.elapsed.as_secs_f64());
+    if args.keep {
+        eprintln!("  console log: {}", console_log_path.display());
+    }
     Ok(report)
 }
 
-/// Boots `selftest-fail` and `selftest-panic`; both must be reported as failures, for the
-/// right reason.
+/// Boots `selftest-fail`, `selftest-panic` and `selftest-hang`; each must be reported as a
+/// failure, for the right reason.
 fn selftest(sh: &Shell, args: &Args, prepared: &Prepared) -> Result<()> {
-    let report = boot(sh, args, prepared, &["selftest-fail"])?;
+    let timeout = Duration::from_secs(args.timeout);
+    let report = boot(sh, args, prepared, &["selftest-fail"], timeout)?;
     print!("{}", report::render(&prepared.title(args.accel), &report));
     ensure!(
         !report.passed()
@@ -473,7 +494,7 @@ fn selftest(sh: &Shell, args: &Args, prepared: &Prepared) -> Result<()> {
             && report.scenarios[0].status == Status::Fail,
         "selftest-fail was not reported as a failed scenario"
     );
-    let report = boot(sh, args, prepared, &["selftest-panic"])?;
+    let report = boot(sh, args, prepared, &["selftest-panic"], timeout)?;
     print!("{}", report::render(&prepared.title(args.accel), &report));
     ensure!(
         !report.passed()
@@ -483,34 +504,53 @@ fn selftest(sh: &Shell, args: &Args, prepared: &Prepared) -> Result<()> {
                 .any(|p| p.starts_with("the kernel panicked")),
         "selftest-panic was not reported as a kernel panic"
     );
+    // Whether the guest is still booting or already hanging when the limit hits, it must be a
+    // reported timeout.
+    let report = boot(
+        sh,
+        args,
+        prepared,
+        &["selftest-hang"],
+        Duration::from_secs(8),
+    )?;
+    print!("{}", report::render(&prepared.title(args.accel), &report));
+    ensure!(
+        !report.passed() && report.problems.iter().any(|p| p.starts_with("timed out")),
+        "selftest-hang was not reported as a timeout"
+    );
     Ok(())
 }
 
 /// A table of every scenario on every kernel.
 fn summary(scenarios: &[&str], runs: &[(String, BootReport)]) -> String {
-    let mut out = String::from("\nsummary:\n");
     let width = scenarios.iter().map(|s| s.len()).max().unwrap_or(0).max(8);
-    out.push_str(&format!("  {:<width$}", "scenario"));
+    let mut rows = Vec::new();
+    let mut header = format!("  {:<width$}", "scenario");
     for (release, _) in runs {
-        out.push_str(&format!("  {release:<22}"));
+        header.push_str(&format!("  {release:<22}"));
     }
-    out.push('\n');
+    rows.push(header);
     for scenario in scenarios {
-        out.push_str(&format!("  {scenario:<width$}"));
+        let mut row = format!("  {scenario:<width$}");
         for (_, report) in runs {
             let status = report
                 .scenarios
                 .iter()
                 .find(|s| s.name == *scenario)
                 .map_or("?", |s| s.status.label());
-            out.push_str(&format!("  {status:<22}"));
+            row.push_str(&format!("  {status:<22}"));
         }
-        out.push('\n');
+        rows.push(row);
     }
     for (release, report) in runs {
         for problem in &report.problems {
-            out.push_str(&format!("  {release}: {problem}\n"));
+            rows.push(format!("  {release}: {problem}"));
         }
+    }
+    let mut out = String::from("\nsummary:\n");
+    for row in rows {
+        out.push_str(row.trim_end());
+        out.push('\n');
     }
     out
 }
@@ -569,7 +609,7 @@ mod tests {
         )];
         assert_eq!(
             summary(&["boot", "insmod"], &runs),
-            "\nsummary:\n  scenario  6.1.0-56-amd64        \n  boot      PASS                  \n  insmod    FAIL                  \n"
+            "\nsummary:\n  scenario  6.1.0-56-amd64\n  boot      PASS\n  insmod    FAIL\n"
         );
     }
 }

@@ -178,13 +178,13 @@ pub fn parse(console: &str, requested: &[&str]) -> BootReport {
         if shown_until != 0 && start > shown_until {
             kernel_trouble.push("...".into());
         }
-        kernel_trouble.extend(lines[start..end].iter().map(|l| l.to_string()));
+        kernel_trouble.extend(lines[start..end].iter().map(|l| printable(l)));
         shown_until = end;
     }
     let tail = if verdict.is_none() {
         lines[lines.len().saturating_sub(TAIL)..]
             .iter()
-            .map(|l| l.to_string())
+            .map(|l| printable(l))
             .collect()
     } else {
         Vec::new()
@@ -212,6 +212,28 @@ fn entry<'a>(scenarios: &'a mut Vec<ScenarioResult>, name: &str) -> &'a mut Scen
         }
     };
     &mut scenarios[index]
+}
+
+/// A console line without terminal escapes (SeaBIOS clears the screen) or control characters.
+fn printable(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\x1b' => {
+                // CSI: ESC [ parameters final-byte; otherwise ESC and one character.
+                if chars.next_if_eq(&'[').is_some() {
+                    while chars.next().is_some_and(|c| !('@'..='~').contains(&c)) {}
+                } else {
+                    chars.next();
+                }
+            }
+            '\t' => out.push(c),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Reverses the guest's `escape`: `\\` and `\xNN`.
@@ -288,7 +310,7 @@ pub fn render(title: &str, report: &BootReport) -> String {
 mod tests {
     use super::*;
 
-    const BOOT_NOISE: &str = "\
+    const BOOT_NOISE: &str = "\x1bc\x1b[2J\
 [    0.000000] Linux version 6.1.0-56-amd64 (debian-kernel@lists.debian.org)
 [    0.812345] Run /init as init process
 ";
@@ -456,6 +478,10 @@ MODKIT-VMTEST log insmod $ /sbin/insmod /kmods/hello_api.ko
             vec!["no verdict: the guest did not finish".to_string()]
         );
         assert_eq!(
+            report.tail[0],
+            "[    0.000000] Linux version 6.1.0-56-amd64 (debian-kernel@lists.debian.org)"
+        );
+        assert_eq!(
             report.tail.last().unwrap(),
             "MODKIT-VMTEST log insmod $ /sbin/insmod /kmods/hello_api.ko"
         );
@@ -527,6 +553,16 @@ MODKIT-VMTEST verdict pass
                 .iter()
                 .any(|l| l.starts_with("[ 2.0] BUG:"))
         );
+    }
+
+    #[test]
+    fn console_escapes_are_dropped() {
+        assert_eq!(
+            printable("\x1bc\x1b[?7l\x1b[2J\x1b[0mSeaBIOS (version 1.16.2)\x07\tok"),
+            "SeaBIOS (version 1.16.2)\tok"
+        );
+        assert_eq!(printable("plain"), "plain");
+        assert_eq!(printable("cut \x1b["), "cut ");
     }
 
     #[test]
