@@ -14,7 +14,6 @@ pub(crate) enum Accept {
     /// depmod: `*.conf` only.
     Conf,
     /// libkmod (modprobe): `*.conf`, and also `*.alias` as kmod 30 does.
-    #[expect(dead_code, reason = "the modprobe.d loader lands in the next commit")]
     ConfOrAlias,
 }
 

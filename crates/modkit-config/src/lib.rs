@@ -5,6 +5,8 @@
 //! read kmod's directories. A line kmod would reject becomes a [`Warning`] naming the file and
 //! line in kmod's words, and parsing goes on.
 //!
+//! - [`modprobe`]: modprobe.d, the kernel command line and `modprobe -c`'s configuration
+//!   dump.
 //! - [`depmod`]: depmod.d (`search`, `override`, `external`, `exclude`).
 #![forbid(unsafe_code)]
 
@@ -12,6 +14,7 @@ pub mod depmod;
 mod ere;
 mod files;
 mod lines;
+pub mod modprobe;
 mod warning;
 
 pub use warning::Warning;

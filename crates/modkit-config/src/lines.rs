@@ -102,10 +102,6 @@ impl<'a> Tokens<'a> {
     }
 
     /// What `strtok_r(NULL, "\0", ..)` returns: the unread rest, `None` when empty.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "the modprobe.d parser lands in the next commit")
-    )]
     pub fn rest(&mut self) -> Option<&'a str> {
         let s = std::mem::take(&mut self.rest);
         if s.is_empty() { None } else { Some(s) }
