@@ -238,12 +238,28 @@ impl Lookup {
     }
 }
 
+/// A module file without a `.modinfo` section: kmod 30 fails on it with ENOENT.
+#[derive(Debug)]
+pub(crate) struct NoModinfo;
+
+impl std::fmt::Display for NoModinfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("No such file or directory")
+    }
+}
+
+impl std::error::Error for NoModinfo {}
+
 /// Read a module file (compressed or not) and collect its records and signature fields.
 pub(crate) fn file_info(path: &Path) -> Result<Info> {
     let raw = std::fs::read(path).with_context(|| format!("could not read {}", path.display()))?;
     let bytes =
         decompress(&raw, DECOMPRESSED_LIMIT).with_context(|| format!("{}", path.display()))?;
     let module = Module::parse(&bytes).with_context(|| format!("{}", path.display()))?;
+    if !module.has_modinfo() {
+        return Err(anyhow::Error::new(NoModinfo))
+            .with_context(|| format!("{} has no .modinfo section", path.display()));
+    }
     let mut info = Info::default();
     for record in module.modinfo() {
         info.records

@@ -155,6 +155,30 @@ fn is_module_filename(path: &Path) -> bool {
     is_file && crate::lookup::has_module_extension(path.as_os_str().as_encoded_bytes())
 }
 
+/// kmod's errno wording for a module that cannot be read, and what exactly went wrong.
+fn describe_failure(err: &anyhow::Error) -> (String, String) {
+    let root = err.root_cause();
+    let (errno, skip_root) = if let Some(io) = root.downcast_ref::<io::Error>() {
+        let text = io.to_string();
+        // strerror's text, without Rust's " (os error N)".
+        let text = text
+            .split(" (os error")
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        (text, true)
+    } else if root.is::<crate::lookup::NoModinfo>() {
+        (root.to_string(), true)
+    } else {
+        ("Exec format error".to_owned(), false)
+    };
+    let mut chain: Vec<String> = err.chain().map(ToString::to_string).collect();
+    if skip_root && chain.len() > 1 {
+        chain.pop();
+    }
+    (errno, chain.join(": "))
+}
+
 /// A module could not be described; the error has been printed.
 #[derive(Debug)]
 struct Failed;
@@ -222,14 +246,11 @@ impl Printer<'_> {
             Err(err) => {
                 let _ = out.flush();
                 // kmod's wording (an errno string), then what exactly is wrong and where.
-                let errno = match err.root_cause().downcast_ref::<io::Error>() {
-                    Some(io) => io.to_string(),
-                    None => "Exec format error".to_owned(),
-                };
+                let (errno, detail) = describe_failure(&err);
                 print_error(
                     "modinfo",
                     format_args!(
-                        "could not get modinfo from '{}': {errno} ({err:#})",
+                        "could not get modinfo from '{}': {errno} ({detail})",
                         module.name()
                     ),
                 );

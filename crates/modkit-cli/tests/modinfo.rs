@@ -318,3 +318,27 @@ fn a_corrupt_index_is_named_in_the_error() {
     assert_eq!(code, 1);
     let _ = std::fs::remove_dir_all(root);
 }
+
+#[test]
+fn a_module_without_modinfo_fails_like_kmod() {
+    // hello_api.ko with its .modinfo section renamed: kmod 30 says ENOENT.
+    let dir = scratch("nomodinfo");
+    let path = dir.join("nomodinfo.ko");
+    let mut bytes = std::fs::read(fixture("6.1/hello_api.ko")).unwrap();
+    let at = bytes
+        .windows(9)
+        .position(|w| w == b".modinfo\0")
+        .expect("section name");
+    bytes[at + 1] = b'X';
+    std::fs::write(&path, &bytes).unwrap();
+    let (stdout, stderr, code) = modinfo(&[path.to_str().unwrap()]);
+    assert_eq!(stdout, format!("filename:       {}\n", path.display()));
+    assert_eq!(
+        stderr,
+        format!(
+            "modinfo: ERROR: could not get modinfo from 'nomodinfo': No such file or directory ({} has no .modinfo section)\n",
+            path.display()
+        )
+    );
+    assert_eq!(code, 1);
+}
