@@ -1,6 +1,7 @@
 //! `modkit`: one multi-call binary for the kmod tools, dispatched on argv[0] or the first argument.
 
 mod insmod;
+mod depmod;
 mod lookup;
 mod lsmod;
 mod modinfo;
@@ -15,6 +16,11 @@ type ToolMain = fn(Vec<OsString>) -> ExitCode;
 
 /// The tools this binary is, by the name it is called as: (name, one-line summary, entry point).
 const TOOLS: &[(&str, &str, ToolMain)] = &[
+    (
+        "depmod",
+        "write modules.dep and the module indexes",
+        depmod::main,
+    ),
     (
         "insmod",
         "insert one module file into the kernel",

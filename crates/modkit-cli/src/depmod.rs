@@ -1,0 +1,404 @@
+//! `depmod`: write modules.dep and the other module indexes, byte for byte as kmod's depmod
+//! does, with kmod's flags, messages and exit codes (`tools/depmod.c`), plus an incremental
+//! cache and a choice of index layout.
+
+use std::ffi::OsString;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+use modkit_depgraph::{
+    Depmod, DepmodConfig, Error, Flavor, KernelSymbols, Level, ResolveOptions, config, output,
+};
+use modkit_index::Layout;
+
+/// Generate modules.dep and map files.
+///
+/// If no arguments (except options) are given, "depmod -a" is assumed. depmod writes a
+/// dependency list suitable for the modprobe utility, and the alias, symbol, soft dependency,
+/// device and built-in indexes, into /lib/modules/VERSION.
+#[derive(Debug, Parser)]
+#[command(name = "depmod", disable_version_flag = true, max_term_width = 100)]
+struct Args {
+    /// Probe all modules
+    #[arg(short = 'a', long = "all")]
+    all: bool,
+    /// Only does the work if there's a new module
+    #[arg(short = 'A', long = "quick")]
+    quick: bool,
+    /// Use an image of a module tree
+    #[arg(short = 'b', long = "basedir", value_name = "DIR")]
+    basedir: Option<PathBuf>,
+    /// Read configuration from PATH
+    #[arg(short = 'C', long = "config", value_name = "PATH")]
+    config: Vec<PathBuf>,
+    /// Use Module.symvers file to check symbol versions
+    #[arg(short = 'E', long = "symvers", value_name = "FILE")]
+    symvers: Option<PathBuf>,
+    /// Use the file instead of the current kernel symbols
+    #[arg(short = 'F', long = "filesyms", value_name = "FILE")]
+    filesyms: Option<PathBuf>,
+    /// Report not supplied symbols
+    #[arg(short = 'e', long = "errsyms")]
+    errsyms: bool,
+    /// Write the dependency file on stdout only
+    #[arg(short = 'n', long = "show", visible_alias = "dry-run")]
+    show: bool,
+    /// Output directory for generated files (as DIR/lib/modules/VERSION)
+    #[arg(short = 'o', long = "outdir", value_name = "DIR")]
+    outdir: Option<PathBuf>,
+    /// Architecture symbol prefix
+    #[arg(short = 'P', long = "symbol-prefix", value_name = "PREFIX")]
+    symbol_prefix: Option<String>,
+    /// Enable verbose mode
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Warn on duplicates
+    #[arg(short = 'w', long = "warn")]
+    warn: bool,
+    /// Show version
+    #[arg(short = 'V', long = "version")]
+    version: bool,
+    /// Deprecated, ignored
+    #[arg(short = 'u', long = "unresolved-error", hide = true)]
+    unresolved_error: bool,
+    /// Deprecated, ignored
+    #[arg(short = 'q', long = "quiet", hide = true)]
+    quiet: bool,
+    /// Deprecated, ignored
+    #[arg(short = 'r', long = "root", hide = true)]
+    root: bool,
+    /// Deprecated, ignored
+    #[arg(short = 'm', long = "map", hide = true)]
+    map: bool,
+    /// Node order of the .bin indexes: preorder (kmod >= 34, also writes modules.weakdep) or
+    /// postorder (kmod <= 33, byte-identical to Debian 12's kmod 30)
+    #[arg(long = "index-layout", value_enum, default_value_t = IndexLayout::Preorder)]
+    index_layout: IndexLayout,
+    /// Do not use or update the incremental cache
+    #[arg(long = "no-cache")]
+    no_cache: bool,
+    /// The incremental cache file [default: BASEDIR/var/cache/modkit/depmod-VERSION.cache]
+    #[arg(long = "cache-file", value_name = "FILE")]
+    cache_file: Option<PathBuf>,
+    /// Kernel version, then module files to index instead of the whole tree
+    #[arg(value_name = "VERSION [FILES]")]
+    args: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum IndexLayout {
+    Preorder,
+    Postorder,
+}
+
+const TOOL: &str = "depmod";
+
+fn log(level: &str, message: impl std::fmt::Display) {
+    eprintln!("{TOOL}: {level}: {message}");
+}
+
+/// kmod's `is_version_number`: `sscanf(version, "%u.%u", ...) == 2`.
+fn is_version_number(v: &str) -> bool {
+    let v = v.trim_start();
+    let v = v.strip_prefix('+').unwrap_or(v);
+    let digits = v.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return false;
+    }
+    let Some(rest) = v[digits..].strip_prefix('.') else {
+        return false;
+    };
+    let rest = rest.trim_start();
+    let rest = rest.strip_prefix('+').unwrap_or(rest);
+    rest.bytes().next().is_some_and(|b| b.is_ascii_digit())
+}
+
+fn running_release() -> io::Result<String> {
+    Ok(std::fs::read_to_string("/proc/sys/kernel/osrelease")?
+        .trim_end()
+        .to_owned())
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|cwd| cwd.join(path))
+            .unwrap_or_else(|_| path.to_path_buf())
+    }
+}
+
+/// `BASEDIR/lib/modules/VERSION` as kmod spells it (plain string concatenation).
+fn module_dir(base: Option<&Path>, version: &str) -> PathBuf {
+    let base = base
+        .map(|b| b.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    PathBuf::from(format!("{base}/lib/modules/{version}"))
+}
+
+pub fn main(args: Vec<OsString>) -> ExitCode {
+    let args = match Args::try_parse_from(args) {
+        Ok(a) => a,
+        Err(e) => return crate::clap_exit(e),
+    };
+    if args.version {
+        println!(
+            "modkit depmod {} (kmod 30 compatible)",
+            env!("CARGO_PKG_VERSION")
+        );
+        return ExitCode::SUCCESS;
+    }
+    for (set, short) in [
+        (args.unresolved_error, 'u'),
+        (args.quiet, 'q'),
+        (args.root, 'r'),
+        (args.map, 'm'),
+    ] {
+        if set {
+            log(
+                "WARNING",
+                format_args!("Ignored deprecated option -{short}"),
+            );
+        }
+    }
+    let symbol_prefix = match args.symbol_prefix.as_deref().map(str::as_bytes) {
+        None => None,
+        Some([c]) => Some(*c),
+        Some(_) => {
+            log("FATAL", "-P only takes a single char");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut positional = args.args.iter();
+    let version = match args.args.first() {
+        Some(v) if !is_version_number(v) => {
+            log("ERROR", format_args!("Bad version passed {v}"));
+            return ExitCode::FAILURE;
+        }
+        Some(v) => {
+            positional.next();
+            v.clone()
+        }
+        None => match running_release() {
+            Ok(r) => r,
+            Err(err) => {
+                log("FATAL", format_args!("uname() failed: {err}"));
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let files: Vec<PathBuf> = positional.map(PathBuf::from).collect();
+    let all = args.all || files.is_empty();
+    let basedir = args.basedir.as_deref().map(absolute);
+    let dir = module_dir(basedir.as_deref(), &version);
+
+    if args.quick {
+        if args.show {
+            return ExitCode::SUCCESS;
+        }
+        match modkit_depgraph::scan::up_to_date(&dir) {
+            Ok(true) => return ExitCode::SUCCESS,
+            Ok(false) => {}
+            Err(err) => log("ERROR", err),
+        }
+    }
+
+    let flavor = match args.index_layout {
+        IndexLayout::Preorder => Flavor::kmod34(),
+        IndexLayout::Postorder => Flavor::kmod30(),
+    };
+    let mut run = Depmod::new(
+        &dir,
+        Flavor {
+            warn_dups: args.warn,
+            symbol_prefix,
+            ..flavor
+        },
+    );
+    debug_assert!(matches!(
+        run.flavor.layout,
+        Layout::PreOrder | Layout::PostOrder
+    ));
+    run.diagnostics.verbose = args.verbose > 0;
+    run.binaries = !args.show;
+    run.resolve = ResolveOptions {
+        symbol_prefix,
+        print_unknown: args.errsyms,
+        check_symvers: args.symvers.is_some(),
+    };
+
+    let loaded = if let Some(path) = &args.symvers {
+        Some((
+            path,
+            KernelSymbols::from_symvers(path, &mut run.diagnostics),
+        ))
+    } else {
+        args.filesyms.as_ref().map(|path| {
+            (
+                path,
+                KernelSymbols::from_system_map(path, &mut run.diagnostics),
+            )
+        })
+    };
+    match loaded {
+        Some((_, Ok(symbols))) => run.kernel = symbols,
+        Some((path, Err(err))) => {
+            let reason = match &err {
+                Error::Io { source, .. } => modkit_depgraph::io_error_text(source),
+                other => other.to_string(),
+            };
+            print_messages(&mut run, args.verbose);
+            log(
+                "FATAL",
+                format_args!("could not load {}: {reason}", path.display()),
+            );
+            return ExitCode::FAILURE;
+        }
+        None => {
+            if args.errsyms {
+                log("WARNING", "-e needs -E or -F");
+                run.resolve.print_unknown = false;
+            }
+        }
+    }
+
+    if all {
+        let paths: Vec<PathBuf> = if args.config.is_empty() {
+            config::DEFAULT_CONFIG_DIRS
+                .iter()
+                .map(PathBuf::from)
+                .collect()
+        } else {
+            args.config.clone()
+        };
+        let (cfg, warnings) = DepmodConfig::load(&paths, &version);
+        for w in warnings {
+            if w.line > 0 {
+                log(
+                    "ERROR",
+                    format_args!("{}:{}: {}", w.path.display(), w.line, w.message),
+                );
+            } else {
+                log("ERROR", format_args!("{}: {}", w.path.display(), w.message));
+            }
+        }
+        run.config = cfg;
+    } else {
+        for f in &files {
+            if !f.is_absolute() {
+                log("FATAL", format_args!("{}: not absolute path.", f.display()));
+                return ExitCode::FAILURE;
+            }
+        }
+        run.files = Some(files);
+    }
+
+    if !args.no_cache && !args.show && all {
+        run.cache_path = Some(args.cache_file.clone().unwrap_or_else(|| {
+            modkit_depgraph::cache::default_cache_path(basedir.as_deref(), &version)
+        }));
+    }
+
+    let generated = run.generate();
+    print_messages(&mut run, args.verbose);
+    let generated = match generated {
+        Ok(g) => g,
+        Err(Error::Cycles { .. }) => return ExitCode::FAILURE,
+        Err(err) => {
+            log("FATAL", err);
+            return ExitCode::FAILURE;
+        }
+    };
+
+    if args.show {
+        let mut out = io::stdout().lock();
+        for f in generated.files.iter().filter(|f| !f.binary) {
+            if let Err(err) = out.write_all(&f.bytes) {
+                return crate::io_exit(TOOL, &err);
+            }
+        }
+        if let Err(err) = out.flush() {
+            return crate::io_exit(TOOL, &err);
+        }
+        return ExitCode::SUCCESS;
+    }
+
+    let out_dir = match &args.outdir {
+        Some(o) => module_dir(Some(&absolute(o)), &version),
+        None => dir.clone(),
+    };
+    if let Err(err) = std::fs::create_dir_all(&out_dir) {
+        log(
+            "FATAL",
+            format_args!("could not open directory {}: {err}", out_dir.display()),
+        );
+        return ExitCode::FAILURE;
+    }
+    if let Err(err) = output::write_all(&out_dir, &generated.files) {
+        log("FATAL", err);
+        return ExitCode::FAILURE;
+    }
+    if let (Some(path), Some(bytes)) = (&run.cache_path, &generated.cache) {
+        let written = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .map_err(|e| e.to_string())
+            .and_then(|()| {
+                let dir = path.parent().unwrap_or(Path::new("."));
+                let name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                output::write_file_atomic(dir, &name, bytes).map_err(|e| e.to_string())
+            });
+        if let Err(err) = written {
+            log(
+                "WARNING",
+                format_args!("could not write the cache {}: {err}", path.display()),
+            );
+        }
+    }
+    if args.verbose > 1 {
+        log(
+            "INFO",
+            format_args!(
+                "{} modules parsed, {} from the cache",
+                generated.stats.parsed, generated.stats.cached
+            ),
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+fn print_messages(run: &mut Depmod, verbose: u8) {
+    if !run.diagnostics.trace.is_empty() {
+        let mut out = io::stdout().lock();
+        for line in run.diagnostics.trace.drain(..) {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+    for m in run.diagnostics.drain() {
+        if m.level == Level::Info && verbose < 2 {
+            continue;
+        }
+        log(&m.level.to_string(), m.text);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_numbers_like_sscanf() {
+        assert!(is_version_number("6.1.0-56-amd64"));
+        assert!(is_version_number("1.0"));
+        assert!(!is_version_number("foo"));
+        assert!(!is_version_number("6"));
+        assert!(!is_version_number("6."));
+        assert!(!is_version_number("/lib/x.ko"));
+    }
+}

@@ -1,0 +1,388 @@
+//! The incremental cache: what was read from each module file, keyed by the file's identity
+//! (device, inode, size, modification time in nanoseconds), so that a re-run only parses the
+//! files that changed.
+//!
+//! Format (all integers little-endian): `MODKITDC`, u32 format version, u64 entry count, the
+//! entries, then a u64 FNV-1a checksum of everything before it. A file that fails any check is
+//! reported as corrupt and ignored; the next run rewrites it.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::data::{Export, Import, ModuleData, Span};
+use crate::error::Error;
+
+const MAGIC: &[u8; 8] = b"MODKITDC";
+/// Bump when [`ModuleData`] or its extraction changes meaning.
+const FORMAT_VERSION: u32 = 1;
+
+/// The identity of a module file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FileKey {
+    /// `st_dev`.
+    pub dev: u64,
+    /// `st_ino`.
+    pub ino: u64,
+    /// `st_size`.
+    pub size: u64,
+    /// `st_mtime` in nanoseconds.
+    pub mtime_ns: i128,
+}
+
+/// Per-module results from an earlier run.
+#[derive(Debug, Default)]
+pub struct Cache {
+    entries: HashMap<String, (FileKey, ModuleData)>,
+}
+
+impl Cache {
+    /// An empty cache.
+    pub fn new() -> Cache {
+        Cache::default()
+    }
+
+    /// Number of modules in the cache.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the cache is empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The data for `path` if the file is still the one it was read from.
+    pub fn get(&self, path: &str, key: &FileKey) -> Option<ModuleData> {
+        match self.entries.get(path) {
+            Some((k, data)) if k == key => Some(data.clone()),
+            _ => None,
+        }
+    }
+
+    /// Remember the data read from `path`.
+    pub fn insert(&mut self, path: String, key: FileKey, data: ModuleData) {
+        self.entries.insert(path, (key, data));
+    }
+
+    /// Read a cache file. A missing file is an empty cache; anything unreadable is an error
+    /// naming the file (callers warn and go on without it).
+    pub fn load(path: &Path) -> Result<Cache, Error> {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Cache::new()),
+            Err(source) => {
+                return Err(Error::Io {
+                    path: path.to_path_buf(),
+                    what: "could not read cache",
+                    source,
+                });
+            }
+        };
+        Cache::from_bytes(&bytes).map_err(|reason| Error::CorruptCache {
+            path: path.to_path_buf(),
+            reason,
+        })
+    }
+
+    /// Parse the bytes of a cache file.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Cache, &'static str> {
+        if bytes.len() < 8 + 4 + 8 + 8 {
+            return Err("too short");
+        }
+        let (body, sum) = bytes.split_at(bytes.len() - 8);
+        if fnv1a(body).to_le_bytes() != sum {
+            return Err("checksum mismatch");
+        }
+        let mut r = Reader {
+            bytes: body,
+            pos: 0,
+        };
+        if r.take(8)? != MAGIC {
+            return Err("bad magic");
+        }
+        if r.u32()? != FORMAT_VERSION {
+            return Err("other format version");
+        }
+        let count = r.u64()? as usize;
+        if count > body.len() {
+            return Err("entry count out of range");
+        }
+        let mut entries = HashMap::with_capacity(count);
+        for _ in 0..count {
+            let path = r.string()?;
+            let key = FileKey {
+                dev: r.u64()?,
+                ino: r.u64()?,
+                size: r.u64()?,
+                mtime_ns: i128::from_le_bytes(r.take(16)?.try_into().map_err(|_| "short")?),
+            };
+            let arena = r.string()?;
+            let limit = arena.len() as u32;
+            let span = |r: &mut Reader<'_>| -> Result<Span, &'static str> {
+                let (s, e) = (r.u32()?, r.u32()?);
+                if s > e || e > limit {
+                    return Err("string span out of range");
+                }
+                Ok(s..e)
+            };
+            let n = r.len()?;
+            let mut exports = Vec::with_capacity(n);
+            for _ in 0..n {
+                exports.push(Export {
+                    name: span(&mut r)?,
+                    crc: r.u64()?,
+                });
+            }
+            let n = r.len()?;
+            let mut imports = Vec::with_capacity(n);
+            for _ in 0..n {
+                imports.push(Import {
+                    name: span(&mut r)?,
+                    crc: r.u64()?,
+                    weak: r.take(1)?[0] != 0,
+                });
+            }
+            let mut lists: [Vec<Span>; 3] = Default::default();
+            for list in &mut lists {
+                let n = r.len()?;
+                list.reserve_exact(n);
+                for _ in 0..n {
+                    list.push(span(&mut r)?);
+                }
+            }
+            let symbol_error = match r.take(1)?[0] {
+                0 => None,
+                _ => Some(r.string()?),
+            };
+            let [aliases, softdeps, weakdeps] = lists;
+            let data = ModuleData {
+                arena,
+                exports,
+                imports,
+                aliases,
+                softdeps,
+                weakdeps,
+                symbol_error,
+            };
+            // Spans must fall on character boundaries for `str()` to give them back.
+            let ok = |s: &Span| {
+                data.arena.is_char_boundary(s.start as usize)
+                    && data.arena.is_char_boundary(s.end as usize)
+            };
+            if !data.exports.iter().all(|e| ok(&e.name))
+                || !data.imports.iter().all(|i| ok(&i.name))
+                || !data
+                    .aliases
+                    .iter()
+                    .chain(&data.softdeps)
+                    .chain(&data.weakdeps)
+                    .all(ok)
+            {
+                return Err("string span not on a character boundary");
+            }
+            entries.insert(path, (key, data));
+        }
+        if r.pos != body.len() {
+            return Err("trailing bytes");
+        }
+        Ok(Cache { entries })
+    }
+
+    /// Serialise the cache.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serialize(self.entries.iter().map(|(p, (k, d))| (p.as_str(), k, d)))
+    }
+}
+
+/// Serialise cache entries (path, identity, data) without building a [`Cache`].
+pub fn serialize<'a>(
+    entries: impl Iterator<Item = (&'a str, &'a FileKey, &'a ModuleData)>,
+) -> Vec<u8> {
+    let mut entries: Vec<_> = entries.collect();
+    // Sorted, so that the same content gives the same file.
+    entries.sort_unstable_by_key(|e| e.0);
+    let mut out = Vec::with_capacity(1 << 20);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&(entries.len() as u64).to_le_bytes());
+    let put_str = |out: &mut Vec<u8>, s: &str| {
+        out.extend_from_slice(&(s.len() as u64).to_le_bytes());
+        out.extend_from_slice(s.as_bytes());
+    };
+    let put_span = |out: &mut Vec<u8>, s: &Span| {
+        out.extend_from_slice(&s.start.to_le_bytes());
+        out.extend_from_slice(&s.end.to_le_bytes());
+    };
+    for (path, key, data) in entries {
+        put_str(&mut out, path);
+        out.extend_from_slice(&key.dev.to_le_bytes());
+        out.extend_from_slice(&key.ino.to_le_bytes());
+        out.extend_from_slice(&key.size.to_le_bytes());
+        out.extend_from_slice(&key.mtime_ns.to_le_bytes());
+        put_str(&mut out, &data.arena);
+        out.extend_from_slice(&(data.exports.len() as u64).to_le_bytes());
+        for e in &data.exports {
+            put_span(&mut out, &e.name);
+            out.extend_from_slice(&e.crc.to_le_bytes());
+        }
+        out.extend_from_slice(&(data.imports.len() as u64).to_le_bytes());
+        for i in &data.imports {
+            put_span(&mut out, &i.name);
+            out.extend_from_slice(&i.crc.to_le_bytes());
+            out.push(u8::from(i.weak));
+        }
+        for list in [&data.aliases, &data.softdeps, &data.weakdeps] {
+            out.extend_from_slice(&(list.len() as u64).to_le_bytes());
+            for s in list {
+                put_span(&mut out, s);
+            }
+        }
+        match &data.symbol_error {
+            None => out.push(0),
+            Some(e) => {
+                out.push(1);
+                put_str(&mut out, e);
+            }
+        }
+    }
+    let sum = fnv1a(&out);
+    out.extend_from_slice(&sum.to_le_bytes());
+    out
+}
+
+/// Where the cache of module directory `module_dir` lives by default: beside the module
+/// directories, `ROOT/var/cache/modkit/depmod-VERSION.cache`, so the module directory holds
+/// exactly the files kmod writes.
+pub fn default_cache_path(basedir: Option<&Path>, kversion: &str) -> PathBuf {
+    let root = basedir.unwrap_or(Path::new("/"));
+    root.join("var/cache/modkit")
+        .join(format!("depmod-{kversion}.cache"))
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], &'static str> {
+        let end = self.pos.checked_add(n).ok_or("length overflow")?;
+        let s = self.bytes.get(self.pos..end).ok_or("truncated")?;
+        self.pos = end;
+        Ok(s)
+    }
+    fn u32(&mut self) -> Result<u32, &'static str> {
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().map_err(|_| "short")?,
+        ))
+    }
+    fn u64(&mut self) -> Result<u64, &'static str> {
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().map_err(|_| "short")?,
+        ))
+    }
+    /// A count of following items; each takes at least one byte, which bounds it.
+    fn len(&mut self) -> Result<usize, &'static str> {
+        let n = self.u64()? as usize;
+        if n > self.bytes.len() - self.pos {
+            return Err("count out of range");
+        }
+        Ok(n)
+    }
+    fn string(&mut self) -> Result<String, &'static str> {
+        let n = self.len()?;
+        let s = self.take(n)?;
+        String::from_utf8(s.to_vec()).map_err(|_| "string not UTF-8")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Cache {
+        let mut d = ModuleData {
+            arena: "api_testprintkmodkit:hello-apipost: x".into(),
+            ..ModuleData::default()
+        };
+        d.exports.push(Export { name: 0..8, crc: 7 });
+        d.imports.push(Import {
+            name: 8..14,
+            crc: 0x1234,
+            weak: true,
+        });
+        d.aliases.push(14..30);
+        d.softdeps.push(30..37);
+        let mut c = Cache::new();
+        let key = FileKey {
+            dev: 1,
+            ino: 2,
+            size: 3,
+            mtime_ns: -4,
+        };
+        c.insert("/m/a.ko".into(), key, d);
+        c
+    }
+
+    #[test]
+    fn round_trip() {
+        let c = sample();
+        let bytes = c.to_bytes();
+        let back = Cache::from_bytes(&bytes).unwrap();
+        let key = FileKey {
+            dev: 1,
+            ino: 2,
+            size: 3,
+            mtime_ns: -4,
+        };
+        let d = back.get("/m/a.ko", &key).unwrap();
+        assert_eq!(d.str(&d.aliases[0]), "modkit:hello-api");
+        assert_eq!(Some(d), c.get("/m/a.ko", &key));
+        // A changed identity is a miss.
+        assert!(
+            back.get("/m/a.ko", &FileKey { mtime_ns: 5, ..key })
+                .is_none()
+        );
+        assert_eq!(back.to_bytes(), bytes);
+    }
+
+    #[test]
+    fn every_truncation_and_bit_flip_is_rejected() {
+        let bytes = sample().to_bytes();
+        for len in 0..bytes.len() {
+            assert!(
+                Cache::from_bytes(&bytes[..len]).is_err(),
+                "prefix {len} accepted"
+            );
+        }
+        for i in 0..bytes.len() {
+            let mut b = bytes.clone();
+            b[i] ^= 0x40;
+            assert!(Cache::from_bytes(&b).is_err(), "flip at {i} accepted");
+        }
+    }
+
+    #[test]
+    fn corrupt_file_error_names_it() {
+        let dir = std::env::temp_dir().join(format!("modkit-cache-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.cache");
+        std::fs::write(&path, b"MODKITDC garbage garbage garbage").unwrap();
+        let err = Cache::load(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("c.cache") && err.contains("corrupt cache"),
+            "{err}"
+        );
+        assert!(Cache::load(&dir.join("missing")).unwrap().is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

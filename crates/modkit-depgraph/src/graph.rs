@@ -1,0 +1,471 @@
+//! The dependency graph: module order, symbol resolution, dependencies in load order and
+//! cycles, computed as kmod 30's depmod computes them (`tools/depmod.c`: `depmod_modules_sort`,
+//! `depmod_load_modules`, `depmod_load_dependencies`, `depmod_calculate_dependencies`).
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::path::Path;
+
+use crate::data::ModuleData;
+use crate::diag::Diagnostics;
+use crate::error::Error;
+use crate::khash;
+use crate::scan::{Candidate, LoadedModule};
+
+/// Where the kernel's own symbols come from.
+#[derive(Debug, Clone, Default)]
+pub struct KernelSymbols {
+    /// (name, CRC) in file order.
+    pub symbols: Vec<(String, u64)>,
+    /// Whether symbols were given at all (`-F` or `-E`): only then are the fake symbols added
+    /// and unknown symbols reportable.
+    pub given: bool,
+}
+
+impl KernelSymbols {
+    /// Read a `System.map` (`-F`): every `__ksymtab_NAME` symbol, CRC 0 (kmod
+    /// `depmod_load_system_map`). Lines without two spaces are reported.
+    pub fn from_system_map(path: &Path, diag: &mut Diagnostics) -> Result<KernelSymbols, Error> {
+        let bytes = read(path)?;
+        let mut symbols = Vec::with_capacity(16384);
+        for (i, line) in split_lines(&bytes).enumerate() {
+            let third = line.iter().position(|&b| b == b' ').and_then(|a| {
+                let rest = &line[a + 1..];
+                rest.iter().position(|&b| b == b' ').map(|b| &rest[b + 1..])
+            });
+            let Some(third) = third else {
+                diag.error(format!(
+                    "{}:{}: invalid line: {}",
+                    path.display(),
+                    i + 1,
+                    String::from_utf8_lossy(line)
+                ));
+                continue;
+            };
+            if let Some(name) = third.strip_prefix(b"__ksymtab_") {
+                let name = name.strip_suffix(b"\n").unwrap_or(name);
+                symbols.push((String::from_utf8_lossy(name).into_owned(), 0));
+            }
+        }
+        Ok(KernelSymbols {
+            symbols,
+            given: true,
+        })
+    }
+
+    /// Read a `Module.symvers` (`-E`): the `vmlinux` symbols with their CRCs (kmod
+    /// `depmod_load_symvers`).
+    pub fn from_symvers(path: &Path, diag: &mut Diagnostics) -> Result<KernelSymbols, Error> {
+        let bytes = read(path)?;
+        let mut symbols = Vec::with_capacity(16384);
+        for (i, line) in split_lines(&bytes).enumerate() {
+            let text = String::from_utf8_lossy(line);
+            let mut tok = text.split([' ', '\t']).filter(|t| !t.is_empty());
+            let (Some(ver), Some(sym), Some(whr)) = (tok.next(), tok.next(), tok.next()) else {
+                continue;
+            };
+            if whr != "vmlinux" {
+                continue;
+            }
+            let digits = ver
+                .strip_prefix("0x")
+                .or_else(|| ver.strip_prefix("0X"))
+                .unwrap_or(ver);
+            match u64::from_str_radix(digits, 16) {
+                Ok(crc) if !digits.is_empty() => symbols.push((sym.to_owned(), crc)),
+                _ => diag.error(format!(
+                    "{}:{} Invalid symbol version {ver}: Success",
+                    path.display(),
+                    i + 1
+                )),
+            }
+        }
+        Ok(KernelSymbols {
+            symbols,
+            given: true,
+        })
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, Error> {
+    std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        what: "could not load",
+        source,
+    })
+}
+
+/// Lines as C's `fgets` gives them: each with its `\n`, the last one possibly without.
+pub(crate) fn split_lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    bytes.split_inclusive(|&b| b == b'\n')
+}
+
+/// How depmod resolves symbols.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResolveOptions {
+    /// `-P`: a character stripped from the front of symbol names.
+    pub symbol_prefix: Option<u8>,
+    /// `-e`: warn about needed symbols nobody provides (and, with `-E`, CRC mismatches).
+    pub print_unknown: bool,
+    /// `-E` was given: compare CRCs.
+    pub check_symvers: bool,
+}
+
+/// One module in the graph.
+#[derive(Debug, Clone)]
+pub struct GraphModule {
+    /// Where it is.
+    pub candidate: Candidate,
+    /// What it says.
+    pub data: ModuleData,
+    /// Modules it needs symbols from, sorted in load order (most basic last).
+    pub deps: Vec<u32>,
+    /// Position in the topological order (kmod's `dep_sort_idx`).
+    pub dep_sort_idx: u32,
+    /// The file's identity when it was read (for the cache).
+    pub key: Option<crate::cache::FileKey>,
+}
+
+/// The computed module database.
+#[derive(Debug, Clone)]
+pub struct Depgraph {
+    /// Modules in depmod's order; the index is each module's priority in the indexes.
+    pub modules: Vec<GraphModule>,
+    /// Exported symbols that a module owns, as (module, export index), in the order depmod
+    /// writes modules.symbols.
+    pub symbols: Vec<(u32, u32)>,
+}
+
+#[derive(Default)]
+struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w))
+                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.0 = (self.0.rotate_left(5) ^ u64::from(i)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+#[derive(Clone, Copy)]
+struct Sym {
+    /// (module, export) or none for the kernel's own symbols.
+    owner: Option<(u32, u32)>,
+    crc: u64,
+}
+
+fn strip_prefix(name: &str, prefix: Option<u8>) -> &str {
+    match prefix {
+        Some(p) if name.as_bytes().first() == Some(&p) => &name[1..],
+        _ => name,
+    }
+}
+
+/// Order the modules as depmod does: its by-name hash table order, then the modules listed in
+/// `modules.order` moved to the front in that file's order. Returns the warnings to print.
+pub fn order_modules(modules: &mut Vec<LoadedModule>, module_dir: &Path, diag: &mut Diagnostics) {
+    khash::sort_in_iteration_order(modules, khash::MODULE_BUCKETS, |m| {
+        m.candidate.name.as_bytes()
+    });
+    let order_path = module_dir.join("modules.order");
+    let bytes = match std::fs::read(&order_path) {
+        Ok(b) => b,
+        Err(err) => {
+            diag.warning(format!(
+                "could not open modules.order at {}: {}",
+                module_dir.display(),
+                crate::io_error_text(&err)
+            ));
+            return;
+        }
+    };
+    let lines: Vec<&[u8]> = split_lines(&bytes).collect();
+    if let Some(bad) = lines.iter().position(|l| !l.ends_with(b"\n")) {
+        diag.error(format!(
+            "{}/modules.order:{} corrupted line misses '\\n'",
+            module_dir.display(),
+            bad + 1
+        ));
+        return;
+    }
+    let total = lines.len() as i64 + 1;
+    let mut by_path: FxMap<String, usize> = FxMap::default();
+    by_path.reserve(modules.len());
+    for (i, m) in modules.iter().enumerate() {
+        if let Some(p) = m.candidate.uncompressed_relpath() {
+            by_path.insert(p, i);
+        }
+    }
+    // kmod's sort_idx: 1 for modules not in the file, (line - total) < 0 for the others.
+    let mut sort_idx = vec![1i64; modules.len()];
+    for (i, line) in lines.iter().enumerate() {
+        let line = &line[..line.len() - 1];
+        if let Ok(s) = std::str::from_utf8(line)
+            && let Some(&m) = by_path.get(s)
+        {
+            sort_idx[m] = i as i64 + 1 - total;
+        }
+    }
+    let mut keyed: Vec<(i64, LoadedModule)> = sort_idx.into_iter().zip(modules.drain(..)).collect();
+    // glibc's qsort is a stable merge sort here, like `sort_by_key`.
+    keyed.sort_by_key(|(k, _)| *k);
+    modules.extend(keyed.into_iter().map(|(_, m)| m));
+}
+
+impl Depgraph {
+    /// Resolve symbols and compute dependencies for modules already in depmod's order.
+    pub fn build(
+        modules: Vec<LoadedModule>,
+        kernel: &KernelSymbols,
+        options: ResolveOptions,
+        diag: &mut Diagnostics,
+    ) -> Result<Depgraph, Error> {
+        let n = modules.len();
+        let mut graph: Vec<GraphModule> = modules
+            .into_iter()
+            .map(|m| GraphModule {
+                candidate: m.candidate,
+                data: m.data,
+                deps: Vec::new(),
+                dep_sort_idx: u32::MAX,
+                key: m.key,
+            })
+            .collect();
+
+        let exports: usize = graph.iter().map(|m| m.data.exports.len()).sum();
+        let mut users = vec![0u32; n];
+        let mut owned: Vec<(u32, u32)>;
+        {
+            let mut table: FxMap<&str, Sym> = FxMap::default();
+            table.reserve(exports + kernel.symbols.len() + 3);
+            for (name, crc) in &kernel.symbols {
+                table.insert(
+                    name.as_str(),
+                    Sym {
+                        owner: None,
+                        crc: *crc,
+                    },
+                );
+            }
+            if kernel.given {
+                // kmod `depmod_add_fake_syms`.
+                table.insert(
+                    "__this_module",
+                    Sym {
+                        owner: None,
+                        crc: 0,
+                    },
+                );
+                table.insert(
+                    "_GLOBAL_OFFSET_TABLE_",
+                    Sym {
+                        owner: None,
+                        crc: 0,
+                    },
+                );
+                table.entry("TOC.").or_insert(Sym {
+                    owner: None,
+                    crc: 0,
+                });
+            }
+            // Later modules replace earlier owners, as kmod's hash_add does.
+            for (mi, m) in graph.iter().enumerate() {
+                for (ei, e) in m.data.exports.iter().enumerate() {
+                    let name = strip_prefix(m.data.str(&e.name), options.symbol_prefix);
+                    table.insert(
+                        name,
+                        Sym {
+                            owner: Some((mi as u32, ei as u32)),
+                            crc: e.crc,
+                        },
+                    );
+                }
+            }
+            owned = table.values().filter_map(|s| s.owner).collect();
+
+            let mut all_deps: Vec<Vec<u32>> = Vec::with_capacity(n);
+            for m in graph.iter() {
+                let mut deps: Vec<u32> = Vec::new();
+                for imp in &m.data.imports {
+                    let raw = m.data.str(&imp.name);
+                    let name = raw.strip_prefix('.').unwrap_or(raw);
+                    let name = strip_prefix(name, options.symbol_prefix);
+                    let Some(sym) = table.get(name) else {
+                        if options.print_unknown && !imp.weak {
+                            diag.warning(format!(
+                                "{} needs unknown symbol {raw}",
+                                m.candidate.path
+                            ));
+                        }
+                        continue;
+                    };
+                    if options.check_symvers
+                        && sym.crc != imp.crc
+                        && !imp.weak
+                        && options.print_unknown
+                    {
+                        diag.warning(format!(
+                            "{} disagrees about version of symbol {raw}",
+                            m.candidate.path
+                        ));
+                    }
+                    let Some((owner, _)) = sym.owner else {
+                        continue;
+                    };
+                    if !deps.contains(&owner) {
+                        deps.push(owner);
+                        users[owner as usize] += 1;
+                        if diag.verbose {
+                            diag.trace.push(format!(
+                                "{} needs \"{raw}\": {}",
+                                m.candidate.path, graph[owner as usize].candidate.path
+                            ));
+                        }
+                    }
+                }
+                all_deps.push(deps);
+            }
+            for (m, deps) in graph.iter_mut().zip(all_deps) {
+                m.deps = deps;
+            }
+        }
+
+        // Topological sort, modules without users first (kmod's roots stack).
+        let mut remaining = users.clone();
+        let mut roots: Vec<u32> = (0..n as u32)
+            .filter(|&i| remaining[i as usize] == 0)
+            .collect();
+        let mut sorted = 0u32;
+        while let Some(src) = roots.pop() {
+            graph[src as usize].dep_sort_idx = sorted;
+            sorted += 1;
+            for &dst in &graph[src as usize].deps {
+                remaining[dst as usize] -= 1;
+                if remaining[dst as usize] == 0 {
+                    roots.push(dst);
+                }
+            }
+        }
+        if (sorted as usize) < n {
+            let count = report_cycles(&graph, &remaining, diag);
+            return Err(Error::Cycles { count });
+        }
+        for i in 0..n {
+            let mut deps = std::mem::take(&mut graph[i].deps);
+            deps.sort_by_key(|&d| graph[d as usize].dep_sort_idx);
+            graph[i].deps = deps;
+        }
+
+        // modules.symbols order: kmod's symbol hash table.
+        owned.sort_by_cached_key(|&(m, e)| {
+            let d = &graph[m as usize].data;
+            let name = strip_prefix(d.str(&d.exports[e as usize].name), options.symbol_prefix);
+            (
+                khash::bucket(name.as_bytes(), khash::SYMBOL_BUCKETS),
+                name.to_owned(),
+            )
+        });
+        Ok(Depgraph {
+            modules: graph,
+            symbols: owned,
+        })
+    }
+
+    /// Every module `index` needs, directly or not, in load order as modules.dep lists them
+    /// (kmod `mod_get_all_sorted_dependencies`).
+    pub fn all_dependencies(&self, index: usize, seen: &mut Vec<u32>, out: &mut Vec<u32>) {
+        out.clear();
+        if seen.len() != self.modules.len() {
+            *seen = vec![u32::MAX; self.modules.len()];
+        }
+        let stamp = index as u32;
+        let mut stack: Vec<u32> = self.modules[index].deps.iter().rev().copied().collect();
+        while let Some(d) = stack.pop() {
+            if seen[d as usize] == stamp {
+                continue;
+            }
+            seen[d as usize] = stamp;
+            out.push(d);
+            stack.extend(self.modules[d as usize].deps.iter().rev().copied());
+        }
+        out.sort_by_key(|&d| self.modules[d as usize].dep_sort_idx);
+    }
+
+    /// The name of a symbol of `self.symbols`.
+    pub fn symbol_name(&self, (m, e): (u32, u32), prefix: Option<u8>) -> &str {
+        let d = &self.modules[m as usize].data;
+        strip_prefix(d.str(&d.exports[e as usize].name), prefix)
+    }
+}
+
+/// Report every module that is part of a dependency cycle, one line per cycle as
+/// `Cycle detected: a -> b -> a`, then how many modules are in cycles (kmod 30's format).
+/// `remaining` holds the users left after the topological sort: non-zero for modules in a cycle
+/// and for modules only reachable from one.
+fn report_cycles(graph: &[GraphModule], remaining: &[u32], diag: &mut Diagnostics) -> usize {
+    let n = graph.len();
+    let mut pending: Vec<bool> = remaining.iter().map(|&u| u > 0).collect();
+    let mut in_cycle = vec![false; n];
+    let mut reported: Vec<Vec<u32>> = Vec::new();
+    for root in 0..n {
+        if !pending[root] {
+            continue;
+        }
+        pending[root] = false;
+        // Depth-first from the root with parent links; every path back to the root is a cycle.
+        let mut visited = vec![false; n];
+        let mut parents: Vec<(u32, u32)> = Vec::new(); // (module, parent vertex)
+        let mut stack: Vec<u32> = Vec::new();
+        parents.push((root as u32, u32::MAX));
+        stack.push(0);
+        while let Some(v) = stack.pop() {
+            let (m, _) = parents[v as usize];
+            if visited[m as usize] {
+                if m as usize == root {
+                    let mut path = Vec::new();
+                    let mut cur = v;
+                    while cur != u32::MAX {
+                        path.push(parents[cur as usize].0);
+                        cur = parents[cur as usize].1;
+                    }
+                    path.reverse();
+                    for &p in &path {
+                        in_cycle[p as usize] = true;
+                        pending[p as usize] = false;
+                    }
+                    reported.push(path);
+                }
+                continue;
+            }
+            visited[m as usize] = true;
+            for &d in &graph[m as usize].deps {
+                if remaining[d as usize] == 0 && d as usize != root {
+                    continue; // sorted already: cannot lead back
+                }
+                parents.push((d, v));
+                stack.push(parents.len() as u32 - 1);
+            }
+        }
+    }
+    for path in &reported {
+        let names: Vec<&str> = path
+            .iter()
+            .map(|&p| graph[p as usize].candidate.name.as_str())
+            .collect();
+        diag.error(format!("Cycle detected: {}", names.join(" -> ")));
+    }
+    let count = in_cycle.iter().filter(|&&c| c).count();
+    diag.error(format!("Found {count} modules in dependency cycles!"));
+    count
+}

@@ -1,0 +1,417 @@
+//! Finding the modules of a tree: walk the module directory (and `external` directories) the way
+//! depmod does, keep one file per module name by depmod.d priority, and load what each one says.
+
+use std::collections::HashMap;
+use std::fs::{File, Metadata};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use modkit_elf::{DEFAULT_DECOMPRESS_LIMIT, Module};
+use rayon::prelude::*;
+
+use crate::cache::{Cache, FileKey};
+use crate::config::DepmodConfig;
+use crate::data::ModuleData;
+use crate::diag::Diagnostics;
+use crate::error::Error;
+
+/// File name endings depmod takes for modules (kmod `kmod_exts`).
+pub const MODULE_EXTENSIONS: &[&str] = &[".ko", ".ko.gz", ".ko.xz", ".ko.zst"];
+
+/// Whether `file_name` is a module file name (kmod's `path_ends_with_kmod_ext`).
+pub fn is_module_file(file_name: &str) -> bool {
+    MODULE_EXTENSIONS
+        .iter()
+        .any(|ext| file_name.len() > ext.len() && file_name.ends_with(ext))
+}
+
+/// kmod's `path_to_modname`: the base name up to its first `.`, with `-` made `_`.
+pub fn module_name(path: &str) -> String {
+    let base = path.rsplit('/').next().unwrap_or(path);
+    let stem = base.split('.').next().unwrap_or(base);
+    stem.replace('-', "_")
+}
+
+/// kmod's `alias_normalize`: `-` becomes `_` except inside `[...]`; `None` for an unmatched
+/// bracket (depmod skips such aliases with a warning).
+pub fn normalize_alias(alias: &str) -> Option<String> {
+    let mut out = String::with_capacity(alias.len());
+    let mut inside = false;
+    for c in alias.chars() {
+        match c {
+            '[' if !inside => inside = true,
+            ']' if inside => inside = false,
+            ']' => return None,
+            '-' if !inside => {
+                out.push('_');
+                continue;
+            }
+            _ => {}
+        }
+        out.push(c);
+    }
+    if inside { None } else { Some(out) }
+}
+
+/// A module file chosen for its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    /// Module name (from the file name).
+    pub name: String,
+    /// The path as depmod prints it (module directory + relative path).
+    pub path: String,
+    /// Relative to the module directory; `None` for files outside it (`external`, FILES).
+    pub relpath: Option<String>,
+}
+
+impl Candidate {
+    /// What modules.dep calls it: the relative path, or the full path outside the directory.
+    pub fn dep_path(&self) -> &str {
+        self.relpath.as_deref().unwrap_or(&self.path)
+    }
+
+    /// `relpath` with the compression suffix dropped (`dir/name.ko`), how modules.order names
+    /// it (kmod's `uncrelpath`).
+    pub fn uncompressed_relpath(&self) -> Option<String> {
+        let rel = self.relpath.as_deref()?;
+        let (dir, file) = match rel.rfind('/') {
+            Some(i) => (&rel[..=i], &rel[i + 1..]),
+            None => ("", rel),
+        };
+        let stem_len = file.find('.').unwrap_or(file.len());
+        Some(format!("{dir}{}.ko", &file[..stem_len]))
+    }
+
+    /// Build a candidate for `path` inside (or outside) `module_dir`.
+    pub fn new(module_dir: &str, path: String) -> Candidate {
+        let relpath = path
+            .strip_prefix(module_dir)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .map(str::to_owned);
+        Candidate {
+            name: module_name(&path),
+            path,
+            relpath,
+        }
+    }
+}
+
+/// Walk `module_dir` and the `external` directories of `config` and keep, for each module name,
+/// the file depmod keeps. The result is in no particular order (depmod orders it later).
+pub fn scan(
+    module_dir: &Path,
+    config: &DepmodConfig,
+    diag: &mut Diagnostics,
+) -> Result<Vec<Candidate>, Error> {
+    let dir = module_dir.to_string_lossy().into_owned();
+    let mut found: HashMap<String, Candidate> = HashMap::with_capacity(8192);
+    let mut order = Vec::with_capacity(8192);
+    let top = std::fs::read_dir(module_dir).map_err(|source| Error::Io {
+        path: module_dir.to_path_buf(),
+        what: "could not open directory",
+        source,
+    })?;
+    drop(top);
+    walk(module_dir, &dir, config, &mut found, &mut order, diag);
+    for ext in &config.external {
+        if ext.is_dir() {
+            walk(ext, &dir, config, &mut found, &mut order, diag);
+        }
+    }
+    // Keep discovery order for determinism of anything that iterates the result.
+    Ok(order.into_iter().filter_map(|n| found.remove(&n)).collect())
+}
+
+fn walk(
+    path: &Path,
+    module_dir: &str,
+    config: &DepmodConfig,
+    found: &mut HashMap<String, Candidate>,
+    order: &mut Vec<String>,
+    diag: &mut Diagnostics,
+) {
+    let entries = match std::fs::read_dir(path) {
+        Ok(e) => e,
+        Err(err) => {
+            diag.error(format!(
+                "could not open directory {}: {err}",
+                path.display()
+            ));
+            return;
+        }
+    };
+    for entry in entries {
+        let Ok(entry) = entry else { continue };
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if config.is_excluded(&name) {
+            continue;
+        }
+        let full = entry.path();
+        let Ok(mut ft) = entry.file_type().map(|t| (t.is_file(), t.is_dir())) else {
+            continue;
+        };
+        if !ft.0 && !ft.1 {
+            // Symbolic links and unknown types: follow, as kmod's fstatat does.
+            match std::fs::metadata(&full) {
+                Ok(m) if m.is_file() || m.is_dir() => ft = (m.is_file(), m.is_dir()),
+                Ok(m) => {
+                    diag.error(format!(
+                        "unsupported file type {}: {:o}",
+                        full.display(),
+                        m.mode() & 0o170000
+                    ));
+                    continue;
+                }
+                Err(err) => {
+                    diag.error(format!("fstatat({}): {err}", full.display()));
+                    continue;
+                }
+            }
+        }
+        if ft.1 {
+            walk(&full, module_dir, config, found, order, diag);
+            continue;
+        }
+        if !is_module_file(&name) {
+            continue;
+        }
+        let candidate = Candidate::new(module_dir, full.to_string_lossy().into_owned());
+        match found.get(&candidate.name) {
+            None => {
+                order.push(candidate.name.clone());
+                found.insert(candidate.name.clone(), candidate);
+            }
+            Some(existing) => {
+                if !config.keeps_existing(
+                    &candidate.name,
+                    existing.relpath.as_deref(),
+                    candidate.relpath.as_deref(),
+                ) {
+                    found.insert(candidate.name.clone(), candidate);
+                }
+            }
+        }
+    }
+}
+
+/// A module with what was read from it.
+#[derive(Debug, Clone)]
+pub struct LoadedModule {
+    /// Where it is.
+    pub candidate: Candidate,
+    /// What it says.
+    pub data: ModuleData,
+    /// The file's identity when it was read (for the cache).
+    pub key: Option<FileKey>,
+}
+
+/// Statistics of one load, for `-v` and the benchmarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadStats {
+    /// Modules parsed from their files.
+    pub parsed: usize,
+    /// Modules taken from the cache.
+    pub cached: usize,
+}
+
+/// Read every candidate, in parallel, using `cache` for files that have not changed since it
+/// was written. A file that cannot be read or parsed at all is a diagnostic; the module keeps
+/// its place with no symbols, as with kmod.
+pub fn load(
+    candidates: Vec<Candidate>,
+    cache: Option<&Cache>,
+    diag: &mut Diagnostics,
+) -> (Vec<LoadedModule>, LoadStats) {
+    let results: Vec<(LoadedModule, Option<String>, bool)> = candidates
+        .into_par_iter()
+        .map(|candidate| {
+            let (data, key, err, cached) = load_one(&candidate, cache);
+            (
+                LoadedModule {
+                    candidate,
+                    data,
+                    key,
+                },
+                err,
+                cached,
+            )
+        })
+        .collect();
+    let mut stats = LoadStats::default();
+    let mut out = Vec::with_capacity(results.len());
+    for (module, err, cached) in results {
+        if let Some(err) = err {
+            diag.error(format!(
+                "failed to load symbols from {}: {err}",
+                module.candidate.path
+            ));
+        } else if let Some(err) = &module.data.symbol_error {
+            diag.error(format!(
+                "failed to load symbols from {}: {err}",
+                module.candidate.path
+            ));
+        }
+        if cached {
+            stats.cached += 1;
+        } else {
+            stats.parsed += 1;
+        }
+        out.push(module);
+    }
+    (out, stats)
+}
+
+/// The identity of a file the cache is keyed by.
+pub fn file_key(meta: &Metadata) -> FileKey {
+    FileKey {
+        dev: meta.dev(),
+        ino: meta.ino(),
+        size: meta.size(),
+        mtime_ns: meta.mtime() as i128 * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+    }
+}
+
+type Loaded = (ModuleData, Option<FileKey>, Option<String>, bool);
+
+fn load_one(candidate: &Candidate, cache: Option<&Cache>) -> Loaded {
+    let fail = |err: String| (ModuleData::default(), None, Some(err), false);
+    if let Some(cache) = cache {
+        // A stat is enough to validate a cache entry; open only what changed.
+        if let Ok(meta) = std::fs::metadata(&candidate.path) {
+            let key = file_key(&meta);
+            if let Some(data) = cache.get(&candidate.path, &key) {
+                return (data, Some(key), None, true);
+            }
+        }
+    }
+    let file = match File::open(&candidate.path) {
+        Ok(f) => f,
+        Err(err) => return fail(crate::io_error_text(&err)),
+    };
+    let meta = match file.metadata() {
+        Ok(m) => m,
+        Err(err) => return fail(crate::io_error_text(&err)),
+    };
+    let key = file_key(&meta);
+    match read_module(&file, &meta, Path::new(&candidate.path)) {
+        Ok(data) => (data, Some(key), None, false),
+        Err(err) => fail(err.to_string()),
+    }
+}
+
+/// Read and extract one module file.
+pub fn read_module(file: &File, meta: &Metadata, path: &Path) -> Result<ModuleData, Error> {
+    let with_path = |e: modkit_elf::Error| Error::Module {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    if meta.len() == 0 {
+        return Err(with_path(modkit_elf::Error::NotElf { found: Vec::new() }));
+    }
+    // SAFETY: the map is read-only and private; a module file changed under us while we read it
+    // gives wrong data for this run (as with kmod, which maps modules too), never memory
+    // unsafety in safe code: every read of the bytes is bounds-checked by modkit-elf.
+    let map = unsafe { memmap2::Mmap::map(file) }.map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        what: "could not map",
+        source,
+    })?;
+    let bytes = modkit_elf::decompress(&map, DEFAULT_DECOMPRESS_LIMIT).map_err(with_path)?;
+    let module = Module::parse(&bytes).map_err(with_path)?;
+    Ok(ModuleData::from_module(&module))
+}
+
+/// Paths given on the command line (FILES): each becomes a candidate, in order. They must be
+/// absolute, as kmod requires.
+pub fn candidates_from_files(
+    module_dir: &Path,
+    files: &[PathBuf],
+) -> Result<Vec<Candidate>, Error> {
+    let dir = module_dir.to_string_lossy();
+    let mut out: Vec<Candidate> = Vec::with_capacity(files.len());
+    for f in files {
+        if !f.is_absolute() {
+            return Err(Error::NotAbsolute(f.clone()));
+        }
+        let c = Candidate::new(&dir, f.to_string_lossy().into_owned());
+        if out.iter().any(|o| o.name == c.name) {
+            return Err(Error::DuplicateModule {
+                path: f.clone(),
+                name: c.name,
+            });
+        }
+        out.push(c);
+    }
+    Ok(out)
+}
+
+/// kmod's `depfile_up_to_date` (for `-A`): whether modules.dep exists and no module file under
+/// `module_dir` is newer than it (whole seconds, as kmod compares).
+pub fn up_to_date(module_dir: &Path) -> Result<bool, Error> {
+    let dep = std::fs::metadata(module_dir.join("modules.dep")).map_err(|source| Error::Io {
+        path: module_dir.join("modules.dep"),
+        what: "could not stat",
+        source,
+    })?;
+    Ok(!newer_than(module_dir, dep.mtime()))
+}
+
+fn newer_than(dir: &Path, mtime: i64) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name == "." || name == ".." || name == "build" || name == "source" {
+            continue;
+        }
+        let Ok(meta) = std::fs::metadata(entry.path()) else {
+            continue;
+        };
+        if meta.is_dir() {
+            if newer_than(&entry.path(), mtime) {
+                return true;
+            }
+        } else if meta.is_file() && is_module_file(&name) && meta.mtime() > mtime {
+            return true;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_extensions() {
+        assert_eq!(module_name("kernel/a/snd-hda-intel.ko.xz"), "snd_hda_intel");
+        assert!(is_module_file("a.ko.zst") && is_module_file("a.ko"));
+        assert!(!is_module_file(".ko") && !is_module_file("a.ko.bz2") && !is_module_file("a.o"));
+    }
+
+    #[test]
+    fn alias_normalization() {
+        assert_eq!(
+            normalize_alias("pci:v-d[a-b]-x").as_deref(),
+            Some("pci:v_d[a-b]_x")
+        );
+        assert_eq!(normalize_alias("a]b"), None);
+        assert_eq!(normalize_alias("a[b"), None);
+    }
+
+    #[test]
+    fn uncompressed_relpath_keeps_the_stem() {
+        let c = Candidate::new("/m", "/m/kernel/x/foo-bar.ko.xz".into());
+        assert_eq!(c.relpath.as_deref(), Some("kernel/x/foo-bar.ko.xz"));
+        assert_eq!(
+            c.uncompressed_relpath().as_deref(),
+            Some("kernel/x/foo-bar.ko")
+        );
+        assert_eq!(c.name, "foo_bar");
+        let outside = Candidate::new("/m", "/elsewhere/foo.ko".into());
+        assert_eq!(outside.dep_path(), "/elsewhere/foo.ko");
+    }
+}
