@@ -1,7 +1,7 @@
 //! `modkit`: one multi-call binary for the kmod tools, dispatched on argv[0] or the first argument.
 
-mod insmod;
 mod depmod;
+mod insmod;
 mod lookup;
 mod lsmod;
 mod modinfo;
