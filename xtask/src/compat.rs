@@ -56,6 +56,9 @@ pub fn run(args: Args) -> Result<()> {
             &args,
             &mut report,
         )?;
+        crate::compat_depmod::check(&sh, &tree, &modkit, &mut |check, n, d| {
+            report.record(&check, n, d)
+        })?;
     }
 
     fixtures(&sh, &kmod, &modkit, &args, &mut report)?;

@@ -1,6 +1,9 @@
 //! `cargo xtask`: the project's developer tasks, each a subcommand.
 
+mod bench;
 mod compat;
+mod compat_depmod;
+mod fuzz;
 mod kernels;
 mod kmods;
 mod vmtest;
@@ -26,6 +29,10 @@ enum Task {
     Vmtest(vmtest::Args),
     /// Compare modkit's output with kmod's on Debian's module trees.
     Compat(compat::Args),
+    /// Benchmark modkit depmod side by side with kmod's (full, incremental, memory).
+    Bench(bench::Args),
+    /// Run the cargo-fuzz targets (crates/modkit-fuzz), each for a while, and report findings.
+    Fuzz(fuzz::Args),
 }
 
 fn main() -> Result<()> {
@@ -34,6 +41,8 @@ fn main() -> Result<()> {
         Task::Kmods(args) => kmods::run(args),
         Task::Vmtest(args) => vmtest::run(args),
         Task::Compat(args) => compat::run(args),
+        Task::Bench(args) => bench::run(args),
+        Task::Fuzz(args) => fuzz::run(args),
     }
 }
 

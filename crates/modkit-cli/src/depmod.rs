@@ -9,7 +9,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
 use modkit_depgraph::{
-    Depmod, DepmodConfig, Error, Flavor, KernelSymbols, Level, ResolveOptions, config, output,
+    Depmod, DepmodConfig, Error, Flavor, KernelSymbols, Level, Message, ResolveOptions, config,
+    output,
 };
 use modkit_index::Layout;
 
@@ -302,8 +303,12 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         }));
     }
 
-    let generated = run.generate();
-    print_messages(&mut run, args.verbose);
+    let out_dir = match &args.outdir {
+        Some(o) => module_dir(Some(&absolute(o)), &version),
+        None => dir.clone(),
+    };
+    let generated = run.generate_into(&out_dir);
+    let messages = print_messages(&mut run, args.verbose);
     let generated = match generated {
         Ok(g) => g,
         Err(Error::Cycles { .. }) => return ExitCode::FAILURE,
@@ -312,6 +317,9 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if generated.up_to_date {
+        return ExitCode::SUCCESS;
+    }
 
     if args.show {
         let mut out = io::stdout().lock();
@@ -326,10 +334,6 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         return ExitCode::SUCCESS;
     }
 
-    let out_dir = match &args.outdir {
-        Some(o) => module_dir(Some(&absolute(o)), &version),
-        None => dir.clone(),
-    };
     if let Err(err) = std::fs::create_dir_all(&out_dir) {
         log(
             "FATAL",
@@ -341,25 +345,8 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         log("FATAL", err);
         return ExitCode::FAILURE;
     }
-    if let (Some(path), Some(bytes)) = (&run.cache_path, &generated.cache) {
-        let written = path
-            .parent()
-            .map_or(Ok(()), std::fs::create_dir_all)
-            .map_err(|e| e.to_string())
-            .and_then(|()| {
-                let dir = path.parent().unwrap_or(Path::new("."));
-                let name = path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                output::write_file_atomic(dir, &name, bytes).map_err(|e| e.to_string())
-            });
-        if let Err(err) = written {
-            log(
-                "WARNING",
-                format_args!("could not write the cache {}: {err}", path.display()),
-            );
-        }
+    if let Err(err) = run.save_cache(&generated, &out_dir, &messages) {
+        log("WARNING", format_args!("could not write the cache: {err}"));
     }
     if args.verbose > 1 {
         log(
@@ -373,19 +360,23 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn print_messages(run: &mut Depmod, verbose: u8) {
+/// Print the run's trace (stdout) and messages (stderr, `depmod: LEVEL: text`); returns the
+/// messages for the cache to replay.
+fn print_messages(run: &mut Depmod, verbose: u8) -> Vec<Message> {
     if !run.diagnostics.trace.is_empty() {
         let mut out = io::stdout().lock();
         for line in run.diagnostics.trace.drain(..) {
             let _ = writeln!(out, "{line}");
         }
     }
-    for m in run.diagnostics.drain() {
+    let messages = run.diagnostics.drain();
+    for m in &messages {
         if m.level == Level::Info && verbose < 2 {
             continue;
         }
-        log(&m.level.to_string(), m.text);
+        log(&m.level.to_string(), &m.text);
     }
+    messages
 }
 
 #[cfg(test)]

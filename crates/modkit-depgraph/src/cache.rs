@@ -64,8 +64,9 @@ impl Cache {
         self.entries.insert(path, (key, data));
     }
 
-    /// Read a cache file. A missing file is an empty cache; anything unreadable is an error
-    /// naming the file (callers warn and go on without it).
+    /// Read a cache file (its entries; see [`read_state`] for the run state in front of them).
+    /// A missing file is an empty cache; anything unreadable is an error naming the file
+    /// (callers warn and go on without it).
     pub fn load(path: &Path) -> Result<Cache, Error> {
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
@@ -78,10 +79,12 @@ impl Cache {
                 });
             }
         };
-        Cache::from_bytes(&bytes).map_err(|reason| Error::CorruptCache {
-            path: path.to_path_buf(),
-            reason,
-        })
+        split_file(&bytes)
+            .and_then(|(_, entries)| Cache::from_bytes(entries))
+            .map_err(|reason| Error::CorruptCache {
+                path: path.to_path_buf(),
+                reason,
+            })
     }
 
     /// Parse the bytes of a cache file.
@@ -250,6 +253,139 @@ pub fn serialize<'a>(
     out
 }
 
+/// What the last run saw and wrote: if a new run sees the same inputs and finds the outputs it
+/// wrote untouched, there is nothing to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct State {
+    /// Hash of every input: module files' identities, modules.order, modules.builtin*, the
+    /// options and configuration, the kernel symbols.
+    pub fingerprint: u64,
+    /// The directory the outputs went to.
+    pub out_dir: String,
+    /// Each output file and its identity right after it was written.
+    pub outputs: Vec<(String, FileKey)>,
+    /// The messages the run printed (level 0 error, 1 warning, 2 info), replayed when nothing
+    /// changed so a re-run says what a full run would.
+    pub messages: Vec<(u8, String)>,
+}
+
+const FILE_MAGIC: &[u8; 8] = b"MODKITDS";
+
+impl State {
+    fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64 + self.outputs.len() * 64);
+        out.extend_from_slice(&self.fingerprint.to_le_bytes());
+        out.extend_from_slice(&(self.out_dir.len() as u64).to_le_bytes());
+        out.extend_from_slice(self.out_dir.as_bytes());
+        out.extend_from_slice(&(self.outputs.len() as u64).to_le_bytes());
+        for (name, key) in &self.outputs {
+            out.extend_from_slice(&(name.len() as u64).to_le_bytes());
+            out.extend_from_slice(name.as_bytes());
+            put_key(&mut out, key);
+        }
+        out.extend_from_slice(&(self.messages.len() as u64).to_le_bytes());
+        for (level, text) in &self.messages {
+            out.push(*level);
+            out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+            out.extend_from_slice(text.as_bytes());
+        }
+        out
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Result<State, &'static str> {
+        let mut r = Reader { bytes, pos: 0 };
+        let fingerprint = r.u64()?;
+        let out_dir = r.string()?;
+        let n = r.len()?;
+        let mut outputs = Vec::with_capacity(n);
+        for _ in 0..n {
+            let name = r.string()?;
+            outputs.push((name, get_key(&mut r)?));
+        }
+        let n = r.len()?;
+        let mut messages = Vec::with_capacity(n);
+        for _ in 0..n {
+            let level = r.take(1)?[0];
+            messages.push((level, r.string()?));
+        }
+        if r.pos != bytes.len() {
+            return Err("trailing bytes");
+        }
+        Ok(State {
+            fingerprint,
+            out_dir,
+            outputs,
+            messages,
+        })
+    }
+}
+
+fn put_key(out: &mut Vec<u8>, key: &FileKey) {
+    out.extend_from_slice(&key.dev.to_le_bytes());
+    out.extend_from_slice(&key.ino.to_le_bytes());
+    out.extend_from_slice(&key.size.to_le_bytes());
+    out.extend_from_slice(&key.mtime_ns.to_le_bytes());
+}
+
+fn get_key(r: &mut Reader<'_>) -> Result<FileKey, &'static str> {
+    Ok(FileKey {
+        dev: r.u64()?,
+        ino: r.u64()?,
+        size: r.u64()?,
+        mtime_ns: i128::from_le_bytes(r.take(16)?.try_into().map_err(|_| "short")?),
+    })
+}
+
+/// Split a cache file into its state and its entries: `MODKITDS`, u64 state length, the state,
+/// u64 checksum of the state, then the entries section.
+fn split_file(bytes: &[u8]) -> Result<(&[u8], &[u8]), &'static str> {
+    let mut r = Reader { bytes, pos: 0 };
+    if r.take(8)? != FILE_MAGIC {
+        return Err("bad magic");
+    }
+    if r.u32()? != FORMAT_VERSION {
+        return Err("other format version");
+    }
+    let n = r.len()?;
+    let state = r.take(n)?;
+    if r.u64()? != fnv1a(state) {
+        return Err("state checksum mismatch");
+    }
+    Ok((state, &bytes[r.pos..]))
+}
+
+/// Read just the state of a cache file (`None` if missing or unusable: then the run does the
+/// work and rewrites it).
+pub fn read_state(path: &Path) -> Option<State> {
+    use std::io::Read as _;
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut head = [0u8; 20];
+    file.read_exact(&mut head).ok()?;
+    let n = usize::try_from(u64::from_le_bytes(head[12..20].try_into().ok()?)).ok()?;
+    if n > 64 << 20 {
+        return None;
+    }
+    let mut rest = vec![0u8; n + 8];
+    file.read_exact(&mut rest).ok()?;
+    let mut all = head.to_vec();
+    all.extend_from_slice(&rest);
+    let (state, _) = split_file(&all).ok()?;
+    State::from_bytes(state).ok()
+}
+
+/// The bytes of a whole cache file: the state, then the entries (from [`serialize`]).
+pub fn file_bytes(state: &State, entries: &[u8]) -> Vec<u8> {
+    let s = state.to_bytes();
+    let mut out = Vec::with_capacity(s.len() + entries.len() + 32);
+    out.extend_from_slice(FILE_MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&(s.len() as u64).to_le_bytes());
+    out.extend_from_slice(&s);
+    out.extend_from_slice(&fnv1a(&s).to_le_bytes());
+    out.extend_from_slice(entries);
+    out
+}
+
 /// Where the cache of module directory `module_dir` lives by default: beside the module
 /// directories, `ROOT/var/cache/modkit/depmod-VERSION.cache`, so the module directory holds
 /// exactly the files kmod writes.
@@ -259,13 +395,19 @@ pub fn default_cache_path(basedir: Option<&Path>, kversion: &str) -> PathBuf {
         .join(format!("depmod-{kversion}.cache"))
 }
 
-fn fnv1a(bytes: &[u8]) -> u64 {
+/// A checksum over 8-byte words (FNV-1a style mixing, word at a time for speed).
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
+    let mut words = bytes.chunks_exact(8);
+    for w in &mut words {
+        h ^= u64::from_le_bytes(w.try_into().unwrap_or_default());
+        h = h.wrapping_mul(0x0100_0000_01b3).rotate_left(29);
+    }
+    for &b in words.remainder() {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
-    h
+    h ^ bytes.len() as u64
 }
 
 struct Reader<'a> {

@@ -1,0 +1,290 @@
+//! `cargo xtask compat`, depmod part: `modkit depmod --index-layout postorder` must write every
+//! file kmod 30's depmod writes, byte for byte, on Debian's module trees (with and without the
+//! sample modules in `extra/`), also when it works from its incremental cache; and kmod's own
+//! `modprobe --show-depends` must give the same answers over our indexes as over kmod's.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, ensure};
+use xshell::{Shell, cmd};
+
+use crate::kernels::KernelTree;
+use crate::kmods;
+
+/// Module names given to one `modprobe -a --show-depends` run.
+const BATCH: usize = 500;
+
+/// Run every depmod check on `tree` with the `modkit` binary; each check reports
+/// `(name, files or names compared, differences)` through `report_line`.
+pub(crate) fn check(
+    sh: &Shell,
+    tree: &KernelTree,
+    modkit: &Path,
+    report_line: &mut dyn FnMut(String, usize, usize),
+) -> Result<()> {
+    let depmod = ["/usr/sbin/depmod", "/sbin/depmod"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .context("kmod's depmod was not found: install it with `apt-get install kmod`")?;
+    let modprobe = depmod.with_file_name("modprobe");
+    let scratch = crate::cache_dir().join("compat-depmod").join(&tree.release);
+    for extra in [false, true] {
+        let label = format!(
+            "depmod {}{}",
+            tree.series.as_str(),
+            if extra { " +extra" } else { "" }
+        );
+        let sample = if extra {
+            Some(kmods::build(sh, tree)?)
+        } else {
+            None
+        };
+        let kroot = scratch.join(if extra { "kmod-extra" } else { "kmod" });
+        let mroot = scratch.join(if extra { "modkit-extra" } else { "modkit" });
+        for root in [&kroot, &mroot] {
+            make_root(sh, tree, root, sample.as_ref())?;
+        }
+        let release = &tree.release;
+        let kout = cmd!(sh, "{depmod} -b {kroot} {release}")
+            .quiet()
+            .ignore_status()
+            .output()
+            .context("running kmod's depmod")?;
+        let cache = scratch.join(if extra { "extra.cache" } else { "plain.cache" });
+        let _ = std::fs::remove_file(&cache);
+        let mrun = |sh: &Shell| {
+            cmd!(
+                sh,
+                "{modkit} depmod --index-layout postorder --cache-file {cache} -b {mroot} {release}"
+            )
+            .quiet()
+            .ignore_status()
+            .output()
+            .context("running modkit depmod")
+        };
+        let kdir = kroot.join("lib/modules").join(release);
+        let mdir = mroot.join("lib/modules").join(release);
+
+        // 1. A full run (the cache starts empty).
+        let mout = mrun(sh)?;
+        let mut diffs = compare_runs(&kout, &mout);
+        let (compared, file_diffs) = compare_dirs(&kdir, &mdir)?;
+        diffs += file_diffs;
+        report_line(format!("{label}: files, full run"), compared, diffs);
+
+        // 2. Nothing changed: the cached run must leave identical files.
+        let mout = mrun(sh)?;
+        let mut diffs = compare_runs(&kout, &mout);
+        let (compared, file_diffs) = compare_dirs(&kdir, &mdir)?;
+        diffs += file_diffs;
+        report_line(format!("{label}: files, cached re-run"), compared, diffs);
+
+        // 3. An output removed and a module touched: rebuilt from the cache plus one re-read.
+        std::fs::remove_file(mdir.join("modules.alias.bin"))?;
+        let touched = first_module(&mdir)?;
+        std::fs::copy(&touched, touched.with_extension("tmp"))?;
+        std::fs::rename(touched.with_extension("tmp"), &touched)?;
+        let mout = mrun(sh)?;
+        let mut diffs = compare_runs(&kout, &mout);
+        let (compared, file_diffs) = compare_dirs(&kdir, &mdir)?;
+        diffs += file_diffs;
+        report_line(
+            format!("{label}: files, incremental run after a change"),
+            compared,
+            diffs,
+        );
+
+        // modprobe --show-depends over both sets of indexes, for every module name.
+        let names = module_names(&kdir)?;
+        let mut diffs = 0;
+        for chunk in names.chunks(BATCH) {
+            let k = show_depends(sh, &modprobe, &kroot, release, chunk)?;
+            let m = show_depends(sh, &modprobe, &mroot, release, chunk)?;
+            let k = k.replace(&kroot.display().to_string(), "ROOT");
+            let m = m.replace(&mroot.display().to_string(), "ROOT");
+            if k != m {
+                let kl: Vec<&str> = k.lines().collect();
+                let ml: Vec<&str> = m.lines().collect();
+                let n = kl.iter().zip(&ml).filter(|(a, b)| a != b).count()
+                    + kl.len().abs_diff(ml.len());
+                diffs += n.max(1);
+            }
+        }
+        report_line(
+            format!("{label}: modprobe --show-depends over our indexes"),
+            names.len(),
+            diffs,
+        );
+    }
+    Ok(())
+}
+
+/// `root/lib/modules/RELEASE`: hard links to the cached tree (which is never written to),
+/// plus copies of the sample modules in `extra/`.
+fn make_root(
+    sh: &Shell,
+    tree: &KernelTree,
+    root: &Path,
+    sample: Option<&kmods::BuiltModules>,
+) -> Result<()> {
+    if root.exists() {
+        std::fs::remove_dir_all(root).with_context(|| format!("removing {}", root.display()))?;
+    }
+    let moddir = root.join("lib/modules").join(&tree.release);
+    std::fs::create_dir_all(moddir.parent().context("module dir has a parent")?)?;
+    let source = &tree.modules_dir;
+    cmd!(sh, "cp -al {source} {moddir}")
+        .quiet()
+        .run()
+        .context("linking the module tree")?;
+    // The cached tree may hold indexes from elsewhere; both tools must start from none.
+    for entry in std::fs::read_dir(&moddir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if is_output(&name) {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    if let Some(sample) = sample {
+        let extra = moddir.join("extra");
+        std::fs::create_dir_all(&extra)?;
+        for file in [&sample.hello_api, &sample.hello_feature] {
+            let name = file.file_name().context("module file name")?;
+            std::fs::copy(file, extra.join(name))
+                .with_context(|| format!("copying {}", file.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The files depmod writes (inputs like modules.order and modules.builtin are not among them).
+fn is_output(name: &str) -> bool {
+    matches!(
+        name,
+        "modules.dep"
+            | "modules.dep.bin"
+            | "modules.alias"
+            | "modules.alias.bin"
+            | "modules.softdep"
+            | "modules.weakdep"
+            | "modules.symbols"
+            | "modules.symbols.bin"
+            | "modules.builtin.bin"
+            | "modules.builtin.alias.bin"
+            | "modules.devname"
+    )
+}
+
+/// Exit status and stderr must match (both runs print nothing on these trees).
+fn compare_runs(kmod: &std::process::Output, modkit: &std::process::Output) -> usize {
+    let mut diffs = 0;
+    if kmod.status.code() != modkit.status.code() {
+        println!(
+            "  exit status: kmod {:?}, modkit {:?}",
+            kmod.status.code(),
+            modkit.status.code()
+        );
+        diffs += 1;
+    }
+    if kmod.stderr != modkit.stderr {
+        println!(
+            "  stderr differs:\n    kmod:   {}\n    modkit: {}",
+            String::from_utf8_lossy(&kmod.stderr).trim_end(),
+            String::from_utf8_lossy(&modkit.stderr).trim_end()
+        );
+        diffs += 1;
+    }
+    diffs
+}
+
+/// Compare the top-level files of two module directories: the same names, the same bytes.
+/// Returns (files compared, differences).
+fn compare_dirs(kmod: &Path, modkit: &Path) -> Result<(usize, usize)> {
+    let list = |dir: &Path| -> Result<BTreeSet<String>> {
+        let mut names = BTreeSet::new();
+        for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                names.insert(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        Ok(names)
+    };
+    let (k, m) = (list(kmod)?, list(modkit)?);
+    let mut diffs = 0;
+    for name in k.symmetric_difference(&m) {
+        println!(
+            "  {name}: only written by {}",
+            if k.contains(name) { "kmod" } else { "modkit" }
+        );
+        diffs += 1;
+    }
+    let mut compared = 0;
+    for name in k.intersection(&m) {
+        compared += 1;
+        let a = std::fs::read(kmod.join(name))?;
+        let b = std::fs::read(modkit.join(name))?;
+        if a != b {
+            let at = a
+                .iter()
+                .zip(&b)
+                .position(|(x, y)| x != y)
+                .unwrap_or(a.len().min(b.len()));
+            println!(
+                "  {name}: differs at byte {at} (kmod {} bytes, modkit {} bytes)",
+                a.len(),
+                b.len()
+            );
+            diffs += 1;
+        }
+    }
+    ensure!(compared > 0, "no files to compare in {}", kmod.display());
+    Ok((compared, diffs))
+}
+
+/// The first module line of modules.dep, as a path.
+fn first_module(dir: &Path) -> Result<PathBuf> {
+    let dep = std::fs::read_to_string(dir.join("modules.dep"))?;
+    let first = dep
+        .lines()
+        .next()
+        .and_then(|l| l.split(':').next())
+        .context("modules.dep is empty")?;
+    Ok(dir.join(first))
+}
+
+/// Every module name in modules.dep.
+fn module_names(dir: &Path) -> Result<Vec<String>> {
+    let dep = std::fs::read_to_string(dir.join("modules.dep"))?;
+    Ok(dep
+        .lines()
+        .filter_map(|l| l.split(':').next())
+        .map(|p| {
+            let base = p.rsplit('/').next().unwrap_or(p);
+            base.split('.').next().unwrap_or(base).replace('-', "_")
+        })
+        .collect())
+}
+
+fn show_depends(
+    sh: &Shell,
+    modprobe: &Path,
+    root: &Path,
+    release: &str,
+    names: &[String],
+) -> Result<String> {
+    let out = cmd!(
+        sh,
+        "{modprobe} -d {root} -S {release} -a --show-depends {names...}"
+    )
+    .quiet()
+    .ignore_status()
+    .output()
+    .context("running kmod's modprobe --show-depends")?;
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    text.push_str(&format!("status {:?}\n", out.status.code()));
+    Ok(text)
+}
