@@ -21,6 +21,7 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("selftest-fail", selftest_fail),
     ("selftest-panic", selftest_panic),
     ("selftest-hang", selftest_hang),
+    ("selftest-exit", selftest_exit),
 ];
 
 /// The modules the scenarios load, in unload order; the harness removes leftovers after each.
@@ -440,4 +441,10 @@ fn selftest_hang(ctx: &mut Ctx<'_>) {
     loop {
         std::thread::sleep(std::time::Duration::from_secs(3600));
     }
+}
+
+/// Ends PID 1 without powering off, which panics the kernel ("Attempted to kill init").
+fn selftest_exit(ctx: &mut Ctx<'_>) {
+    ctx.log("  exiting from /init");
+    std::process::exit(3);
 }

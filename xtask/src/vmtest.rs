@@ -28,7 +28,12 @@ use report::{BootReport, Status};
 const SCENARIOS: &[&str] = &["boot", "insmod", "in-use", "compressed", "params"];
 
 /// Scenarios that break on purpose, to show that the harness notices; never run by default.
-const SELFTESTS: &[&str] = &["selftest-fail", "selftest-panic", "selftest-hang"];
+const SELFTESTS: &[&str] = &[
+    "selftest-fail",
+    "selftest-panic",
+    "selftest-exit",
+    "selftest-hang",
+];
 
 /// The names the multi-call binary answers to, linked in /sbin.
 const TOOLS: &[&str] = &["insmod", "rmmod", "lsmod", "modinfo", "modprobe", "depmod"];
@@ -126,7 +131,7 @@ fn run_in(
         if args.selftest {
             selftest(sh, args, &prepared)?;
             return Ok(
-                "selftest passed: the harness reports a failing scenario, a kernel panic and a hang".into(),
+                "selftest passed: a failed check, a panic, init exiting and a hang were all reported".into(),
             );
         }
         let timeout = Duration::from_secs(args.timeout);
@@ -482,8 +487,7 @@ fn boot(
     Ok(report)
 }
 
-/// Boots `selftest-fail`, `selftest-panic` and `selftest-hang`; each must be reported as a
-/// failure, for the right reason.
+/// Boots each of `SELFTESTS`; each must be reported as a failure, for the right reason.
 fn selftest(sh: &Shell, args: &Args, prepared: &Prepared) -> Result<()> {
     let timeout = Duration::from_secs(args.timeout);
     let report = boot(sh, args, prepared, &["selftest-fail"], timeout)?;
@@ -503,6 +507,16 @@ fn selftest(sh: &Shell, args: &Args, prepared: &Prepared) -> Result<()> {
                 .iter()
                 .any(|p| p.starts_with("the kernel panicked")),
         "selftest-panic was not reported as a kernel panic"
+    );
+    let report = boot(sh, args, prepared, &["selftest-exit"], timeout)?;
+    print!("{}", report::render(&prepared.title(args.accel), &report));
+    ensure!(
+        !report.passed()
+            && report
+                .problems
+                .iter()
+                .any(|p| p.contains("Attempted to kill init")),
+        "selftest-exit was not reported as init dying"
     );
     // Whether the guest is still booting or already hanging when the limit hits, it must be a
     // reported timeout.
