@@ -1,0 +1,37 @@
+//! Fuzz target, differential: depmod.d's kernel-version pattern matcher (a POSIX ERE search)
+//! against glibc's `regcomp(REG_EXTENDED | REG_NOSUB)` + `regexec`, as kmod's depmod calls
+//! them. Input: pattern, NUL, kernel version.
+//!
+//! Left out, so that a finding is a real difference in what depmod.d files use: GNU
+//! backslash extensions (`\w`, `\<`, back-references), collating elements and equivalence
+//! classes (`[.x.]`, `[=x=]`), and counted repetitions over 9 (glibc's regcomp expands them
+//! and can take seconds).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let mut parts = data.splitn(2, |&b| b == 0);
+    let pattern = parts.next().unwrap_or_default();
+    let kernel = parts.next().unwrap_or_default();
+    if pattern.len() > 32 || kernel.len() > 64 || kernel.contains(&0) {
+        return;
+    }
+    if pattern.contains(&b'\\')
+        || pattern
+            .windows(2)
+            .any(|w| w == b"[." || w == b"[=" || w[0].is_ascii_digit() && w[1].is_ascii_digit())
+    {
+        return;
+    }
+    let (Ok(p), Ok(k)) = (std::str::from_utf8(pattern), std::str::from_utf8(kernel)) else {
+        return;
+    };
+    if !p.is_ascii() || !k.is_ascii() {
+        return;
+    }
+    let ours = modkit_config::depmod::kernel_matches(p, k);
+    let theirs = p == "*" || modkit_fuzz::libc_regex_search(pattern, kernel) == Some(true);
+    assert_eq!(
+        ours, theirs,
+        "pattern {p:?} on {k:?}: ours {ours}, glibc {theirs}"
+    );
+});
