@@ -218,7 +218,8 @@ impl DepmodConfig {
 
 #[derive(Debug, Default)]
 struct Parsed {
-    /// In kmod's internal (prepended, i.e. reversed) order.
+    /// In file order (kmod keeps them reversed and gives the last the highest index; the
+    /// priority computation accounts for that).
     search_rev: Vec<Search>,
     overrides: Vec<Override>,
     external: Vec<PathBuf>,
@@ -230,7 +231,7 @@ impl Parsed {
         let search = if self.search_rev.is_empty() {
             vec![Search::Dir("updates".into())]
         } else {
-            self.search_rev.into_iter().rev().collect()
+            self.search_rev
         };
         DepmodConfig {
             search,
@@ -420,7 +421,7 @@ mod tests {
 
     #[test]
     fn override_beats_search() {
-        let (cfg, _) = parse("override m 6.1.* kernel/drivers\noverride z 5.* extra\n");
+        let (cfg, _) = parse("override m 6.1.* kernel/drivers\noverride z ^5 extra\n");
         assert_eq!(cfg.overrides.len(), 1);
         assert!(!cfg.keeps_existing("m", Some("updates/m.ko"), Some("kernel/drivers/m.ko")));
         assert!(cfg.keeps_existing("m", Some("kernel/drivers/m.ko.xz"), Some("updates/m.ko")));

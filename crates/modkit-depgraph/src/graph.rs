@@ -232,6 +232,15 @@ impl Depgraph {
         diag: &mut Diagnostics,
     ) -> Result<Depgraph, Error> {
         let n = modules.len();
+        // kmod reports unreadable modules while loading them, in module order.
+        for m in &modules {
+            if let Some(err) = &m.error {
+                diag.error(format!(
+                    "failed to load symbols from {}: {err}",
+                    m.candidate.path
+                ));
+            }
+        }
         let mut graph: Vec<GraphModule> = modules
             .into_iter()
             .map(|m| GraphModule {

@@ -204,6 +204,8 @@ pub struct LoadedModule {
     pub data: ModuleData,
     /// The file's identity when it was read (for the cache).
     pub key: Option<FileKey>,
+    /// Why it could not be read, if it could not (reported in module order).
+    pub error: Option<String>,
 }
 
 /// Statistics of one load, for `-v` and the benchmarks.
@@ -223,35 +225,26 @@ pub fn load(
     cache: Option<&Cache>,
     diag: &mut Diagnostics,
 ) -> (Vec<LoadedModule>, LoadStats) {
-    let results: Vec<(LoadedModule, Option<String>, bool)> = candidates
+    let results: Vec<(LoadedModule, bool)> = candidates
         .into_par_iter()
         .map(|candidate| {
             let (data, key, err, cached) = load_one(&candidate, cache);
+            let error = err.or_else(|| data.symbol_error.clone());
             (
                 LoadedModule {
                     candidate,
                     data,
                     key,
+                    error,
                 },
-                err,
                 cached,
             )
         })
         .collect();
     let mut stats = LoadStats::default();
     let mut out = Vec::with_capacity(results.len());
-    for (module, err, cached) in results {
-        if let Some(err) = err {
-            diag.error(format!(
-                "failed to load symbols from {}: {err}",
-                module.candidate.path
-            ));
-        } else if let Some(err) = &module.data.symbol_error {
-            diag.error(format!(
-                "failed to load symbols from {}: {err}",
-                module.candidate.path
-            ));
-        }
+    let _ = diag;
+    for (module, cached) in results {
         if cached {
             stats.cached += 1;
         } else {
@@ -296,6 +289,7 @@ fn load_one(candidate: &Candidate, cache: Option<&Cache>) -> Loaded {
     let key = file_key(&meta);
     match read_module(&file, &meta, Path::new(&candidate.path)) {
         Ok(data) => (data, Some(key), None, false),
+        Err(Error::Module { source, .. }) => fail(source.to_string()),
         Err(err) => fail(err.to_string()),
     }
 }

@@ -1,0 +1,539 @@
+//! The module database over small synthetic trees: module order, dependency order, cycles,
+//! symbol resolution, the incremental cache, bad module files and corrupt caches, modules of
+//! other architectures, and snapshots of every file for the sample modules.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use common::elf::{Spec, build};
+use modkit_depgraph::{Depmod, Error, Flavor, KernelSymbols, Level, ResolveOptions};
+
+/// A scratch `lib/modules/1.0` directory, removed when dropped.
+struct Tree {
+    root: PathBuf,
+}
+
+impl Tree {
+    fn new(name: &str) -> Tree {
+        let root =
+            std::env::temp_dir().join(format!("modkit-depgraph-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("lib/modules/1.0")).unwrap();
+        Tree { root }
+    }
+
+    fn dir(&self) -> PathBuf {
+        self.root.join("lib/modules/1.0")
+    }
+
+    fn add(&self, rel: &str, spec: &Spec<'_>) -> PathBuf {
+        self.add_bytes(rel, &build(spec))
+    }
+
+    fn add_bytes(&self, rel: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.dir().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    fn order(&self, lines: &[&str]) {
+        let mut text = String::new();
+        for l in lines {
+            text.push_str(l);
+            text.push('\n');
+        }
+        std::fs::write(self.dir().join("modules.order"), text).unwrap();
+    }
+}
+
+impl Drop for Tree {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+#[derive(Debug)]
+struct Run {
+    files: BTreeMap<&'static str, Vec<u8>>,
+    messages: Vec<(Level, String)>,
+}
+
+impl Run {
+    fn text(&self, name: &str) -> String {
+        String::from_utf8(self.files[name].clone()).unwrap()
+    }
+}
+
+fn depmod(tree: &Tree) -> Depmod {
+    Depmod::new(&tree.dir(), Flavor::kmod30())
+}
+
+fn run(mut d: Depmod) -> Result<Run, (Error, Vec<(Level, String)>)> {
+    let result = d.generate();
+    let messages: Vec<(Level, String)> = d
+        .diagnostics
+        .drain()
+        .into_iter()
+        .map(|m| (m.level, m.text))
+        .collect();
+    match result {
+        Ok(g) => Ok(Run {
+            files: g.files.into_iter().map(|f| (f.name, f.bytes)).collect(),
+            messages,
+        }),
+        Err(e) => Err((e, messages)),
+    }
+}
+
+/// The module names of modules.dep, in order.
+fn dep_order(run: &Run) -> Vec<String> {
+    run.text("modules.dep")
+        .lines()
+        .map(|l| {
+            let p = l.split(':').next().unwrap();
+            p.rsplit('/')
+                .next()
+                .unwrap()
+                .split('.')
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn dependencies_in_load_order() {
+    let t = Tree::new("load-order");
+    t.add("kernel/c.ko", &Spec::x86_64().exports(&["c_fn"]));
+    t.add(
+        "kernel/b.ko",
+        &Spec::x86_64().exports(&["b_fn"]).imports(&["c_fn"]),
+    );
+    t.add(
+        "kernel/a.ko",
+        &Spec::x86_64().imports(&["b_fn", "c_fn", "printk"]),
+    );
+    t.add("kernel/d.ko", &Spec::x86_64().imports(&["c_fn"]));
+    t.order(&["kernel/a.ko", "kernel/b.ko", "kernel/c.ko", "kernel/d.ko"]);
+    let r = run(depmod(&t)).unwrap();
+    assert_eq!(
+        r.text("modules.dep"),
+        "kernel/a.ko: kernel/b.ko kernel/c.ko\nkernel/b.ko: kernel/c.ko\nkernel/c.ko:\nkernel/d.ko: kernel/c.ko\n"
+    );
+    // Without -e nothing is said about printk, which nobody exports.
+    assert!(
+        !r.messages.iter().any(|(_, t)| t.contains("printk")),
+        "{:?}",
+        r.messages
+    );
+}
+
+#[test]
+fn modules_order_first_then_the_rest() {
+    let t = Tree::new("order");
+    for name in ["m1", "m2", "m3", "m4", "m5", "m6"] {
+        t.add(&format!("kernel/{name}.ko.xz"), &Spec::x86_64());
+    }
+    // The order file names the uncompressed path; unknown lines are ignored.
+    t.order(&["kernel/m5.ko", "kernel/gone.ko", "kernel/m2.ko"]);
+    let r = run(depmod(&t)).unwrap();
+    let order = dep_order(&r);
+    assert_eq!(&order[..2], ["m5", "m2"]);
+    let mut rest = order[2..].to_vec();
+    rest.sort();
+    assert_eq!(rest, ["m1", "m3", "m4", "m6"]);
+    // The rest follow kmod's hash table order, which is the same from run to run.
+    assert_eq!(dep_order(&run(depmod(&t)).unwrap()), order);
+}
+
+#[test]
+fn missing_or_corrupt_modules_order() {
+    let t = Tree::new("no-order");
+    t.add("kernel/m.ko", &Spec::x86_64());
+    let r = run(depmod(&t)).unwrap();
+    let dir = t.dir();
+    assert_eq!(
+        r.messages,
+        vec![
+            (
+                Level::Warning,
+                format!(
+                    "could not open modules.order at {}: No such file or directory",
+                    dir.display()
+                )
+            ),
+            (
+                Level::Warning,
+                format!(
+                    "could not open modules.builtin at {}: No such file or directory",
+                    dir.display()
+                )
+            ),
+            (
+                Level::Warning,
+                format!(
+                    "could not open modules.builtin.modinfo at {}: No such file or directory",
+                    dir.display()
+                )
+            ),
+        ]
+    );
+    // Without modules.builtin*, kmod leaves those indexes empty (0 bytes).
+    assert!(r.files["modules.builtin.bin"].is_empty());
+    assert!(r.files["modules.builtin.alias.bin"].is_empty());
+    std::fs::write(dir.join("modules.order"), "kernel/m.ko\nkernel/x.ko").unwrap();
+    let r = run(depmod(&t)).unwrap();
+    assert_eq!(
+        r.messages[0],
+        (
+            Level::Error,
+            format!(
+                "{}/modules.order:2 corrupted line misses '\\n'",
+                dir.display()
+            )
+        )
+    );
+}
+
+#[test]
+fn every_module_of_a_cycle_is_reported() {
+    let t = Tree::new("cycle");
+    t.add(
+        "kernel/x.ko",
+        &Spec::x86_64().exports(&["x_fn"]).imports(&["y_fn"]),
+    );
+    t.add(
+        "kernel/y.ko",
+        &Spec::x86_64().exports(&["y_fn"]).imports(&["x_fn"]),
+    );
+    t.add(
+        "kernel/p.ko",
+        &Spec::x86_64().exports(&["p_fn"]).imports(&["q_fn"]),
+    );
+    t.add(
+        "kernel/q.ko",
+        &Spec::x86_64().exports(&["q_fn"]).imports(&["r_fn"]),
+    );
+    t.add(
+        "kernel/r.ko",
+        &Spec::x86_64()
+            .exports(&["r_fn"])
+            .imports(&["p_fn", "base_fn"]),
+    );
+    t.add("kernel/base.ko", &Spec::x86_64().exports(&["base_fn"]));
+    t.add("kernel/user.ko", &Spec::x86_64().imports(&["x_fn"]));
+    t.order(&[
+        "kernel/user.ko",
+        "kernel/x.ko",
+        "kernel/y.ko",
+        "kernel/p.ko",
+        "kernel/q.ko",
+        "kernel/r.ko",
+        "kernel/base.ko",
+    ]);
+    let (err, messages) = run(depmod(&t)).unwrap_err();
+    assert!(matches!(err, Error::Cycles { count: 5 }), "{err}");
+    let texts: Vec<&str> = messages.iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(
+        texts,
+        vec![
+            "Cycle detected: x -> y -> x",
+            "Cycle detected: p -> q -> r -> p",
+            "Found 5 modules in dependency cycles!",
+        ]
+    );
+    assert!(messages.iter().all(|(l, _)| *l == Level::Error));
+}
+
+#[test]
+fn unknown_symbols_with_kernel_symbols() {
+    let t = Tree::new("unknown");
+    t.add(
+        "kernel/a.ko",
+        &Spec::x86_64()
+            .imports(&["printk", "missing_fn", "__this_module"])
+            .weak_imports(&["weak_fn"]),
+    );
+    t.order(&["kernel/a.ko"]);
+    let map = t.root.join("System.map");
+    std::fs::write(
+        &map,
+        "ffffffff81000000 T printk\nffffffff82000000 r __ksymtab_printk\nbad\n",
+    )
+    .unwrap();
+    let mut d = depmod(&t);
+    d.kernel = KernelSymbols::from_system_map(&map, &mut d.diagnostics).unwrap();
+    d.resolve = ResolveOptions {
+        print_unknown: true,
+        ..ResolveOptions::default()
+    };
+    let r = run(d).unwrap();
+    let path = t.dir().join("kernel/a.ko");
+    let texts: Vec<&str> = r.messages.iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(
+        texts[0],
+        format!("{}:3: invalid line: bad\n", map.display())
+    );
+    assert_eq!(
+        texts[1],
+        format!("{} needs unknown symbol missing_fn", path.display())
+    );
+    assert_eq!(
+        texts.iter().filter(|t| t.contains("needs unknown")).count(),
+        1
+    );
+}
+
+#[test]
+fn later_module_owns_a_symbol_exported_twice() {
+    let t = Tree::new("dup-export");
+    t.add("kernel/first.ko", &Spec::x86_64().exports(&["shared"]));
+    t.add("kernel/second.ko", &Spec::x86_64().exports(&["shared"]));
+    t.add("kernel/user.ko", &Spec::x86_64().imports(&["shared"]));
+    t.order(&["kernel/user.ko", "kernel/first.ko", "kernel/second.ko"]);
+    let r = run(depmod(&t)).unwrap();
+    assert_eq!(
+        r.text("modules.symbols"),
+        "# Aliases for symbols, used by symbol_request().\nalias symbol:shared second\n"
+    );
+    assert!(
+        r.text("modules.dep")
+            .starts_with("kernel/user.ko: kernel/second.ko\n")
+    );
+}
+
+#[test]
+fn symbol_prefix_is_stripped() {
+    let t = Tree::new("prefix");
+    t.add("kernel/e.ko", &Spec::x86_64().exports(&["_fn"]));
+    t.add("kernel/u.ko", &Spec::x86_64().imports(&["_fn"]));
+    t.order(&["kernel/u.ko", "kernel/e.ko"]);
+    let mut d = depmod(&t);
+    d.resolve.symbol_prefix = Some(b'_');
+    d.flavor.symbol_prefix = Some(b'_');
+    let r = run(d).unwrap();
+    assert!(r.text("modules.symbols").contains("alias symbol:fn e\n"));
+    assert!(
+        r.text("modules.dep")
+            .starts_with("kernel/u.ko: kernel/e.ko\n")
+    );
+}
+
+/// The same tree built for other architectures gives the same files, byte for byte.
+#[test]
+fn any_class_and_byte_order() {
+    let arches = [
+        (true, false, 62u16, "x86-64"),
+        (true, true, 22, "s390x"),
+        (false, false, 40, "arm"),
+        (false, true, 20, "ppc"),
+        (true, false, 183, "arm64"),
+    ];
+    let mut results = Vec::new();
+    for (class64, big, machine, name) in arches {
+        let t = Tree::new(&format!("arch-{name}"));
+        let spec = |s: Spec<'static>| s.arch(class64, big, machine);
+        t.add(
+            "kernel/c.ko",
+            &spec(
+                Spec::x86_64()
+                    .exports(&["c_fn", "c_two"])
+                    .modinfo(&["alias=char-major-10-1", "alias=devname:cdev"]),
+            ),
+        );
+        t.add(
+            "kernel/b.ko",
+            &spec(
+                Spec::x86_64()
+                    .exports(&["b_fn"])
+                    .imports(&["c_fn"])
+                    .modinfo(&["alias=pci:v00001234d*", "softdep=pre: c"]),
+            ),
+        );
+        t.add(
+            "kernel/a.ko",
+            &spec(Spec::x86_64().imports(&["b_fn", "c_two"])),
+        );
+        t.order(&["kernel/a.ko", "kernel/b.ko", "kernel/c.ko"]);
+        let r = run(depmod(&t)).unwrap();
+        assert!(
+            r.text("modules.dep")
+                .starts_with("kernel/a.ko: kernel/b.ko kernel/c.ko\n"),
+            "{name}"
+        );
+        assert_eq!(
+            r.text("modules.devname"),
+            "# Device nodes to trigger on-demand module loading.\nc cdev c10:1\n",
+            "{name}"
+        );
+        results.push((name, r.files));
+    }
+    for (name, files) in &results[1..] {
+        assert_eq!(files, &results[0].1, "{name} differs from x86-64");
+    }
+}
+
+#[test]
+fn bad_module_files_are_named_and_keep_their_line() {
+    let t = Tree::new("bad");
+    t.add("kernel/good.ko", &Spec::x86_64());
+    t.add_bytes("kernel/bad.ko", b"this is not an ELF file");
+    let mut truncated = build(&Spec::x86_64().exports(&["x"]));
+    truncated.truncate(100);
+    t.add_bytes("kernel/short.ko", &truncated);
+    t.order(&["kernel/good.ko", "kernel/bad.ko", "kernel/short.ko"]);
+    let r = run(depmod(&t)).unwrap();
+    assert_eq!(
+        r.text("modules.dep"),
+        "kernel/good.ko:\nkernel/bad.ko:\nkernel/short.ko:\n"
+    );
+    let bad = t.dir().join("kernel/bad.ko");
+    let short = t.dir().join("kernel/short.ko");
+    let errors: Vec<&String> = r
+        .messages
+        .iter()
+        .filter(|(l, _)| *l == Level::Error)
+        .map(|(_, t)| t)
+        .collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors[0].starts_with(&format!("failed to load symbols from {}: ", bad.display())),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[1].starts_with(&format!(
+            "failed to load symbols from {}: ",
+            short.display()
+        )),
+        "{}",
+        errors[1]
+    );
+}
+
+fn cached(t: &Tree, cache: &Path) -> (Run, modkit_depgraph::LoadStats) {
+    let mut d = depmod(t);
+    d.cache_path = Some(cache.to_path_buf());
+    let g = d.generate().unwrap();
+    let messages = d.diagnostics.drain();
+    if !g.up_to_date {
+        modkit_depgraph::output::write_all(&t.dir(), &g.files).unwrap();
+        d.save_cache(&g, &t.dir(), &messages).unwrap();
+    }
+    let stats = g.stats;
+    let files = g.files.into_iter().map(|f| (f.name, f.bytes)).collect();
+    let messages = messages.into_iter().map(|m| (m.level, m.text)).collect();
+    (Run { files, messages }, stats)
+}
+
+#[test]
+fn cache_invalidation() {
+    let t = Tree::new("cache");
+    let cache = t.root.join("depmod.cache");
+    t.add("kernel/c.ko", &Spec::x86_64().exports(&["c_fn"]));
+    t.add("kernel/b.ko", &Spec::x86_64().imports(&["c_fn"]));
+    t.add("kernel/a.ko", &Spec::x86_64());
+    t.order(&["kernel/a.ko", "kernel/b.ko", "kernel/c.ko"]);
+    let (first, stats) = cached(&t, &cache);
+    assert_eq!((stats.parsed, stats.cached), (3, 0));
+    assert_eq!(
+        first.text("modules.dep"),
+        "kernel/a.ko:\nkernel/b.ko: kernel/c.ko\nkernel/c.ko:\n"
+    );
+
+    // Nothing changed: nothing to do.
+    let (_, stats) = cached(&t, &cache);
+    assert_eq!((stats.parsed, stats.cached), (0, 3));
+
+    // An output removed: everything from the cache, files rewritten the same.
+    std::fs::remove_file(t.dir().join("modules.dep")).unwrap();
+    let (again, stats) = cached(&t, &cache);
+    assert_eq!((stats.parsed, stats.cached), (0, 3));
+    assert_eq!(again.files, first.files);
+
+    // A module rewritten with new contents: only it is read again, and it counts.
+    t.add("kernel/a.ko", &Spec::x86_64().imports(&["c_fn"]));
+    let (changed, stats) = cached(&t, &cache);
+    assert_eq!((stats.parsed, stats.cached), (1, 2));
+    assert_eq!(
+        changed.text("modules.dep"),
+        "kernel/a.ko: kernel/c.ko\nkernel/b.ko: kernel/c.ko\nkernel/c.ko:\n"
+    );
+
+    // Same size and contents, new modification time: read again.
+    let file = std::fs::File::options()
+        .write(true)
+        .open(t.dir().join("kernel/b.ko"))
+        .unwrap();
+    file.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5))
+        .unwrap();
+    drop(file);
+    let (_, stats) = cached(&t, &cache);
+    assert_eq!((stats.parsed, stats.cached), (1, 2));
+}
+
+#[test]
+fn corrupt_cache_is_ignored_with_a_warning() {
+    let t = Tree::new("corrupt-cache");
+    let cache = t.root.join("depmod.cache");
+    t.add("kernel/a.ko", &Spec::x86_64().exports(&["f"]));
+    t.order(&["kernel/a.ko"]);
+    let (good, _) = cached(&t, &cache);
+    let mut bytes = std::fs::read(&cache).unwrap();
+    let last = bytes.len() - 20;
+    bytes[last] ^= 0xff;
+    std::fs::write(&cache, &bytes).unwrap();
+    std::fs::remove_file(t.dir().join("modules.dep")).unwrap(); // force the entries to be read
+    let (again, stats) = cached(&t, &cache);
+    assert_eq!(stats.parsed, 1);
+    assert_eq!(again.files, good.files);
+    let warning = again
+        .messages
+        .iter()
+        .find(|(l, t)| *l == Level::Warning && t.contains("corrupt cache"))
+        .expect("a corrupt-cache warning");
+    assert!(
+        warning.1.contains(&cache.display().to_string()),
+        "{}",
+        warning.1
+    );
+}
+
+fn fixtures(kernel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../kmods/fixtures")
+        .join(kernel)
+}
+
+/// Every file for the sample modules in `extra/`, as insta snapshots (binary indexes as dumps).
+#[test]
+fn sample_modules_snapshots() {
+    let t = Tree::new("fixtures");
+    for m in ["hello_api.ko", "hello_feature.ko"] {
+        let bytes = std::fs::read(fixtures("6.1").join(m)).unwrap();
+        t.add_bytes(&format!("extra/{m}"), &bytes);
+    }
+    let r = run(depmod(&t)).unwrap();
+    let mut snapshot = String::new();
+    for (name, bytes) in &r.files {
+        snapshot.push_str(&format!("==> {name} ({} bytes)\n", bytes.len()));
+        if name.ends_with(".bin") {
+            if !bytes.is_empty() {
+                let index = modkit_index::Index::from_bytes(bytes).unwrap();
+                snapshot.push_str(&index.dump().unwrap());
+            }
+        } else {
+            snapshot.push_str(&String::from_utf8_lossy(bytes));
+        }
+    }
+    insta::assert_snapshot!(snapshot);
+    // hello_feature needs hello_api.
+    assert_eq!(
+        r.text("modules.dep"),
+        "extra/hello_api.ko:\nextra/hello_feature.ko: extra/hello_api.ko\n"
+    );
+}
