@@ -2,9 +2,9 @@
 
 mod depmod;
 mod insmod;
-mod lookup;
 mod lsmod;
 mod modinfo;
+mod modprobe;
 mod rmmod;
 
 use std::ffi::OsString;
@@ -31,6 +31,11 @@ const TOOLS: &[(&str, &str, ToolMain)] = &[
         "modinfo",
         "show what a kernel module says about itself",
         modinfo::main,
+    ),
+    (
+        "modprobe",
+        "load or remove modules with their dependencies",
+        modprobe::main,
     ),
     ("rmmod", "remove modules from the kernel", rmmod::main),
 ];

@@ -12,8 +12,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::lookup::{Lookup, ModuleRef};
 use crate::{Exit, print_error};
+use modkit::{Context, ModuleRef};
 
 /// Show information about Linux kernel modules.
 ///
@@ -92,7 +92,16 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         return ExitCode::FAILURE;
     }
 
-    let lookup = Lookup::new(args.basedir.as_deref(), args.set_version.as_deref());
+    let dir = modkit::module_dir(
+        args.basedir.as_deref().map(Path::as_os_str),
+        args.set_version.as_deref(),
+    );
+    // libkmod reads modprobe.d for configured aliases; bad lines are reported as kmod does.
+    let (config, warnings) = Context::load_config(&dir, &[], None);
+    for warning in &warnings {
+        print_error("modinfo", format_args!("{warning}"));
+    }
+    let mut ctx = Context::new(dir, config);
     let printer = Printer {
         field: args.field(),
         separator: if args.null { b'\0' } else { b'\n' },
@@ -105,7 +114,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         let path = Path::new(arg);
         let result = if is_module_filename(path) {
             match ModuleRef::from_path(path) {
-                Ok(module) => printer.print(&mut out, &lookup, &module),
+                Ok(module) => printer.print(&mut out, &ctx, &module),
                 Err(_) => {
                     print_error(
                         "modinfo",
@@ -116,7 +125,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
             }
         } else {
             let name = arg.to_string_lossy();
-            match lookup.resolve(&name) {
+            match ctx.resolve(&name) {
                 Ok(modules) if modules.is_empty() => {
                     print_error("modinfo", format_args!("Module {name} not found."));
                     Err(Failed)
@@ -124,7 +133,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
                 Ok(modules) => {
                     let mut result = Ok(());
                     for module in &modules {
-                        if printer.print(&mut out, &lookup, module).is_err() {
+                        if printer.print(&mut out, &ctx, module).is_err() {
                             result = Err(Failed);
                         }
                     }
@@ -152,31 +161,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
 /// kmod takes an argument as a file when it names a regular file with a module extension.
 fn is_module_filename(path: &Path) -> bool {
     let is_file = std::fs::metadata(path).is_ok_and(|meta| meta.is_file());
-    is_file && crate::lookup::has_module_extension(path.as_os_str().as_encoded_bytes())
-}
-
-/// kmod's errno wording for a module that cannot be read, and what exactly went wrong.
-fn describe_failure(err: &anyhow::Error) -> (String, String) {
-    let root = err.root_cause();
-    let (errno, skip_root) = if let Some(io) = root.downcast_ref::<io::Error>() {
-        let text = io.to_string();
-        // strerror's text, without Rust's " (os error N)".
-        let text = text
-            .split(" (os error")
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        (text, true)
-    } else if root.is::<crate::lookup::NoModinfo>() {
-        (root.to_string(), true)
-    } else {
-        ("Exec format error".to_owned(), false)
-    };
-    let mut chain: Vec<String> = err.chain().map(ToString::to_string).collect();
-    if skip_root && chain.len() > 1 {
-        chain.pop();
-    }
-    (errno, chain.join(": "))
+    is_file && modkit::has_module_extension(path.as_os_str().as_encoded_bytes())
 }
 
 /// A module could not be described; the error has been printed.
@@ -196,12 +181,7 @@ struct Param<'a> {
 }
 
 impl Printer<'_> {
-    fn print(
-        &self,
-        out: &mut impl Write,
-        lookup: &Lookup,
-        module: &ModuleRef,
-    ) -> Result<(), Failed> {
+    fn print(&self, out: &mut impl Write, ctx: &Context, module: &ModuleRef) -> Result<(), Failed> {
         let sep = self.separator;
         let field = self.field;
         let write = |out: &mut dyn Write, parts: &[&[u8]]| {
@@ -241,12 +221,12 @@ impl Printer<'_> {
             Some(_) => {}
         }
 
-        let info = match lookup.module_info(module) {
+        let info = match ctx.module_info(module) {
             Ok(info) => info,
             Err(err) => {
                 let _ = out.flush();
                 // kmod's wording (an errno string), then what exactly is wrong and where.
-                let (errno, detail) = describe_failure(&err);
+                let (errno, detail) = (err.errno_text(), err.detail());
                 print_error(
                     "modinfo",
                     format_args!(

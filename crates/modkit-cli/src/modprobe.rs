@@ -1,0 +1,532 @@
+//! `modprobe`: load and remove modules with their dependencies, resolve aliases, show what
+//! would be done and the configuration, with kmod 30's flags, output, messages and exit codes
+//! (tools/modprobe.c); the decisions are the `modkit` facade's.
+
+use std::ffi::OsString;
+use std::io::{self, BufRead, Write};
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+
+use clap::{ArgAction, Parser};
+use modkit::config::modprobe::END_OF_CONFIG;
+use modkit::syscalls::{Errno, Kernel};
+use modkit::{
+    Blacklist, CommandRunner, Context, Level, ProbeOptions, ProbeOutcome, RemoveOptions, Reporter,
+};
+
+/// Add and remove modules from the Linux kernel, with their dependencies.
+///
+/// Without -a, the first argument is the module and the others are its parameters. With -a
+/// (or -r) every argument is a module; `-` reads more names from standard input, one a line.
+#[derive(Debug, Parser)]
+#[command(name = "modprobe", disable_version_flag = true, max_term_width = 100)]
+struct Args {
+    /// Consider every non-argument to be a module name to be inserted or removed (-r)
+    #[arg(short = 'a', long = "all")]
+    all: bool,
+    /// Remove modules instead of inserting
+    #[arg(short = 'r', long = "remove")]
+    remove: bool,
+    /// Also remove module holders (use together with -r)
+    #[arg(long = "remove-holders", visible_alias = "remove-dependencies")]
+    remove_holders: bool,
+    /// Fail if module already inserted or removed
+    #[arg(long = "first-time")]
+    first_time: bool,
+    /// Ignore install and remove commands
+    #[arg(short = 'i', long = "ignore-install", visible_alias = "ignore-remove")]
+    ignore_commands: bool,
+    /// Apply blacklist to resolved alias.
+    #[arg(short = 'b', long = "use-blacklist")]
+    use_blacklist: bool,
+    /// Force module insertion or removal. implies --force-modversions and --force-vermagic
+    #[arg(short = 'f', long = "force")]
+    force: bool,
+    /// Ignore module's version
+    #[arg(long = "force-modversion")]
+    force_modversion: bool,
+    /// Ignore module's version magic
+    #[arg(long = "force-vermagic")]
+    force_vermagic: bool,
+    /// Only lookup and print alias and exit
+    #[arg(short = 'R', long = "resolve-alias")]
+    resolve_alias: bool,
+    /// Only print module dependencies and exit
+    #[arg(short = 'D', long = "show-depends")]
+    show_depends: bool,
+    /// Print out known configuration and exit
+    #[arg(short = 'c', long = "showconfig", visible_alias = "show-config")]
+    show_config: bool,
+    /// Do not execute operations, just print out
+    #[arg(short = 'n', long = "dry-run", visible_alias = "show")]
+    dry_run: bool,
+    /// Use FILE instead of default search paths
+    #[arg(short = 'C', long = "config", value_name = "FILE")]
+    config: Vec<PathBuf>,
+    /// Use DIR as filesystem root for /lib/modules
+    #[arg(short = 'd', long = "dirname", value_name = "DIR")]
+    dirname: Option<OsString>,
+    /// Use VERSION instead of `uname -r`
+    #[arg(short = 'S', long = "set-version", value_name = "VERSION")]
+    set_version: Option<String>,
+    /// print to syslog, not stderr
+    #[arg(short = 's', long = "syslog")]
+    syslog: bool,
+    /// disable messages
+    #[arg(short = 'q', long = "quiet")]
+    quiet: bool,
+    /// enables more messages
+    #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
+    verbose: u8,
+    /// show version
+    #[arg(short = 'V', long = "version")]
+    version: bool,
+    /// Read more module names from FILE (`-`: standard input), one a line; implies -a
+    #[arg(long = "names-from", value_name = "FILE")]
+    names_from: Option<OsString>,
+    /// Honour only the first matching softdep line, as kmod does (default: all of them)
+    #[arg(long = "first-softdep-only")]
+    first_softdep_only: bool,
+    /// Module name (or alias) and its parameters; with -a or -r, module names
+    #[arg(value_name = "MODULE", allow_hyphen_values = false)]
+    args: Vec<OsString>,
+}
+
+/// kmod's log levels (syslog priorities): messages at or below the verbosity are shown.
+const LOG_EMERG: i32 = 0;
+const LOG_CRIT: i32 = 2;
+const LOG_ERR: i32 = 3;
+const LOG_WARNING: i32 = 4;
+const LOG_INFO: i32 = 6;
+
+/// Where modprobe's output goes: action lines to stdout, messages to stderr or syslog.
+struct Output {
+    /// modprobe's `LOG` priority: `FATAL`, or `WARNING` with `-a`.
+    log_priority: i32,
+    verbose: i32,
+    syslog: bool,
+    stdout: io::BufWriter<io::StdoutLock<'static>>,
+}
+
+impl Output {
+    fn print(&mut self, line: &str) {
+        let _ = self.stdout.write_all(line.as_bytes());
+        let _ = self.stdout.write_all(b"\n");
+    }
+
+    fn log(&mut self, priority: i32, text: &str) {
+        if priority > self.verbose {
+            return;
+        }
+        let name = match priority {
+            LOG_CRIT => "FATAL",
+            LOG_ERR => "ERROR",
+            LOG_WARNING => "WARNING",
+            5 => "NOTICE",
+            LOG_INFO => "INFO",
+            _ => "DEBUG",
+        };
+        // Keep the order of stdout and stderr lines as a terminal shows them.
+        let _ = self.stdout.flush();
+        if self.syslog && send_syslog(priority, &format!("{name}: {text}")).is_ok() {
+            return;
+        }
+        eprintln!("modprobe: {name}: {text}");
+    }
+}
+
+impl Reporter for Output {
+    fn show(&mut self, line: &str) {
+        self.print(line);
+    }
+
+    fn message(&mut self, level: Level, text: &str) {
+        let priority = match level {
+            Level::Log => self.log_priority,
+            Level::Error => LOG_ERR,
+            Level::Warning => LOG_WARNING,
+            Level::Info => LOG_INFO,
+        };
+        self.log(priority, text);
+    }
+}
+
+fn send_syslog(priority: i32, line: &str) -> io::Result<()> {
+    // LOG_DAEMON (3 << 3), as kmod opens syslog.
+    let message = format!("<{}>modprobe: {line}", 24 + priority);
+    let socket = std::os::unix::net::UnixDatagram::unbound()?;
+    socket.send_to(message.as_bytes(), "/dev/log")?;
+    Ok(())
+}
+
+/// Runs install and remove commands through `/bin/sh -c`, as kmod's `system(3)`, with
+/// `MODPROBE_MODULE` and the `MODPROBE_OPTIONS` a nested modprobe inherits.
+struct Shell {
+    modprobe_options: Option<String>,
+}
+
+impl CommandRunner for Shell {
+    fn run(&mut self, command: &str, module: &str) -> io::Result<i32> {
+        let _ = io::stdout().flush();
+        let mut cmd = Command::new("/bin/sh");
+        cmd.arg("-c").arg(command).env("MODPROBE_MODULE", module);
+        if let Some(options) = &self.modprobe_options {
+            cmd.env("MODPROBE_OPTIONS", options);
+        }
+        Ok(cmd.status()?.code().unwrap_or(0))
+    }
+}
+
+pub fn main(args: Vec<OsString>) -> ExitCode {
+    let args = prepend_env_options(args);
+    let args = match Args::try_parse_from(args) {
+        Ok(args) => args,
+        Err(err) => return crate::clap_exit(err),
+    };
+    if args.version {
+        println!("modkit version {}", env!("CARGO_PKG_VERSION"));
+        println!("+ZSTD +XZ +ZLIB +LIBCRYPTO");
+        return ExitCode::SUCCESS;
+    }
+    let use_all = args.all || args.names_from.is_some();
+    let mut out = Output {
+        log_priority: if use_all { LOG_WARNING } else { LOG_CRIT },
+        verbose: if args.quiet {
+            LOG_EMERG
+        } else {
+            LOG_WARNING + i32::from(args.verbose)
+        },
+        syslog: args.syslog,
+        stdout: io::BufWriter::with_capacity(64 * 1024, io::stdout().lock()),
+    };
+    let status = run(&args, use_all, &mut out);
+    if let Err(err) = out.stdout.flush() {
+        return crate::io_exit("modprobe", &err);
+    }
+    status
+}
+
+fn run(args: &Args, use_all: bool, out: &mut Output) -> ExitCode {
+    let mut names: Vec<OsString> = Vec::new();
+    for arg in &args.args {
+        if (use_all || args.remove) && arg == "-" {
+            if let Err(err) = read_names(io::stdin().lock(), &mut names) {
+                out.log(LOG_ERR, &format!("could not read module names: {err}"));
+                return ExitCode::FAILURE;
+            }
+        } else {
+            names.push(arg.clone());
+        }
+    }
+    if let Some(file) = &args.names_from {
+        let read = if file == "-" {
+            read_names(io::stdin().lock(), &mut names)
+        } else {
+            std::fs::File::open(file).and_then(|f| read_names(io::BufReader::new(f), &mut names))
+        };
+        if let Err(err) = read {
+            let file = PathBuf::from(file);
+            out.log(
+                LOG_ERR,
+                &format!("could not read module names from {}: {err}", file.display()),
+            );
+            return ExitCode::FAILURE;
+        }
+    }
+    if !args.show_config && names.is_empty() {
+        out.log(LOG_ERR, "missing parameters. See -h.");
+        return ExitCode::FAILURE;
+    }
+
+    // kmod: an explicit root or version gives "ROOT/lib/modules/VERSION".
+    let dir = modkit::module_dir(args.dirname.as_deref(), args.set_version.as_deref());
+    let cmdline = read_cmdline();
+    let (config, warnings) = Context::load_config(&dir, &args.config, cmdline.as_deref());
+    for warning in &warnings {
+        out.log(LOG_ERR, &warning.to_string());
+    }
+    let mut ctx = Context::new(dir, config);
+    ctx.set_first_softdep_only(args.first_softdep_only);
+
+    if args.show_config {
+        let text = ctx.config().show_config();
+        let _ = out.stdout.write_all(text.as_bytes());
+        let _ = out.stdout.write_all(END_OF_CONFIG.as_bytes());
+        if let Err(err) = ctx.dump_indexes(&mut out.stdout) {
+            out.log(LOG_ERR, &err.to_string());
+        }
+        return ExitCode::SUCCESS;
+    }
+
+    let kernel = crate::lsmod::kernel_from_env();
+    let mut shell = Shell {
+        modprobe_options: modprobe_options_env(args),
+    };
+    let show = args.show_depends || args.verbose > 0 && !args.quiet;
+    let failed = if args.remove {
+        let options = RemoveOptions {
+            ignore_commands: args.ignore_commands,
+            ignore_loaded: args.show_depends,
+            first_time: args.first_time,
+            dry_run: args.dry_run || args.show_depends,
+            show,
+            force: args.force,
+            remove_holders: args.remove_holders,
+        };
+        let mut failed = false;
+        for name in &names {
+            let name = name.to_string_lossy();
+            if remove(&mut ctx, &kernel, &name, &options, out, &mut shell).is_err() {
+                failed = true;
+            }
+        }
+        failed
+    } else {
+        let options = ProbeOptions {
+            force_modversion: args.force || args.force_modversion,
+            force_vermagic: args.force || args.force_vermagic,
+            ignore_commands: args.ignore_commands,
+            ignore_loaded: args.show_depends,
+            dry_run: args.dry_run || args.show_depends,
+            show,
+            blacklist: if args.use_blacklist {
+                Blacklist::Module
+            } else {
+                Blacklist::Aliases
+            },
+            first_time: args.first_time,
+        };
+        let mut insert = Insert {
+            kernel: &kernel,
+            options,
+            resolve_only: args.resolve_alias,
+            out,
+            shell: &mut shell,
+        };
+        if use_all {
+            let mut failed = false;
+            for name in &names {
+                if insert
+                    .insmod(&mut ctx, &name.to_string_lossy(), "")
+                    .is_err()
+                {
+                    failed = true;
+                }
+            }
+            failed
+        } else {
+            let extra = options_from_array(&names[1..]);
+            insert
+                .insmod(&mut ctx, &names[0].to_string_lossy(), &extra)
+                .is_err()
+        }
+    };
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Loading (or resolving) one argument, as kmod's `insmod()` and `insmod_insert()`.
+struct Insert<'a> {
+    kernel: &'a dyn Kernel,
+    options: ProbeOptions,
+    resolve_only: bool,
+    out: &'a mut Output,
+    shell: &'a mut Shell,
+}
+
+impl Insert<'_> {
+    fn insmod(&mut self, ctx: &mut Context, alias: &str, extra: &str) -> Result<(), Errno> {
+        // kmod 30 looks every argument up, file paths included (they are not found).
+        let modules = match ctx.lookup(alias) {
+            Ok(modules) if !modules.is_empty() => modules,
+            result => {
+                if let Err(err) = result {
+                    self.out.log(LOG_ERR, &err.to_string());
+                }
+                let dir = ctx.dir().display().to_string();
+                self.out.message(
+                    Level::Log,
+                    &format!("Module {alias} not found in directory {dir}"),
+                );
+                return Err(Errno(libc::ENOENT));
+            }
+        };
+        // As in kmod, the status is the last module's.
+        let mut result = Ok(());
+        for id in modules {
+            result = self.insert(ctx, id, extra);
+        }
+        result
+    }
+
+    fn insert(&mut self, ctx: &mut Context, id: modkit::ModId, extra: &str) -> Result<(), Errno> {
+        if self.resolve_only {
+            self.out.print(ctx.name(id));
+            return Ok(());
+        }
+        let result = modkit::probe(
+            ctx,
+            self.kernel,
+            id,
+            extra,
+            &self.options,
+            self.out,
+            self.shell,
+        );
+        match result {
+            Ok(ProbeOutcome::Done | ProbeOutcome::AlreadyLoaded | ProbeOutcome::Blacklisted) => {
+                Ok(())
+            }
+            Err(errno) => {
+                let name = ctx.name(id);
+                let why = match errno.0 {
+                    libc::EEXIST => "Module already in kernel".to_owned(),
+                    libc::ENOENT => {
+                        "Unknown symbol in module, or unknown parameter (see dmesg)".to_owned()
+                    }
+                    _ => errno.strerror(),
+                };
+                self.out
+                    .log(LOG_ERR, &format!("could not insert '{name}': {why}"));
+                Err(errno)
+            }
+        }
+    }
+}
+
+/// kmod's `rmmod()`: look the name up and remove what it stands for.
+fn remove(
+    ctx: &mut Context,
+    kernel: &dyn Kernel,
+    alias: &str,
+    options: &RemoveOptions,
+    out: &mut Output,
+    shell: &mut Shell,
+) -> Result<(), Errno> {
+    let modules = match ctx.lookup(alias) {
+        Ok(modules) => modules,
+        Err(err) => {
+            out.log(LOG_ERR, &err.to_string());
+            return Err(Errno(libc::EINVAL));
+        }
+    };
+    if modules.is_empty() {
+        out.message(Level::Log, &format!("Module {alias} not found."));
+        return Err(Errno(libc::ENOENT));
+    }
+    for id in modules {
+        modkit::remove(ctx, kernel, id, options, out, shell)?;
+    }
+    Ok(())
+}
+
+/// kmod's `options_from_array`: the parameters after the module name, joined by spaces, a
+/// value with a space and no quote of its own put in double quotes.
+fn options_from_array(args: &[OsString]) -> String {
+    let mut out = String::new();
+    for arg in args {
+        let arg = arg.to_string_lossy();
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        match arg.split_once('=') {
+            Some((key, value)) if !value.starts_with(['"', '\'']) && value.contains(' ') => {
+                out.push_str(key);
+                out.push_str("=\"");
+                out.push_str(value);
+                out.push('"');
+            }
+            _ => out.push_str(&arg),
+        }
+    }
+    out
+}
+
+/// Module names, one a line (blank lines and surrounding blanks ignored).
+fn read_names(reader: impl BufRead, names: &mut Vec<OsString>) -> io::Result<()> {
+    for line in reader.lines() {
+        let line = line?;
+        let name = line.trim();
+        if !name.is_empty() {
+            names.push(name.into());
+        }
+    }
+    Ok(())
+}
+
+/// The kernel command line (`/proc/cmdline`, or under `$MODKIT_PROC` for tests).
+fn read_cmdline() -> Option<String> {
+    let proc = std::env::var_os(crate::lsmod::PROC_ENV).unwrap_or_else(|| "/proc".into());
+    std::fs::read_to_string(PathBuf::from(proc).join("cmdline")).ok()
+}
+
+/// kmod's `prepend_options_from_env`: the words of `$MODPROBE_OPTIONS` go before the
+/// command line's arguments (a quoted word keeps its blanks).
+fn prepend_env_options(mut args: Vec<OsString>) -> Vec<OsString> {
+    let Some(env) = std::env::var_os("MODPROBE_OPTIONS") else {
+        return args;
+    };
+    let env = env.to_string_lossy().into_owned();
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quote: Option<char> = None;
+    for ch in env.chars() {
+        match quote {
+            Some(q) if ch == q => quote = None,
+            Some(_) => word.push(ch),
+            None if ch == '"' || ch == '\'' => quote = Some(ch),
+            None if ch == ' ' => words.push(std::mem::take(&mut word)),
+            None => word.push(ch),
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    let rest = args.split_off(1.min(args.len()));
+    args.extend(words.into_iter().map(OsString::from));
+    args.extend(rest);
+    args
+}
+
+/// What kmod puts in `$MODPROBE_OPTIONS` for the modprobe an install command may run.
+fn modprobe_options_env(args: &Args) -> Option<String> {
+    let mut words: Vec<String> = std::env::var("MODPROBE_OPTIONS").ok().into_iter().collect();
+    for config in &args.config {
+        words.push("-C".to_owned());
+        words.push(config.display().to_string());
+    }
+    if args.syslog {
+        words.push("-s".to_owned());
+    }
+    if args.quiet {
+        words.push("-q".to_owned());
+    }
+    for _ in 0..args.verbose {
+        words.push("-v".to_owned());
+    }
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_are_quoted_like_kmod() {
+        let args: Vec<OsString> = ["a=1", "b=x y", "c='p q'", "flag"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        assert_eq!(options_from_array(&args), "a=1 b=\"x y\" c='p q' flag");
+    }
+
+    #[test]
+    fn names_are_read_one_a_line() {
+        let mut names = Vec::new();
+        read_names(&b"a\n\n  b-c \n"[..], &mut names).unwrap();
+        assert_eq!(names, vec![OsString::from("a"), OsString::from("b-c")]);
+    }
+}

@@ -1,0 +1,653 @@
+//! The context of every operation: a module directory, its configuration and indexes, and the
+//! modules met so far, each with what kmod's libkmod caches on its `struct kmod_module`.
+//!
+//! Modules live in a pool, as in libkmod: one entry per name, and one more per alias a module
+//! was found through (kmod keys those `name\alias`). That distinction is visible in kmod's
+//! behaviour (options and blacklisting of aliases, which entries a probe visits), so it is kept.
+
+use std::cell::{OnceCell, RefCell};
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+
+use modkit_config::modprobe::ModprobeConfig;
+use modkit_index::fnmatch::fnmatch;
+use modkit_index::{Index, Value, WildScratch};
+use modkit_syscalls::{InitState, Kernel};
+
+use crate::info::{self, Info};
+use crate::name::{module_name_from_path, normalize_name};
+use crate::{Error, Level, Reporter};
+
+/// The index files a lookup reads, in the module directory.
+#[derive(Debug, Clone, Copy)]
+enum IndexFile {
+    Dep = 0,
+    Alias = 1,
+    Symbols = 2,
+    Builtin = 3,
+    BuiltinAlias = 4,
+}
+
+impl IndexFile {
+    const COUNT: usize = 5;
+
+    fn file_name(self) -> &'static str {
+        match self {
+            IndexFile::Dep => "modules.dep.bin",
+            IndexFile::Alias => "modules.alias.bin",
+            IndexFile::Symbols => "modules.symbols.bin",
+            IndexFile::Builtin => "modules.builtin.bin",
+            IndexFile::BuiltinAlias => "modules.builtin.alias.bin",
+        }
+    }
+}
+
+/// A module in a [`Context`]'s pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ModId(usize);
+
+/// A module as a lookup found it: a file, or built into the kernel (or known only by name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModuleRef {
+    /// A module file.
+    File {
+        /// The module name.
+        name: String,
+        /// The file.
+        path: PathBuf,
+    },
+    /// A module without a file: built in, or named by an alias whose module has no file.
+    Builtin {
+        /// The module name.
+        name: String,
+    },
+}
+
+impl ModuleRef {
+    /// A module given as a file; kmod shows its absolute path.
+    pub fn from_path(path: &Path) -> Result<ModuleRef, Error> {
+        let path = std::path::absolute(path).map_err(|source| Error::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(ModuleRef::File {
+            name: module_name_from_path(&path),
+            path,
+        })
+    }
+
+    /// The module name.
+    pub fn name(&self) -> &str {
+        match self {
+            ModuleRef::File { name, .. } | ModuleRef::Builtin { name } => name,
+        }
+    }
+}
+
+/// What libkmod keeps per `struct kmod_module`.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub(crate) name: String,
+    pub(crate) alias: Option<String>,
+    path: Option<PathBuf>,
+    /// modules.dep has been read for it (`init.dep`).
+    dep_init: bool,
+    /// Dependencies in kmod's order: the reverse of the modules.dep line.
+    deps: Vec<ModId>,
+    pub(crate) builtin: bool,
+    install: Option<Option<String>>,
+    remove: Option<Option<String>>,
+    pub(crate) visited: bool,
+    pub(crate) required: bool,
+    pub(crate) ignorecmd: bool,
+}
+
+impl Entry {
+    fn new(name: String, alias: Option<String>) -> Entry {
+        Entry {
+            name,
+            alias,
+            path: None,
+            dep_init: false,
+            deps: Vec::new(),
+            builtin: false,
+            install: None,
+            remove: None,
+            visited: false,
+            required: false,
+            ignorecmd: false,
+        }
+    }
+}
+
+/// The module directory `ROOT/lib/modules/VERSION` as kmod's tools spell it: `ROOT` and
+/// `VERSION` pasted into `%s/lib/modules/%s` (a root ending in `/` gives `//`, as in kmod),
+/// the running kernel's release when no version is given, `/lib/modules/...` without a root.
+pub fn module_dir(root: Option<&OsStr>, version: Option<&str>) -> PathBuf {
+    let version = version.map(str::to_owned).unwrap_or_else(kernel_release);
+    let mut dir = root.map(OsStr::to_os_string).unwrap_or_default();
+    dir.push("/lib/modules/");
+    dir.push(version);
+    PathBuf::from(dir)
+}
+
+/// The running kernel's release, as `uname -r` prints it.
+fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|release| release.trim_end().to_owned())
+        .unwrap_or_default()
+}
+
+/// A module directory with its configuration and indexes: what libkmod's `kmod_ctx` holds.
+///
+/// Indexes are opened on first use and kept, so a context serves any number of lookups with
+/// one open (and one mmap) per index. Modules found are kept in a pool, as libkmod does.
+pub struct Context {
+    dir: PathBuf,
+    config: ModprobeConfig,
+    indexes: [OnceCell<Option<Index<'static>>>; IndexFile::COUNT],
+    scratch: RefCell<WildScratch>,
+    entries: Vec<Entry>,
+    by_key: HashMap<String, ModId>,
+    first_softdep_only: bool,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("dir", &self.dir)
+            .field("modules", &self.entries.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    /// A context over the module directory `dir` (e.g. from [`module_dir`]) with `config`.
+    pub fn new(dir: impl Into<PathBuf>, config: ModprobeConfig) -> Context {
+        Context {
+            dir: dir.into(),
+            config,
+            indexes: Default::default(),
+            scratch: RefCell::default(),
+            entries: Vec::new(),
+            by_key: HashMap::new(),
+            first_softdep_only: false,
+        }
+    }
+
+    /// The configuration modprobe uses: the modprobe.d files of `config_paths` (kmod's default
+    /// directories when empty), then the directory's `modules.softdep` (which depmod writes
+    /// from the modules' own `softdep=` records), then the kernel command line `cmdline`.
+    /// Returns the configuration and the warnings for bad lines.
+    pub fn load_config(
+        dir: &Path,
+        config_paths: &[PathBuf],
+        cmdline: Option<&str>,
+    ) -> (ModprobeConfig, Vec<modkit_config::Warning>) {
+        let paths = if config_paths.is_empty() {
+            ModprobeConfig::default_dirs()
+        } else {
+            config_paths.to_vec()
+        };
+        let (mut config, mut warnings) = ModprobeConfig::load(&paths, None);
+        let softdep = dir.join("modules.softdep");
+        if let Ok(text) = std::fs::read_to_string(&softdep) {
+            config.parse(&text, &softdep, &mut warnings);
+        }
+        if let Some(cmdline) = cmdline {
+            config.parse_cmdline(cmdline, &mut warnings);
+        }
+        (config, warnings)
+    }
+
+    /// Honour only the first `softdep` line matching a module, exactly as kmod 30 does,
+    /// instead of all of them (the default).
+    pub fn set_first_softdep_only(&mut self, first_only: bool) {
+        self.first_softdep_only = first_only;
+    }
+
+    /// The module directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ModprobeConfig {
+        &self.config
+    }
+
+    fn index(&self, file: IndexFile) -> Result<Option<&Index<'static>>, Error> {
+        let cell = &self.indexes[file as usize];
+        if let Some(index) = cell.get() {
+            return Ok(index.as_ref());
+        }
+        let path = self.dir.join(file.file_name());
+        // A missing index finds nothing, and so does an empty one (kmod 30's depmod writes
+        // 0-byte modules.builtin*.bin without modules.builtin); kmod fails on both quietly.
+        // Any other damage is named in an error.
+        let index = match Index::open(&path) {
+            Ok(index) => Some(index),
+            Err(modkit_index::Error::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                None
+            }
+            Err(modkit_index::Error::TooShort { .. }) => None,
+            Err(source) => return Err(Error::Index { path, source }),
+        };
+        Ok(cell.get_or_init(|| index).as_ref())
+    }
+
+    fn index_error(&self, file: IndexFile, source: modkit_index::Error) -> Error {
+        Error::Index {
+            path: self.dir.join(file.file_name()),
+            source,
+        }
+    }
+
+    /// The first value of `key` in an index (kmod's `index_mm_search`).
+    fn index_get(&self, file: IndexFile, key: &str) -> Result<Option<String>, Error> {
+        let Some(index) = self.index(file)? else {
+            return Ok(None);
+        };
+        index
+            .get(key)
+            .map(|v| v.map(str::to_owned))
+            .map_err(|e| self.index_error(file, e))
+    }
+
+    /// The values of every pattern in an index matching `key` (kmod's `index_mm_searchwild`).
+    fn index_wild(&self, file: IndexFile, key: &str) -> Result<Vec<String>, Error> {
+        let Some(index) = self.index(file)? else {
+            return Ok(Vec::new());
+        };
+        let mut scratch = self.scratch.borrow_mut();
+        let mut out: Vec<Value<'_>> = Vec::new();
+        index
+            .search_wild_into(key, &mut scratch, &mut out)
+            .map_err(|e| self.index_error(file, e))?;
+        Ok(out.iter().map(|v| v.value.to_owned()).collect())
+    }
+
+    /// Write `alias KEY VALUE` for every entry of modules.alias.bin and modules.symbols.bin,
+    /// as `modprobe -c` ends (kmod's `kmod_dump_index`). A missing index writes nothing.
+    pub fn dump_indexes(&self, out: &mut impl std::io::Write) -> Result<(), Error> {
+        for file in [IndexFile::Alias, IndexFile::Symbols] {
+            let Some(index) = self.index(file)? else {
+                continue;
+            };
+            for entry in index.iter() {
+                let entry = entry.map_err(|e| self.index_error(file, e))?;
+                for value in entry.values {
+                    let _ = writeln!(out, "alias {} {}", entry.key, value.value);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    // ---- the pool ----
+
+    fn get_or_new(&mut self, name: &str, alias: Option<&str>) -> ModId {
+        let key = match alias {
+            Some(alias) => format!("{name}\\{alias}"),
+            None => name.to_owned(),
+        };
+        if let Some(&id) = self.by_key.get(&key) {
+            return id;
+        }
+        let id = ModId(self.entries.len());
+        self.entries
+            .push(Entry::new(name.to_owned(), alias.map(str::to_owned)));
+        self.by_key.insert(key, id);
+        id
+    }
+
+    pub(crate) fn entry(&self, id: ModId) -> &Entry {
+        &self.entries[id.0]
+    }
+
+    pub(crate) fn entry_mut(&mut self, id: ModId) -> &mut Entry {
+        &mut self.entries[id.0]
+    }
+
+    /// Forget the marks of the last probe (kmod's `kmod_set_modules_visited/required`).
+    pub(crate) fn reset_marks(&mut self) {
+        for entry in &mut self.entries {
+            entry.visited = false;
+            entry.required = false;
+        }
+    }
+
+    /// The module of this name (kmod's `kmod_module_new_from_name`: cut at the first `.`,
+    /// `-` as `_`). Nothing is checked.
+    pub fn module_from_name(&mut self, name: &str) -> ModId {
+        let name: String = name.split('.').next().unwrap_or_default().replace('-', "_");
+        self.get_or_new(&name, None)
+    }
+
+    /// The module in a file (kmod's `kmod_module_new_from_path`): the file must exist.
+    pub fn module_from_path(&mut self, path: &Path) -> Result<ModId, Error> {
+        let abs = std::path::absolute(path).map_err(|source| Error::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        std::fs::metadata(&abs).map_err(|source| Error::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let id = self.get_or_new(&module_name_from_path(path), None);
+        let entry = self.entry_mut(id);
+        if entry.path.is_none() {
+            entry.path = Some(abs);
+        }
+        Ok(id)
+    }
+
+    /// A module's name (normalised).
+    pub fn name(&self, id: ModId) -> &str {
+        &self.entry(id).name
+    }
+
+    /// The alias a module was found through, if it was.
+    pub fn alias(&self, id: ModId) -> Option<&str> {
+        self.entry(id).alias.as_deref()
+    }
+
+    /// Was the module found in the built-in indexes?
+    pub fn is_builtin(&self, id: ModId) -> bool {
+        self.entry(id).builtin
+    }
+
+    // ---- lookups ----
+
+    /// The modules a name, alias or `symbol:NAME` stands for, in kmod 30's lookup order
+    /// (`kmod_module_new_from_lookup`); the first step that finds anything wins:
+    ///
+    /// 1. `alias` lines of the configuration (fnmatch patterns);
+    /// 2. modules.dep.bin, by exact name (skipped when the name has a `:`);
+    /// 3. modules.symbols.bin, for `symbol:NAME`;
+    /// 4. `install`, then `remove` commands of the configuration, by exact name;
+    /// 5. modules.alias.bin patterns;
+    /// 6. modules.builtin.bin, by exact name;
+    /// 7. modules.builtin.alias.bin patterns.
+    ///
+    /// The name is normalised first (`-` as `_` outside `[...]`). Nothing found is an empty
+    /// list, not an error.
+    pub fn lookup(&mut self, given: &str) -> Result<Vec<ModId>, Error> {
+        let alias = normalize_name(given);
+        let mut found = Vec::new();
+
+        let matches: Vec<(String, String)> = self
+            .config
+            .aliases
+            .iter()
+            .filter(|a| fnmatch(a.pattern.as_bytes(), alias.as_bytes()))
+            .map(|a| (a.pattern.clone(), a.module.clone()))
+            .collect();
+        for (pattern, module) in matches {
+            found.push(self.get_or_new(&module, Some(&pattern)));
+        }
+        if !found.is_empty() {
+            return Ok(found);
+        }
+
+        if !alias.contains(':') {
+            if let Some(line) = self.index_get(IndexFile::Dep, &alias)? {
+                let id = self.get_or_new(&alias, None);
+                self.parse_depline(id, &line);
+                return Ok(vec![id]);
+            }
+        }
+
+        if alias.starts_with("symbol:") {
+            for module in self.index_wild(IndexFile::Symbols, &alias)? {
+                found.push(self.get_or_new(&module, Some(&alias)));
+            }
+            if !found.is_empty() {
+                return Ok(found);
+            }
+        }
+
+        if let Some(command) = self
+            .config
+            .install
+            .iter()
+            .find(|c| c.module == alias)
+            .map(|c| c.command.clone())
+        {
+            let id = self.module_from_name(&alias);
+            self.entry_mut(id).install = Some(Some(command));
+            return Ok(vec![id]);
+        }
+        if let Some(command) = self
+            .config
+            .remove
+            .iter()
+            .find(|c| c.module == alias)
+            .map(|c| c.command.clone())
+        {
+            let id = self.module_from_name(&alias);
+            self.entry_mut(id).remove = Some(Some(command));
+            return Ok(vec![id]);
+        }
+
+        for module in self.index_wild(IndexFile::Alias, &alias)? {
+            found.push(self.get_or_new(&module, Some(&alias)));
+        }
+        if !found.is_empty() {
+            return Ok(found);
+        }
+
+        if self.index_get(IndexFile::Builtin, &alias)?.is_some() {
+            let id = self.module_from_name(&alias);
+            self.entry_mut(id).builtin = true;
+            return Ok(vec![id]);
+        }
+
+        for module in self.index_wild(IndexFile::BuiltinAlias, &alias)? {
+            let id = self.get_or_new(&module, Some(&alias));
+            self.entry_mut(id).builtin = true;
+            found.push(id);
+        }
+        Ok(found)
+    }
+
+    /// [`Context::lookup`], as files and built-in modules (what `modinfo` shows).
+    pub fn resolve(&mut self, name: &str) -> Result<Vec<ModuleRef>, Error> {
+        let ids = self.lookup(name)?;
+        let mut modules = Vec::with_capacity(ids.len());
+        for id in ids {
+            let name = self.name(id).to_owned();
+            modules.push(match self.path(id)? {
+                Some(path) => ModuleRef::File { name, path },
+                None => ModuleRef::Builtin { name },
+            });
+        }
+        Ok(modules)
+    }
+
+    /// kmod's `kmod_module_parse_depline`: the module's path and its dependencies.
+    fn parse_depline(&mut self, id: ModId, line: &str) {
+        if self.entry(id).dep_init {
+            return;
+        }
+        self.entry_mut(id).dep_init = true;
+        let Some((relpath, rest)) = line.split_once(':') else {
+            return;
+        };
+        let join = |dir: &Path, rel: &str| -> PathBuf {
+            if rel.starts_with('/') {
+                PathBuf::from(rel)
+            } else {
+                let mut path = dir.as_os_str().to_os_string();
+                path.push("/");
+                path.push(rel);
+                PathBuf::from(path)
+            }
+        };
+        if self.entry(id).path.is_none() {
+            let path = join(&self.dir, relpath);
+            self.entry_mut(id).path = Some(path);
+        }
+        let mut deps = Vec::new();
+        for dep in rest.split([' ', '\t']).filter(|s| !s.is_empty()) {
+            let path = join(&self.dir, dep);
+            let dep_id = self.get_or_new(&module_name_from_path(&path), None);
+            let entry = self.entry_mut(dep_id);
+            if entry.path.is_none() {
+                entry.path = Some(path);
+            }
+            deps.push(dep_id);
+        }
+        deps.reverse();
+        self.entry_mut(id).deps = deps;
+    }
+
+    fn ensure_deps(&mut self, id: ModId) -> Result<(), Error> {
+        if self.entry(id).dep_init {
+            return Ok(());
+        }
+        let name = self.entry(id).name.clone();
+        if let Some(line) = self.index_get(IndexFile::Dep, &name)? {
+            self.parse_depline(id, &line);
+        }
+        Ok(())
+    }
+
+    /// The module's file: where it was given from, else from modules.dep; `None` for a
+    /// built-in module or one the directory does not have.
+    pub fn path(&mut self, id: ModId) -> Result<Option<PathBuf>, Error> {
+        if self.entry(id).path.is_none() {
+            self.ensure_deps(id)?;
+        }
+        Ok(self.entry(id).path.clone())
+    }
+
+    /// The module's dependencies from modules.dep, in the order kmod keeps and walks them:
+    /// the reverse of the modules.dep line (which depmod writes so that loading it backwards
+    /// works).
+    pub fn dependencies(&mut self, id: ModId) -> Result<Vec<ModId>, Error> {
+        self.ensure_deps(id)?;
+        Ok(self.entry(id).deps.clone())
+    }
+
+    /// The options for the module: every `options` line (files, then the kernel command
+    /// line) for its name or for the alias it was found through, joined by spaces; empty when
+    /// there are none (kmod's `kmod_module_get_options`).
+    pub fn options(&self, id: ModId) -> String {
+        let entry = self.entry(id);
+        let mut out = String::new();
+        for option in &self.config.options {
+            let matches = option.module == entry.name
+                || entry.alias.as_deref() == Some(option.module.as_str());
+            if !matches || option.options.is_empty() {
+                continue;
+            }
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(&option.options);
+        }
+        out
+    }
+
+    /// The module's install command: the first `install` line whose pattern matches its name
+    /// (or the one it was looked up through).
+    pub fn install_command(&mut self, id: ModId) -> Option<String> {
+        if self.entry(id).install.is_none() {
+            let name = &self.entry(id).name;
+            let command = self
+                .config
+                .install
+                .iter()
+                .find(|c| fnmatch(c.module.as_bytes(), name.as_bytes()))
+                .map(|c| c.command.clone());
+            self.entry_mut(id).install = Some(command);
+        }
+        self.entry(id).install.clone().flatten()
+    }
+
+    /// The module's remove command, found as [`Context::install_command`] is.
+    pub fn remove_command(&mut self, id: ModId) -> Option<String> {
+        if self.entry(id).remove.is_none() {
+            let name = &self.entry(id).name;
+            let command = self
+                .config
+                .remove
+                .iter()
+                .find(|c| fnmatch(c.module.as_bytes(), name.as_bytes()))
+                .map(|c| c.command.clone());
+            self.entry_mut(id).remove = Some(command);
+        }
+        self.entry(id).remove.clone().flatten()
+    }
+
+    /// The module's soft dependencies (pre, post), each name looked up as
+    /// [`Context::lookup`] does. Every `softdep` line whose pattern matches the module counts,
+    /// in configuration order (kmod 30 takes only the first; that is the one difference).
+    /// A name that cannot be looked up is reported and skipped, as kmod does.
+    pub fn softdeps(&mut self, id: ModId, reporter: &mut dyn Reporter) -> (Vec<ModId>, Vec<ModId>) {
+        let name = self.entry(id).name.clone();
+        let lines: Vec<(Vec<String>, Vec<String>)> = self
+            .config
+            .softdeps
+            .iter()
+            .filter(|s| fnmatch(s.module.as_bytes(), name.as_bytes()))
+            .map(|s| (s.pre.clone(), s.post.clone()))
+            .take(if self.first_softdep_only {
+                1
+            } else {
+                usize::MAX
+            })
+            .collect();
+        let (mut pre, mut post) = (Vec::new(), Vec::new());
+        for (pre_names, post_names) in lines {
+            for (names, out) in [(pre_names, &mut pre), (post_names, &mut post)] {
+                for dep in names {
+                    match self.lookup(&dep) {
+                        Ok(ids) => out.extend(ids),
+                        Err(err) => reporter.message(
+                            Level::Error,
+                            &format!(
+                                "failed to lookup soft dependency '{dep}', continuing anyway. ({err})"
+                            ),
+                        ),
+                    }
+                }
+            }
+        }
+        (pre, post)
+    }
+
+    /// The module's state in the kernel, as kmod's `kmod_module_get_initstate` works it out:
+    /// a module found in the built-in indexes is built in without asking.
+    pub fn initstate(&self, kernel: &dyn Kernel, id: ModId) -> InitState {
+        let entry = self.entry(id);
+        if entry.builtin {
+            return InitState::Builtin;
+        }
+        kernel
+            .sys_module()
+            .initstate(&entry.name)
+            .unwrap_or(InitState::NotLoaded)
+    }
+
+    /// Live or built in (kmod's `module_is_inkernel`).
+    pub fn is_in_kernel(&self, kernel: &dyn Kernel, id: ModId) -> bool {
+        matches!(
+            self.initstate(kernel, id),
+            InitState::Live | InitState::Builtin
+        )
+    }
+
+    /// What the module says about itself: its file's records, or a built-in module's from
+    /// modules.builtin.modinfo.
+    pub fn module_info(&self, module: &ModuleRef) -> Result<Info, Error> {
+        match module {
+            ModuleRef::File { path, .. } => info::file_info(path),
+            ModuleRef::Builtin { name } => info::builtin_info(&self.dir, name),
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! What a module says about itself: the `.modinfo` records of a module file (with the
+//! signature fields kmod adds), or a built-in module's records from `modules.builtin.modinfo`.
+
+use std::path::Path;
+
+use modkit_elf::{Module, decompress};
+
+use crate::Error;
+
+/// Largest decompressed module accepted (the biggest Debian module is under 20 MiB).
+const DECOMPRESSED_LIMIT: u64 = 512 << 20;
+
+/// A module's `.modinfo` records in order, then, for a signed module file, the signature fields
+/// kmod adds (`sig_id`, `signer`, `sig_key`, `sig_hashalgo`, `signature`).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Info {
+    /// `(key, value)` pairs, in file order.
+    pub records: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Info {
+    fn push_record(&mut self, record: &[u8]) {
+        // libkmod: a string without '=' is a key with an empty value.
+        match record.iter().position(|&b| b == b'=') {
+            Some(eq) => self
+                .records
+                .push((record[..eq].to_vec(), record[eq + 1..].to_vec())),
+            None => self.records.push((record.to_vec(), Vec::new())),
+        }
+    }
+
+    fn push(&mut self, key: &str, value: impl Into<Vec<u8>>) {
+        self.records.push((key.as_bytes().to_vec(), value.into()));
+    }
+
+    /// The values of one key, in order.
+    pub fn values<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.records
+            .iter()
+            .filter(move |(k, _)| k.as_slice() == key.as_bytes())
+            .map(|(_, v)| v.as_slice())
+    }
+}
+
+/// Read a module file (compressed or not) and collect its records and signature fields.
+pub fn file_info(path: &Path) -> Result<Info, Error> {
+    let raw = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let elf = |source| Error::Elf {
+        path: path.to_owned(),
+        source,
+    };
+    let bytes = decompress(&raw, DECOMPRESSED_LIMIT).map_err(elf)?;
+    let module = Module::parse(&bytes).map_err(elf)?;
+    if !module.has_modinfo() {
+        // kmod: "could not get modinfo from 'NAME': No data available" (ENODATA).
+        return Err(Error::NoModinfo {
+            path: path.to_owned(),
+        });
+    }
+    let mut info = Info::default();
+    for record in module.modinfo() {
+        info.records
+            .push((record.key.to_vec(), record.value.to_vec()));
+    }
+    if let Ok(Some(sig)) = modkit_elf::signature(&bytes) {
+        info.push("sig_id", sig.id_type_name());
+        info.push("signer", sig.signer.clone());
+        info.push("sig_key", sig.sig_key_hex());
+        info.push("sig_hashalgo", sig.hash_algo_name().as_bytes());
+        info.push("signature", sig.signature_hex());
+    }
+    Ok(info)
+}
+
+/// A built-in module's records from `modules.builtin.modinfo` (`NAME.KEY=VALUE\0`...) in the
+/// module directory `dir`; none when the file is absent (kernels before 5.2).
+pub fn builtin_info(dir: &Path, name: &str) -> Result<Info, Error> {
+    let path = dir.join("modules.builtin.modinfo");
+    let mut info = Info::default();
+    let data = match std::fs::read(&path) {
+        Ok(data) => data,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(info),
+        Err(source) => return Err(Error::Io { path, source }),
+    };
+    let prefix = format!("{name}.");
+    for record in data.split(|&b| b == 0) {
+        if let Some(rest) = record.strip_prefix(prefix.as_bytes()) {
+            info.push_record(rest);
+        }
+    }
+    Ok(info)
+}

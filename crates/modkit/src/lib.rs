@@ -1,0 +1,106 @@
+//! modkit: find, describe, load and unload Linux kernel modules the way kmod does, in one
+//! dependency.
+//!
+//! The pieces are their own crates, re-exported here: [`elf`] (module files), [`index`] (kmod's
+//! `.bin` indexes), [`config`] (modprobe.d, the kernel command line), [`syscalls`] (the kernel,
+//! behind the [`Kernel`] trait). On top of them this crate has what `modprobe` does:
+//!
+//! - [`Context`]: a module directory (`ROOT/lib/modules/VERSION`), its configuration and its
+//!   indexes, opened lazily and once; [`Context::lookup`] resolves a name, alias or symbol in
+//!   kmod's order (configured aliases, modules.dep, symbols, install/remove commands, alias
+//!   patterns, built-in modules, aliases of built-in modules).
+//! - [`probe`]: load a module with its dependencies, soft dependencies, options and install
+//!   commands, honouring the blacklist, already-loaded and built-in modules as kmod 30 does.
+//! - [`remove`]: unload a module, its unused dependencies and soft dependencies, and with
+//!   `--remove-holders` the modules that use it.
+//! - [`guix`]: the operations of Guix's `(gnu build linux-modules)`: load a module file and
+//!   what it depends on, load modules by name from a directory, list loaded modules, find a
+//!   module file by name.
+//!
+//! Every decision takes a [`Kernel`], so tests run the whole logic against a
+//! [`syscalls::RecordingKernel`] over fake trees. What kmod prints goes through a [`Reporter`];
+//! install and remove commands run through a [`CommandRunner`].
+//!
+//! One deliberate difference from kmod 30: every `softdep` line that matches a module is
+//! honoured (kmod uses only the first), in configuration order.
+#![forbid(unsafe_code)]
+
+mod context;
+pub mod guix;
+mod info;
+mod name;
+mod probe;
+mod remove;
+mod report;
+
+use std::path::PathBuf;
+
+pub use modkit_config as config;
+pub use modkit_elf as elf;
+pub use modkit_index as index;
+pub use modkit_syscalls as syscalls;
+pub use modkit_syscalls::Kernel;
+
+pub use context::{Context, ModId, ModuleRef, module_dir};
+pub use info::{Info, builtin_info, file_info};
+pub use name::{has_module_extension, module_name_from_path, normalize_name};
+pub use probe::{Blacklist, ProbeOptions, ProbeOutcome, probe};
+pub use remove::{RemoveOptions, remove};
+pub use report::{CommandRunner, Level, Recorder, Reporter, ShellRunner};
+
+/// Why something could not be done. The kernel's refusals are not errors of this type: they
+/// are reported as kmod reports them and give a non-zero status.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file could not be read.
+    #[error("could not read {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// An index file is corrupt.
+    #[error("{}: {source}", path.display())]
+    Index {
+        /// The index file.
+        path: PathBuf,
+        /// What is wrong.
+        source: modkit_index::Error,
+    },
+    /// A module file could not be decompressed or parsed.
+    #[error("{}: {source}", path.display())]
+    Elf {
+        /// The module file.
+        path: PathBuf,
+        /// What is wrong.
+        source: modkit_elf::Error,
+    },
+    /// A module file has no `.modinfo` section.
+    #[error("{} has no .modinfo section", path.display())]
+    NoModinfo {
+        /// The module file.
+        path: PathBuf,
+    },
+}
+
+impl Error {
+    /// The `strerror` text kmod would show for this error.
+    pub fn errno_text(&self) -> String {
+        match self {
+            Error::Io { source, .. } => syscalls::Errno::from_io(source).strerror(),
+            // kmod 30 fails on a module without .modinfo with ENOENT.
+            Error::NoModinfo { .. } => syscalls::Errno(libc::ENOENT).strerror(),
+            Error::Index { .. } | Error::Elf { .. } => syscalls::Errno(libc::ENOEXEC).strerror(),
+        }
+    }
+
+    /// What exactly went wrong, without the errno text of [`Error::errno_text`].
+    pub fn detail(&self) -> String {
+        match self {
+            Error::Io { path, .. } => format!("could not read {}", path.display()),
+            other => other.to_string(),
+        }
+    }
+}
