@@ -140,6 +140,14 @@ impl Glob {
     pub(crate) fn prefix_bytes(&self) -> &[u8] {
         &self.pattern.as_bytes()[..self.prefix]
     }
+
+    /// The pattern after its literal prefix, when every byte there is a literal, `*` or `?`
+    /// (no bracket, no escape): then each maximal run of other bytes matches itself, in one
+    /// piece, somewhere in the key after the prefix.
+    pub(crate) fn simple_rest(&self) -> Option<&[u8]> {
+        let rest = &self.pattern.as_bytes()[self.prefix..self.len];
+        (!rest.iter().any(|&b| matches!(b, b'[' | b']' | b'\\'))).then_some(rest)
+    }
 }
 
 impl fmt::Debug for Glob {

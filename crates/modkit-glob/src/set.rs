@@ -7,8 +7,20 @@
 //! between such an `r` and the key in sorted order starts with `r`), and the first ancestor
 //! that is a prefix of the key is the longest one, so all its ancestors are too. Patterns
 //! that start with a wildcard have the empty prefix, the root, and are tested for every key.
+//!
+//! A big group (`of:N` holds 1,756 of Debian 6.1's patterns, `acpi` 708) gets a second level:
+//! each pattern whose rest is only literals, `*` and `?` must find one of its literal runs in
+//! the key after the prefix, so it is filed under the rarest 4-byte window of those runs
+//! (a "gram"), and a key only tests the patterns filed under the grams it contains. The
+//! others stay on a list tested for every key that reaches the group.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::glob::{Glob, until_nul};
+
+/// Groups with at least this many patterns get a gram index.
+const GRAM_MIN_GROUP: usize = 8;
 
 /// Collects patterns; [`GlobSetBuilder::build`] compiles them into a [`GlobSet`]. Pattern ids
 /// are the order of `add` calls, from 0.
@@ -60,6 +72,106 @@ struct Group {
     /// Range of `GlobSet::ids` holding this group's pattern ids, ascending.
     start: u32,
     end: u32,
+    /// For a big group: its patterns filed by gram.
+    grams: Option<Box<GramIndex>>,
+}
+
+/// A 4-byte window of a literal run, as a number.
+type Gram = u32;
+
+fn gram(window: &[u8]) -> Gram {
+    u32::from_le_bytes([window[0], window[1], window[2], window[3]])
+}
+
+/// Fibonacci hashing for grams: they are already well spread, and the default hasher costs
+/// more than the lookup.
+#[derive(Default)]
+struct GramHasher(u64);
+
+impl Hasher for GramHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0 = u64::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// One group's patterns by gram, and those without one.
+#[derive(Clone, Debug)]
+struct GramIndex {
+    /// Gram -> range of `ids`.
+    by_gram: HashMap<Gram, (u32, u32), BuildHasherDefault<GramHasher>>,
+    /// Pattern ids filed by gram, grouped by gram.
+    ids: Vec<u32>,
+    /// Ids of the patterns tested for every key.
+    rest: Vec<u32>,
+}
+
+impl GramIndex {
+    fn new(globs: &[Glob], members: &[u32]) -> GramIndex {
+        let grams_of = |id: u32| -> Vec<Gram> {
+            let Some(rest) = globs[id as usize].simple_rest() else {
+                return Vec::new();
+            };
+            let mut grams: Vec<Gram> = rest
+                .split(|&b| b == b'*' || b == b'?')
+                .flat_map(|run| run.windows(4).map(gram))
+                .collect();
+            grams.sort_unstable();
+            grams.dedup();
+            grams
+        };
+        let per_pattern: Vec<Vec<Gram>> = members.iter().map(|&id| grams_of(id)).collect();
+        let mut frequency: HashMap<Gram, u32> = HashMap::new();
+        for grams in &per_pattern {
+            for &g in grams {
+                *frequency.entry(g).or_default() += 1;
+            }
+        }
+        let mut filed: Vec<(Gram, u32)> = Vec::new();
+        let mut rest = Vec::new();
+        for (&id, grams) in members.iter().zip(&per_pattern) {
+            match grams.iter().min_by_key(|&&g| (frequency[&g], g)) {
+                Some(&g) => filed.push((g, id)),
+                None => rest.push(id),
+            }
+        }
+        filed.sort_unstable();
+        let mut by_gram = HashMap::default();
+        let mut start = 0;
+        for (i, &(g, _)) in filed.iter().enumerate() {
+            if filed.get(i + 1).map(|&(next, _)| next) != Some(g) {
+                by_gram.insert(g, (start as u32, i as u32 + 1));
+                start = i + 1;
+            }
+        }
+        GramIndex {
+            by_gram,
+            ids: filed.into_iter().map(|(_, id)| id).collect(),
+            rest,
+        }
+    }
+
+    /// Push onto `out` the ids of the patterns a key with this rest (after the group's
+    /// prefix) may match, possibly twice.
+    fn candidates(&self, rest: &[u8], out: &mut Vec<usize>) {
+        out.extend(self.rest.iter().map(|&id| id as usize));
+        for window in rest.windows(4) {
+            if let Some(&(start, end)) = self.by_gram.get(&gram(window)) {
+                out.extend(
+                    self.ids[start as usize..end as usize]
+                        .iter()
+                        .map(|&id| id as usize),
+                );
+            }
+        }
+    }
 }
 
 /// An immutable set of compiled patterns that answers "which patterns match this key" much
@@ -109,6 +221,7 @@ impl GlobSet {
             parent: usize::MAX,
             start: 0,
             end: 0,
+            grams: None,
         }];
         for (pos, &g) in order.iter().enumerate() {
             let prefix = globs[g as usize].prefix_bytes();
@@ -128,7 +241,14 @@ impl GlobSet {
                 parent,
                 start: id(pos),
                 end: id(pos + 1),
+                grams: None,
             });
+        }
+        for group in &mut groups {
+            let members = &order[group.start as usize..group.end as usize];
+            if members.len() >= GRAM_MIN_GROUP {
+                group.grams = Some(Box::new(GramIndex::new(&globs, members)));
+            }
         }
         GlobSet {
             globs,
@@ -169,10 +289,31 @@ impl GlobSet {
     pub fn matches_into(&self, key: impl AsRef<[u8]>, out: &mut Vec<usize>) {
         out.clear();
         let key = until_nul(key.as_ref());
-        self.for_each_candidate_group(key, |group| {
-            for &id in &self.ids[group.start as usize..group.end as usize] {
-                if self.globs[id as usize].matches_after_prefix(key) {
-                    out.push(id as usize);
+        self.for_each_candidate_group(key, |prefix_len, group| {
+            match &group.grams {
+                None => {
+                    for &id in &self.ids[group.start as usize..group.end as usize] {
+                        if self.globs[id as usize].matches_after_prefix(key) {
+                            out.push(id as usize);
+                        }
+                    }
+                }
+                Some(grams) => {
+                    // Candidates go after the matches so far, then are tested in place.
+                    let from = out.len();
+                    grams.candidates(&key[prefix_len..], out);
+                    out[from..].sort_unstable();
+                    let mut kept = from;
+                    for i in from..out.len() {
+                        let id = out[i];
+                        if (i == from || out[i - 1] != id)
+                            && self.globs[id].matches_after_prefix(key)
+                        {
+                            out[kept] = id;
+                            kept += 1;
+                        }
+                    }
+                    out.truncate(kept);
                 }
             }
             true
@@ -184,18 +325,28 @@ impl GlobSet {
     pub fn is_match(&self, key: impl AsRef<[u8]>) -> bool {
         let key = until_nul(key.as_ref());
         let mut found = false;
-        self.for_each_candidate_group(key, |group| {
-            found = self.ids[group.start as usize..group.end as usize]
-                .iter()
-                .any(|&id| self.globs[id as usize].matches_after_prefix(key));
+        let mut candidates = Vec::new();
+        self.for_each_candidate_group(key, |prefix_len, group| {
+            found = match &group.grams {
+                None => self.ids[group.start as usize..group.end as usize]
+                    .iter()
+                    .any(|&id| self.globs[id as usize].matches_after_prefix(key)),
+                Some(grams) => {
+                    candidates.clear();
+                    grams.candidates(&key[prefix_len..], &mut candidates);
+                    candidates
+                        .iter()
+                        .any(|&id| self.globs[id].matches_after_prefix(key))
+                }
+            };
             !found
         });
         found
     }
 
-    /// Call `f` on every group whose prefix `key` starts with, longest first, until it
-    /// returns false.
-    fn for_each_candidate_group(&self, key: &[u8], mut f: impl FnMut(&Group) -> bool) {
+    /// Call `f` with the prefix length and the group for every group whose prefix `key`
+    /// starts with, longest first, until it returns false.
+    fn for_each_candidate_group(&self, key: &[u8], mut f: impl FnMut(usize, &Group) -> bool) {
         // Greatest prefix <= key; the root (empty) is <= everything.
         let mut at = self.prefixes.partition_point(|p| **p <= *key) - 1;
         while !key.starts_with(&self.prefixes[at]) {
@@ -203,7 +354,7 @@ impl GlobSet {
         }
         loop {
             let group = &self.groups[at];
-            if !f(group) || group.parent == usize::MAX {
+            if !f(self.prefixes[at].len(), group) || group.parent == usize::MAX {
                 return;
             }
             at = group.parent;
@@ -260,6 +411,42 @@ mod tests {
         let s = set(&["x*", "y", "x*", "x*"]);
         assert_eq!(s.matches("xx"), [0, 2, 3]);
         assert_eq!(s.get(2).map(Glob::pattern), Some("x*"));
+    }
+
+    #[test]
+    fn big_groups_file_patterns_by_gram() {
+        let patterns = [
+            "of:N*T*Cvirtio,mmio",
+            "of:N*T*Cvirtio,mmioC*",
+            "of:N*T*Cfsl,imx6q-uart",
+            "of:N*T*Cfsl,imx6q-uartC*",
+            "of:N*T*Cfsl,imx21-uart",
+            "of:N*T*Cfsl,imx21-uartC*",
+            "of:N*T*Cmmio",
+            "of:N*T*C[a-z]*",
+            "of:N*Tserial",
+            "of:N*",
+            "of:Nuart*",
+            "of:N?",
+        ];
+        let s = set(&patterns);
+        assert!(s.groups.iter().any(|g| g.grams.is_some()));
+        let check = |key: &str| {
+            let expected: Vec<usize> = (0..patterns.len())
+                .filter(|&i| crate::fnmatch(patterns[i].as_bytes(), key.as_bytes()))
+                .collect();
+            assert_eq!(s.matches(key), expected, "{key:?}");
+            assert_eq!(s.is_match(key), !expected.is_empty(), "{key:?}");
+        };
+        check("of:NuartT(null)Cvirtio,mmio");
+        // The same gram several times in the key.
+        check("of:NmmioTmmioCvirtio,mmioCvirtio,mmio");
+        check("of:NxT(null)Cfsl,imx6q-uartCfsl,imx21-uart");
+        check("of:NxT(null)Cmmio");
+        check("of:NxTserial");
+        check("of:Nu");
+        check("of:N");
+        check("of:");
     }
 
     #[test]
