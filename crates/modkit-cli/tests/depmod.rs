@@ -1,0 +1,406 @@
+//! The depmod command line: exact stdout, stderr and exit status, on small trees made of the
+//! sample module fixtures and of synthetic modules; where kmod's depmod is installed, the same
+//! runs of kmod give the same output, files and status.
+
+#[path = "../../modkit-depgraph/tests/common/elf.rs"]
+mod elf;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use elf::{Spec, build};
+
+#[derive(Debug, PartialEq, Eq)]
+struct Output {
+    stdout: String,
+    stderr: String,
+    code: i32,
+}
+
+fn output(command: &mut Command) -> Output {
+    let out = command.output().expect("run the command");
+    Output {
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: out.status.code().unwrap_or(-1),
+    }
+}
+
+fn modkit_depmod(args: &[&str]) -> Output {
+    output(
+        Command::new(env!("CARGO_BIN_EXE_modkit"))
+            .arg("depmod")
+            .args(args),
+    )
+}
+
+/// A scratch root with `lib/modules/1.0`, removed when dropped.
+struct Root(PathBuf);
+
+impl Root {
+    fn new(name: &str) -> Root {
+        let dir =
+            std::env::temp_dir().join(format!("modkit-cli-depmod-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("lib/modules/1.0")).unwrap();
+        Root(dir)
+    }
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+    fn moddir(&self) -> PathBuf {
+        self.0.join("lib/modules/1.0")
+    }
+    fn add(&self, rel: &str, bytes: &[u8]) {
+        let p = self.moddir().join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, bytes).unwrap();
+    }
+    /// The files depmod wrote (everything at the top of the module directory).
+    fn files(&self) -> BTreeMap<String, Vec<u8>> {
+        fs::read_dir(self.moddir())
+            .unwrap()
+            .map(|e| e.unwrap())
+            .filter(|e| e.file_type().unwrap().is_file())
+            .map(|e| {
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    fs::read(e.path()).unwrap(),
+                )
+            })
+            .collect()
+    }
+}
+
+impl Drop for Root {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../kmods/fixtures/6.1")
+            .join(name),
+    )
+    .unwrap()
+}
+
+fn sample_root(name: &str) -> Root {
+    let r = Root::new(name);
+    r.add("extra/hello_api.ko", &fixture("hello_api.ko"));
+    r.add("extra/hello_feature.ko", &fixture("hello_feature.ko"));
+    r
+}
+
+fn missing_warnings(r: &Root) -> String {
+    let dir = r.moddir();
+    let d = dir.display();
+    format!(
+        "depmod: WARNING: could not open modules.order at {d}: No such file or directory\n\
+         depmod: WARNING: could not open modules.builtin at {d}: No such file or directory\n\
+         depmod: WARNING: could not open modules.builtin.modinfo at {d}: No such file or directory\n"
+    )
+}
+
+#[test]
+fn bad_version() {
+    let r = Root::new("bad-version");
+    assert_eq!(
+        modkit_depmod(&["-b", r.path(), "foo"]),
+        Output {
+            stdout: String::new(),
+            stderr: "depmod: ERROR: Bad version passed foo\n".into(),
+            code: 1
+        }
+    );
+}
+
+#[test]
+fn symbol_prefix_is_one_char() {
+    let r = Root::new("prefix");
+    assert_eq!(
+        modkit_depmod(&["-b", r.path(), "-P", "ab", "1.0"]),
+        Output {
+            stdout: String::new(),
+            stderr: "depmod: FATAL: -P only takes a single char\n".into(),
+            code: 1
+        }
+    );
+}
+
+#[test]
+fn files_must_be_absolute() {
+    let r = sample_root("relative");
+    assert_eq!(
+        modkit_depmod(&["-b", r.path(), "1.0", "relative.ko"]),
+        Output {
+            stdout: String::new(),
+            stderr: "depmod: FATAL: relative.ko: not absolute path.\n".into(),
+            code: 1
+        }
+    );
+}
+
+#[test]
+fn writes_the_files_and_warns_about_missing_inputs() {
+    let r = sample_root("write");
+    let out = modkit_depmod(&[
+        "-b",
+        r.path(),
+        "--index-layout",
+        "postorder",
+        "--no-cache",
+        "1.0",
+    ]);
+    assert_eq!(
+        out,
+        Output {
+            stdout: String::new(),
+            stderr: missing_warnings(&r),
+            code: 0
+        }
+    );
+    let files = r.files();
+    let names: Vec<&str> = files.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "modules.alias",
+            "modules.alias.bin",
+            "modules.builtin.alias.bin",
+            "modules.builtin.bin",
+            "modules.dep",
+            "modules.dep.bin",
+            "modules.devname",
+            "modules.softdep",
+            "modules.symbols",
+            "modules.symbols.bin"
+        ]
+    );
+    assert_eq!(
+        files["modules.dep"],
+        b"extra/hello_api.ko:\nextra/hello_feature.ko: extra/hello_api.ko\n"
+    );
+    // The default layout is kmod 34's, which also writes modules.weakdep.
+    modkit_depmod(&["-b", r.path(), "--no-cache", "1.0"]);
+    assert_eq!(
+        r.files()["modules.weakdep"],
+        b"# Weak dependencies extracted from modules themselves.\n"
+    );
+}
+
+#[test]
+fn dry_run_prints_the_text_files() {
+    let r = sample_root("dry-run");
+    let out = modkit_depmod(&["-b", r.path(), "-n", "1.0"]);
+    assert_eq!(
+        out.stdout,
+        "extra/hello_api.ko:\n\
+         extra/hello_feature.ko: extra/hello_api.ko\n\
+         # Aliases extracted from modules themselves.\n\
+         alias modkit:hello-api hello_api\n\
+         # Soft dependencies extracted from modules themselves.\n\
+         softdep hello_feature post: hello_api\n\
+         # Weak dependencies extracted from modules themselves.\n\
+         # Aliases for symbols, used by symbol_request().\n\
+         alias symbol:api_test hello_api\n"
+    );
+    let d = r.moddir();
+    assert_eq!(
+        out.stderr,
+        format!(
+            "depmod: WARNING: could not open modules.order at {}: No such file or directory\n",
+            d.display()
+        )
+    );
+    assert_eq!(out.code, 0);
+    assert!(r.files().is_empty(), "-n writes nothing");
+}
+
+#[test]
+fn errsyms_needs_kernel_symbols() {
+    let r = sample_root("errsyms");
+    let out = modkit_depmod(&["-b", r.path(), "-e", "--no-cache", "1.0"]);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "depmod: WARNING: -e needs -E or -F\n{}",
+            missing_warnings(&r)
+        )
+    );
+    assert_eq!(out.code, 0);
+}
+
+#[test]
+fn verbose_traces_dependencies() {
+    let r = sample_root("verbose");
+    let out = modkit_depmod(&["-b", r.path(), "-v", "--no-cache", "1.0"]);
+    let d = r.moddir();
+    assert_eq!(
+        out.stdout,
+        format!(
+            "{0}/extra/hello_feature.ko needs \"api_test\": {0}/extra/hello_api.ko\n",
+            d.display()
+        )
+    );
+}
+
+#[test]
+fn quick_does_nothing_when_up_to_date() {
+    let r = sample_root("quick");
+    assert_eq!(
+        modkit_depmod(&["-b", r.path(), "--no-cache", "1.0"]).code,
+        0
+    );
+    fs::remove_file(r.moddir().join("modules.alias")).unwrap();
+    let out = modkit_depmod(&["-A", "-b", r.path(), "1.0"]);
+    assert_eq!((out.stderr.as_str(), out.code), ("", 0));
+    assert!(
+        !r.moddir().join("modules.alias").exists(),
+        "-A did the work"
+    );
+}
+
+fn cycle_root(name: &str) -> Root {
+    let r = Root::new(name);
+    r.add(
+        "kernel/x.ko",
+        &build(&Spec::x86_64().exports(&["x_fn"]).imports(&["y_fn"])),
+    );
+    r.add(
+        "kernel/y.ko",
+        &build(&Spec::x86_64().exports(&["y_fn"]).imports(&["x_fn"])),
+    );
+    r.add("kernel/z.ko", &build(&Spec::x86_64().imports(&["x_fn"])));
+    fs::write(
+        r.moddir().join("modules.order"),
+        "kernel/z.ko\nkernel/x.ko\nkernel/y.ko\n",
+    )
+    .unwrap();
+    fs::write(
+        r.moddir().join("modules.builtin"),
+        "kernel/fs/ext4/ext4.ko\n",
+    )
+    .unwrap();
+    fs::write(
+        r.moddir().join("modules.builtin.modinfo"),
+        b"ext4.alias=fs-ext4\0",
+    )
+    .unwrap();
+    r
+}
+
+#[test]
+fn cycles_fail_naming_every_module() {
+    let r = cycle_root("cycle");
+    let out = modkit_depmod(&["-b", r.path(), "--no-cache", "1.0"]);
+    assert_eq!(
+        out,
+        Output {
+            stdout: String::new(),
+            stderr: "depmod: ERROR: Cycle detected: x -> y -> x\n\
+                     depmod: ERROR: Found 2 modules in dependency cycles!\n"
+                .into(),
+            code: 1
+        }
+    );
+}
+
+/// kmod's depmod, if installed (Debian's kmod 30 in CI).
+fn kmod_depmod() -> Option<PathBuf> {
+    let p = PathBuf::from("/usr/sbin/depmod");
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!(
+            "SKIPPED: kmod's depmod is not installed; the differential depmod tests did not run"
+        );
+        None
+    }
+}
+
+/// Run kmod and modkit (post-order layout) on two copies of a tree made by `make`; the same
+/// stdout, stderr (with the root spelled ROOT), status and files.
+fn differential(name: &str, make: fn(&str) -> Root, extra: &[&str]) {
+    let Some(kmod) = kmod_depmod() else { return };
+    let (k, m) = (
+        make(&format!("{name}-kmod")),
+        make(&format!("{name}-modkit")),
+    );
+    let mut args: Vec<&str> = extra.to_vec();
+    args.push("1.0");
+    let mut kout = output(Command::new(kmod).arg("-b").arg(k.path()).args(&args));
+    let mut margs = vec!["-b", m.path(), "--index-layout", "postorder", "--no-cache"];
+    margs.extend_from_slice(&args);
+    let mut mout = modkit_depmod(&margs);
+    kout.stderr = kout.stderr.replace(k.path(), "ROOT");
+    kout.stdout = kout.stdout.replace(k.path(), "ROOT");
+    mout.stderr = mout.stderr.replace(m.path(), "ROOT");
+    mout.stdout = mout.stdout.replace(m.path(), "ROOT");
+    assert_eq!(mout, kout, "{name}: output differs from kmod's");
+    assert_eq!(m.files(), k.files(), "{name}: files differ from kmod's");
+}
+
+#[test]
+fn same_as_kmod_on_the_sample_modules() {
+    differential("diff-sample", sample_root, &[]);
+    differential("diff-sample-n", sample_root, &["-n"]);
+    differential("diff-sample-v", sample_root, &["-v"]);
+}
+
+#[test]
+fn same_as_kmod_on_cycles() {
+    differential("diff-cycle", cycle_root, &[]);
+}
+
+fn unknown_root(name: &str) -> Root {
+    let r = sample_root(name);
+    fs::write(
+        r.0.join("System.map"),
+        "ffffffff81000000 T _printk\nffffffff82000000 r __ksymtab__printk\n",
+    )
+    .unwrap();
+    r
+}
+
+#[test]
+fn same_as_kmod_on_unknown_symbols() {
+    let Some(_) = kmod_depmod() else { return };
+    // The System.map lives inside each root; give each run its own.
+    for (name, flags) in [("diff-unknown", ["-e", "-F"])] {
+        let Some(kmod) = kmod_depmod() else { return };
+        let (k, m) = (
+            unknown_root(&format!("{name}-kmod")),
+            unknown_root(&format!("{name}-modkit")),
+        );
+        let kmap = k.0.join("System.map");
+        let mmap = m.0.join("System.map");
+        let mut kout = output(
+            Command::new(kmod)
+                .arg("-b")
+                .arg(k.path())
+                .args(flags)
+                .arg(&kmap)
+                .arg("1.0"),
+        );
+        let mut mout = modkit_depmod(&[
+            "-b",
+            m.path(),
+            "--index-layout",
+            "postorder",
+            "--no-cache",
+            flags[0],
+            flags[1],
+            mmap.to_str().unwrap(),
+            "1.0",
+        ]);
+        kout.stderr = kout.stderr.replace(k.path(), "ROOT");
+        mout.stderr = mout.stderr.replace(m.path(), "ROOT");
+        assert_eq!(mout, kout);
+        assert_eq!(m.files(), k.files());
+    }
+}
