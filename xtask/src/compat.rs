@@ -1,6 +1,9 @@
 //! `cargo xtask compat`: run modkit's tools and kmod's on the same Debian module trees and
 //! fail on any difference in output or exit status.
 
+#[path = "compat_modprobe.rs"]
+mod compat_modprobe;
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -55,6 +58,14 @@ pub fn run(args: Args) -> Result<()> {
             &modules,
             &args,
             &mut report,
+        )?;
+        compat_modprobe::check(
+            &sh,
+            &root,
+            &tree.release,
+            series.as_str(),
+            &modkit,
+            &mut |check, n, d| report.record(&check, n, d),
         )?;
         crate::compat_depmod::check(&sh, &tree, &modkit, &mut |check, n, d| {
             report.record(&check, n, d)
