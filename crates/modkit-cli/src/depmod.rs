@@ -9,8 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
 use modkit_depgraph::{
-    Depmod, DepmodConfig, Error, Flavor, KernelSymbols, Level, Message, ResolveOptions, config,
-    output,
+    Depmod, DepmodConfig, Error, Flavor, KernelSymbols, Level, Message, ResolveOptions, output,
 };
 use modkit_index::Layout;
 
@@ -268,24 +267,23 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
 
     if all {
         let paths: Vec<PathBuf> = if args.config.is_empty() {
-            config::DEFAULT_CONFIG_DIRS
-                .iter()
-                .map(PathBuf::from)
-                .collect()
+            DepmodConfig::default_dirs()
         } else {
             args.config.clone()
         };
-        let (cfg, warnings) = DepmodConfig::load(&paths, &version);
+        let (cfg, warnings) = DepmodConfig::load(&paths);
         for w in warnings {
-            if w.line > 0 {
-                log(
-                    "ERROR",
-                    format_args!("{}:{}: {}", w.path.display(), w.line, w.message),
-                );
-            } else {
-                log("ERROR", format_args!("{}: {}", w.path.display(), w.message));
+            match w {
+                // kmod says these at INFO level only.
+                modkit_config::Warning::NotImplemented { .. } => {
+                    if args.verbose > 1 {
+                        log("INFO", w);
+                    }
+                }
+                _ => log("ERROR", w),
             }
         }
+        let cfg = cfg.for_kernel(&version);
         run.config = cfg;
     } else {
         for f in &files {

@@ -24,7 +24,7 @@ pub struct ModuleEntry {
 /// Read every module file under `dir` (recursively, all compressions), sorted by file name.
 pub fn modules_in(dir: &Path) -> Result<Vec<ModuleEntry>, Error> {
     let mut diag = crate::diag::Diagnostics::default();
-    let config = crate::config::DepmodConfig::default();
+    let config = crate::config::default_config();
     let candidates = scan::scan(dir, &config, &mut diag)?;
     let mut entries = Vec::with_capacity(candidates.len());
     for Candidate {

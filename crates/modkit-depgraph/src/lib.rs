@@ -96,7 +96,7 @@ impl Depmod {
     pub fn new(module_dir: &Path, flavor: Flavor) -> Depmod {
         Depmod {
             module_dir: module_dir.to_path_buf(),
-            config: DepmodConfig::default(),
+            config: config::default_config(),
             files: None,
             kernel: KernelSymbols::default(),
             resolve: ResolveOptions::default(),

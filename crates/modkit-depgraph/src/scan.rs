@@ -114,6 +114,7 @@ pub fn scan(
     drop(top);
     walk(module_dir, &dir, config, &mut found, &mut order, diag);
     for ext in &config.external {
+        let ext = Path::new(&ext.dir);
         if ext.is_dir() {
             walk(ext, &dir, config, &mut found, &mut order, diag);
         }
@@ -144,7 +145,7 @@ fn walk(
         let Ok(entry) = entry else { continue };
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if config.is_excluded(&name) {
+        if crate::config::is_excluded(config, &name) {
             continue;
         }
         let full = entry.path();
@@ -183,8 +184,8 @@ fn walk(
                 found.insert(candidate.name.clone(), candidate);
             }
             Some(existing) => {
-                if !config.keeps_existing(
-                    &candidate.name,
+                if !crate::config::keeps_existing(
+                    config,
                     existing.relpath.as_deref(),
                     candidate.relpath.as_deref(),
                 ) {
