@@ -30,4 +30,3 @@ MODULE_LICENSE("GPL");
 MODULE_AUTHOR("modkit developers");
 MODULE_DESCRIPTION("modkit sample module calling hello_api's api_test()");
 MODULE_VERSION("1.0");
-MODULE_SOFTDEP("post: hello_api");

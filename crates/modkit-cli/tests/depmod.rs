@@ -204,7 +204,6 @@ fn dry_run_prints_the_text_files() {
          # Aliases extracted from modules themselves.\n\
          alias modkit:hello-api hello_api\n\
          # Soft dependencies extracted from modules themselves.\n\
-         softdep hello_feature post: hello_api\n\
          # Weak dependencies extracted from modules themselves.\n\
          # Aliases for symbols, used by symbol_request().\n\
          alias symbol:api_test hello_api\n"
