@@ -168,7 +168,10 @@ fn libkmod_log_as_modprobe(stderr: &[u8]) -> Vec<u8> {
     let text = String::from_utf8_lossy(stderr);
     let mut out = String::with_capacity(text.len());
     for line in text.split_inclusive('\n') {
-        match line.strip_prefix("libkmod: ERROR ").and_then(|rest| rest.split_once(": ")) {
+        match line
+            .strip_prefix("libkmod: ERROR ")
+            .and_then(|rest| rest.split_once(": "))
+        {
             Some((_source, message)) => {
                 out.push_str("modprobe: ERROR: ");
                 out.push_str(message);
