@@ -64,7 +64,6 @@ pub fn module_dependencies(path: &Path) -> Result<Vec<String>, crate::Error> {
         .values("depends")
         .flat_map(|v| {
             String::from_utf8_lossy(v)
-                .into_owned()
                 .split(',')
                 .map(str::to_owned)
                 .collect::<Vec<_>>()

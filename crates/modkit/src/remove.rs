@@ -169,11 +169,10 @@ fn delete(
     .delete_flags();
     kernel
         .delete_module(&c_name(name)?, flags)
-        .map_err(|errno| {
+        .inspect_err(|errno| {
             reporter.message(
                 Level::Error,
                 &format!("could not remove '{name}': {}", errno.strerror()),
             );
-            errno
         })
 }
