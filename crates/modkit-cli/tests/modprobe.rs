@@ -1,0 +1,208 @@
+//! `modprobe` over a fake module directory holding the sample modules, indexed by our own
+//! `depmod`: exact stdout, stderr and exit status for what runs without loading anything (`-n`,
+//! `--show-depends`, `-R`, `-c`, lookup failures), and the same commands run by kmod's modprobe
+//! when it is installed (it is in CI), which must print the same bytes.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const VERSION: &str = "1.0-test";
+
+#[derive(Debug, PartialEq, Eq)]
+struct Output {
+    stdout: String,
+    stderr: String,
+    code: i32,
+}
+
+fn output(command: &mut Command) -> Output {
+    let out = command.output().expect("run the command");
+    Output {
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: out.status.code().unwrap_or(-1),
+    }
+}
+
+fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../kmods/fixtures")
+        .join(rel)
+}
+
+/// A root with `lib/modules/1.0-test/extra/hello_{api,feature}.ko`, indexed by `modkit depmod`,
+/// and a config directory.
+struct Root {
+    dir: PathBuf,
+}
+
+impl Root {
+    fn new(name: &str, config: &str) -> Root {
+        let dir =
+            std::env::temp_dir().join(format!("modkit-modprobe-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let extra = dir.join("lib/modules").join(VERSION).join("extra");
+        std::fs::create_dir_all(&extra).unwrap();
+        for module in ["hello_api", "hello_feature"] {
+            std::fs::copy(
+                fixture(&format!("6.1/{module}.ko")),
+                extra.join(format!("{module}.ko")),
+            )
+            .unwrap();
+        }
+        std::fs::create_dir_all(dir.join("conf")).unwrap();
+        std::fs::write(dir.join("conf/test.conf"), config).unwrap();
+        let depmod = output(
+            Command::new(env!("CARGO_BIN_EXE_modkit"))
+                .args(["depmod", "-b"])
+                .arg(&dir)
+                .arg(VERSION),
+        );
+        assert_eq!(depmod.code, 0, "depmod: {depmod:?}");
+        Root { dir }
+    }
+
+    fn moddir(&self) -> String {
+        format!("{}/lib/modules/{VERSION}", self.dir.display())
+    }
+
+    /// `modprobe -d ROOT -S 1.0-test -C ROOT/conf ARGS`, by `program` (ours or kmod's).
+    fn run(&self, program: &[&str], args: &[&str]) -> Output {
+        let mut command = Command::new(program[0]);
+        command
+            .args(&program[1..])
+            .arg("-d")
+            .arg(&self.dir)
+            .args(["-S", VERSION, "-C"])
+            .arg(self.dir.join("conf"))
+            .args(args)
+            .env_remove("MODPROBE_OPTIONS");
+        output(&mut command)
+    }
+
+    fn modkit(&self, args: &[&str]) -> Output {
+        self.run(&[env!("CARGO_BIN_EXE_modkit"), "modprobe"], args)
+    }
+}
+
+impl Drop for Root {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn kmod_modprobe() -> Option<&'static str> {
+    let found = ["/usr/sbin/modprobe", "/sbin/modprobe"]
+        .into_iter()
+        .find(|p| Path::new(p).exists());
+    if found.is_none() {
+        eprintln!(
+            "SKIPPED: kmod's modprobe is not installed (apt-get install kmod); comparison not run"
+        );
+    }
+    found
+}
+
+const CONFIG: &str = "options hello_api greeting=hi\nalias my-feature hello_feature\n";
+
+/// The commands compared with kmod, and what they must print.
+fn cases(root: &Root) -> Vec<(Vec<&'static str>, Output)> {
+    let moddir = root.moddir();
+    let ok = |stdout: String| Output {
+        stdout,
+        stderr: String::new(),
+        code: 0,
+    };
+    vec![
+        (
+            vec!["--show-depends", "hello_feature"],
+            ok(format!(
+                "insmod {moddir}/extra/hello_api.ko greeting=hi \ninsmod {moddir}/extra/hello_feature.ko \n"
+            )),
+        ),
+        (
+            vec!["-n", "-v", "hello_feature"],
+            ok(format!(
+                "insmod {moddir}/extra/hello_api.ko greeting=hi \ninsmod {moddir}/extra/hello_feature.ko \n"
+            )),
+        ),
+        (
+            vec!["-n", "-v", "my-feature", "extra=1"],
+            ok(format!(
+                "insmod {moddir}/extra/hello_api.ko greeting=hi \ninsmod {moddir}/extra/hello_feature.ko extra=1\n"
+            )),
+        ),
+        (vec!["-R", "modkit:hello-api"], ok("hello_api\n".to_owned())),
+        (vec!["-R", "symbol:api_test"], ok("hello_api\n".to_owned())),
+        (
+            vec!["-a", "-R", "modkit:hello-api", "my-feature"],
+            ok("hello_api\nhello_feature\n".to_owned()),
+        ),
+        (
+            vec!["nosuch"],
+            Output {
+                stdout: String::new(),
+                stderr: format!("modprobe: FATAL: Module nosuch not found in directory {moddir}\n"),
+                code: 1,
+            },
+        ),
+        (
+            vec!["-q", "nosuch"],
+            Output {
+                stdout: String::new(),
+                stderr: String::new(),
+                code: 1,
+            },
+        ),
+    ]
+}
+
+#[test]
+fn modprobe_prints_what_it_would_do() {
+    let root = Root::new("exact", CONFIG);
+    for (args, expected) in cases(&root) {
+        assert_eq!(root.modkit(&args), expected, "modprobe {args:?}");
+    }
+}
+
+#[test]
+fn modprobe_before_depmod_says_where_it_looked() {
+    let dir =
+        std::env::temp_dir().join(format!("modkit-modprobe-{}-unindexed", std::process::id()));
+    let moddir = dir.join("lib/modules").join(VERSION);
+    std::fs::create_dir_all(moddir.join("extra")).unwrap();
+    std::fs::copy(
+        fixture("6.1/hello_feature.ko"),
+        moddir.join("extra/hello_feature.ko"),
+    )
+    .unwrap();
+    let out = output(
+        Command::new(env!("CARGO_BIN_EXE_modkit"))
+            .args(["modprobe", "-d"])
+            .arg(&dir)
+            .args(["-S", VERSION, "-C", "/dev/null", "hello_feature"]),
+    );
+    assert_eq!(out.stdout, "");
+    assert_eq!(
+        out.stderr,
+        format!(
+            "modprobe: FATAL: Module hello_feature not found in directory {}\n",
+            moddir.display()
+        )
+    );
+    assert_eq!(out.code, 1);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn same_output_as_kmod() {
+    let Some(kmod) = kmod_modprobe() else { return };
+    let root = Root::new("kmod", CONFIG);
+    for (args, _) in cases(&root) {
+        assert_eq!(
+            root.modkit(&args),
+            root.run(&[kmod], &args),
+            "modprobe {args:?}"
+        );
+    }
+}
