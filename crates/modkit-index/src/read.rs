@@ -427,7 +427,10 @@ impl<'a> Index<'a> {
         out.clear();
         let key = key.as_ref();
         let data = self.as_bytes();
-        let mut budget = Budget(data.len());
+        // Each subtree walk gets its own budget: a valid trie may have the same subtree walked
+        // once per `*`, `?` or `[` of the key along its path (kmod walks it as often), so only
+        // a single walk is bounded by the file size. The walks number at most 3 per key byte.
+        let budget = || Budget(data.len());
         let mut node = self.root()?;
         let mut i = 0;
         while let Some(n) = node {
@@ -436,7 +439,7 @@ impl<'a> Index<'a> {
                 if matches!(ch, b'*' | b'?' | b'[') {
                     let subkey = key.get(i + j..).unwrap_or_default();
                     scratch.pattern.clear();
-                    return wild_all(data, n, j, subkey, scratch, out, &mut budget);
+                    return wild_all(data, n, j, subkey, scratch, out, &mut budget());
                 }
                 if key.get(i + j) != Some(&ch) {
                     return Ok(());
@@ -446,6 +449,7 @@ impl<'a> Index<'a> {
             let subkey = key.get(i..).unwrap_or_default();
             for wc in [b'*', b'?', b'['] {
                 if let Some(child) = n.child(data, wc)? {
+                    let mut budget = budget();
                     budget.spend(&child)?;
                     scratch.pattern.clear();
                     scratch.pattern.push(wc);
