@@ -17,6 +17,7 @@ pub(crate) fn search(pattern: &str, text: &str) -> Option<bool> {
         p: pattern.as_bytes(),
         i: 0,
         depth: 0,
+        groups: 0,
     }
     .parse()?;
     let t = text.as_bytes();
@@ -48,6 +49,9 @@ struct Parser<'a> {
     p: &'a [u8],
     i: usize,
     depth: u32,
+    /// Open groups: a `)` outside any is an ordinary character (glibc's `REG_EXTENDED` syntax
+    /// has `RE_UNMATCHED_RIGHT_PAREN_ORD`).
+    groups: u32,
 }
 
 impl Parser<'_> {
@@ -81,7 +85,7 @@ impl Parser<'_> {
     fn concat(&mut self) -> Option<Node> {
         let mut items = Vec::new();
         while let Some(c) = self.peek() {
-            if c == b'|' || c == b')' {
+            if c == b'|' || (c == b')' && self.groups > 0) {
                 break;
             }
             let atom = self.atom()?;
@@ -100,10 +104,12 @@ impl Parser<'_> {
             b'^' => Node::Start,
             b'$' => Node::End,
             b'(' => {
+                self.groups += 1;
                 let inner = self.alt()?;
                 if self.peek() != Some(b')') {
                     return None;
                 }
+                self.groups -= 1;
                 self.i += 1;
                 inner
             }
@@ -322,7 +328,7 @@ mod tests {
         for p in [
             "*",
             "(",
-            "a)",
+            // Not "a)": glibc reads an unmatched `)` as an ordinary character.
             "[a",
             "a{2",
             "a{3,1}",

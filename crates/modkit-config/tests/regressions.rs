@@ -1,0 +1,26 @@
+//! Inputs the fuzzers (`cargo xtask fuzz`, crates/modkit-fuzz) found where modkit-config
+//! disagrees with kmod, kept so that they stay fixed.
+
+use modkit_config::depmod::kernel_matches;
+
+/// Found by `ere_libc`: glibc compiles depmod.d kernel patterns with `REG_EXTENDED`, whose
+/// syntax bits include `RE_UNMATCHED_RIGHT_PAREN_ORD`: a `)` that closes no group is an
+/// ordinary character. Our matcher refused such a pattern (so it matched nothing), where kmod's
+/// depmod applies the line. Answers below are glibc 2.36's.
+#[test]
+fn unmatched_right_paren_is_ordinary() {
+    let data = include_bytes!("../testdata/regressions/ere_libc-unmatched-paren");
+    let mut parts = data.splitn(2, |&b| b == 0);
+    let pattern = std::str::from_utf8(parts.next().unwrap()).unwrap();
+    let kernel = std::str::from_utf8(parts.next().unwrap_or_default()).unwrap();
+    assert_eq!(pattern, "()|^)|");
+    assert!(kernel_matches(pattern, kernel), "{pattern:?} on {kernel:?}");
+
+    assert!(kernel_matches("6.1)", "6.1)-amd64"));
+    assert!(!kernel_matches("6.1)", "6.1.0-amd64"));
+    assert!(kernel_matches("^a)b$", "a)b"));
+    assert!(kernel_matches("(6)\\.1)", "6.1)"));
+    // Inside a group, `)` still closes it; an unclosed `(` is still an error (matches nothing).
+    assert!(kernel_matches("(6|5)\\.1", "6.1.0"));
+    assert!(!kernel_matches("(6\\.1", "6.1.0"));
+}
