@@ -82,6 +82,26 @@ const TARGETS: &[Target] = &[
         name: "ere_libc",
         seeds: seeds_ere,
     },
+    Target {
+        name: "glob_match",
+        seeds: seeds_fnmatch,
+    },
+    Target {
+        name: "alias_text",
+        seeds: seeds_alias_text,
+    },
+    Target {
+        name: "depgraph_inputs",
+        seeds: seeds_depgraph_inputs,
+    },
+    Target {
+        name: "depgraph_cache",
+        seeds: seeds_depgraph_cache,
+    },
+    Target {
+        name: "sysfs_uevent",
+        seeds: seeds_sysfs,
+    },
 ];
 
 pub fn run(args: Args) -> Result<()> {
@@ -436,6 +456,94 @@ fn seeds_ere(_: &Path) -> Result<Seeds> {
             )
         })
         .collect())
+}
+
+/// modules.alias texts: the index crate's, and the start of the glob crate's bigger one.
+fn seeds_alias_text(root: &Path) -> Result<Seeds> {
+    let mut seeds = read_seeds(
+        root,
+        vec![root.join("crates/modkit-index/testdata/modules.alias")],
+    )?;
+    let big = fs::read_to_string(root.join("crates/modkit-glob/testdata/modules.alias"))?;
+    let head: String = big.lines().take(60).map(|l| format!("{l}\n")).collect();
+    seeds.push(("glob-head".to_owned(), head.into_bytes()));
+    seeds.push((
+        "comments".to_owned(),
+        b"# c\n\nalias a b\nalias  x*y  m  \n".to_vec(),
+    ));
+    Ok(seeds)
+}
+
+/// modules.order, modules.builtin and modules.builtin.modinfo of the index testdata (joined by
+/// 0xFF, as the target splits them), with and without a depmod.d part.
+fn seeds_depgraph_inputs(root: &Path) -> Result<Seeds> {
+    let dir = root.join("crates/modkit-index/testdata");
+    let mut parts = Vec::new();
+    for name in [
+        "modules.order",
+        "modules.builtin",
+        "modules.builtin.modinfo",
+    ] {
+        let p = dir.join(name);
+        parts.push(fs::read(&p).with_context(|| format!("reading {}", p.display()))?);
+    }
+    let order = b"kernel/extra/hello_feature.ko\nkernel/extra/hello_api.ko\n".to_vec();
+    let conf = b"search updates built-in\noverride hello_api * extra\nexclude kernel/x\n".to_vec();
+    Ok(vec![
+        ("testdata".to_owned(), parts.join(&0xFF)),
+        (
+            "sample-order".to_owned(),
+            [order.clone(), vec![0xFF], parts[1].clone()].concat(),
+        ),
+        (
+            "with-conf".to_owned(),
+            [order, vec![0xFF, 0xFF, 0xFF], conf].concat(),
+        ),
+    ])
+}
+
+/// A cache file body (the target appends the checksum) with one entry of every kind.
+fn seeds_depgraph_cache(_: &Path) -> Result<Seeds> {
+    let mut b = b"MODKITDC".to_vec();
+    b.extend_from_slice(&1u32.to_le_bytes());
+    b.extend_from_slice(&1u64.to_le_bytes());
+    let put_str = |b: &mut Vec<u8>, s: &[u8]| {
+        b.extend_from_slice(&(s.len() as u64).to_le_bytes());
+        b.extend_from_slice(s);
+    };
+    put_str(&mut b, b"kernel/a.ko");
+    for v in [1u64, 2, 3] {
+        b.extend_from_slice(&v.to_le_bytes());
+    }
+    b.extend_from_slice(&4i128.to_le_bytes());
+    put_str(&mut b, b"sym_a sym_b alias_x");
+    let span = |b: &mut Vec<u8>, s: u32, e: u32| {
+        b.extend_from_slice(&s.to_le_bytes());
+        b.extend_from_slice(&e.to_le_bytes());
+    };
+    b.extend_from_slice(&1u64.to_le_bytes()); // exports
+    span(&mut b, 0, 5);
+    b.extend_from_slice(&0x1234u64.to_le_bytes());
+    b.extend_from_slice(&1u64.to_le_bytes()); // imports
+    span(&mut b, 6, 11);
+    b.extend_from_slice(&0u64.to_le_bytes());
+    b.push(1);
+    for _ in 0..3 {
+        b.extend_from_slice(&1u64.to_le_bytes()); // aliases, softdeps, weakdeps
+        span(&mut b, 12, 19);
+    }
+    b.push(1);
+    put_str(&mut b, b"error text");
+    Ok(vec![("one-entry".to_owned(), b)])
+}
+
+/// The sysfs crate's uevent files and its pci.ids sample.
+fn seeds_sysfs(root: &Path) -> Result<Seeds> {
+    let dir = root.join("crates/modkit-sysfs/testdata");
+    let mut paths = files(&dir, &|n| n == "uevent")?;
+    paths.truncate(40);
+    paths.push(dir.join("pci.ids"));
+    read_seeds(root, paths)
 }
 
 #[cfg(test)]
