@@ -73,6 +73,9 @@ pub fn run(args: Args) -> Result<()> {
     }
 
     fixtures(&sh, &kmod, &modkit, &args, &mut report)?;
+    crate::compat_depmod::check_foreign(&sh, &modkit, &mut |check, n, d| {
+        report.record(&check, n, d)
+    })?;
 
     println!("\ncompat summary:");
     for line in &report.lines {

@@ -288,3 +288,148 @@ fn show_depends(
     text.push_str(&format!("status {:?}\n", out.status.code()));
     Ok(text)
 }
+
+/// The big-endian check: Debian's s390x 6.1 kernel modules (fetched with apt for the foreign
+/// architecture, cached under `cache_dir()/foreign/`), indexed by both tools on this x86-64
+/// host; files, messages (with `-e -F System.map`, thousands of warnings) and status must match.
+/// When the packages cannot be had (no network, no root for `dpkg --add-architecture`), this
+/// says so loudly and reports nothing; the synthetic cross-architecture tests of modkit-depgraph
+/// still run.
+pub(crate) fn check_foreign(
+    sh: &Shell,
+    modkit: &Path,
+    report_line: &mut dyn FnMut(String, usize, usize),
+) -> Result<()> {
+    let tree = match fetch_s390x(sh) {
+        Ok(t) => t,
+        Err(err) => {
+            println!("compat: SKIPPED the s390x depmod check: {err:#}");
+            return Ok(());
+        }
+    };
+    let (root, release) = tree;
+    let scratch = crate::cache_dir().join("compat-depmod").join(&release);
+    let kroot = scratch.join("kmod");
+    let mroot = scratch.join("modkit");
+    let system_map = root.join("boot").join(format!("System.map-{release}"));
+    for r in [&kroot, &mroot] {
+        if r.exists() {
+            std::fs::remove_dir_all(r)?;
+        }
+        let moddir = r.join("lib/modules").join(&release);
+        std::fs::create_dir_all(moddir.parent().context("parent")?)?;
+        let source = root.join("lib/modules").join(&release);
+        cmd!(sh, "cp -al {source} {moddir}").quiet().run()?;
+    }
+    let depmod = Path::new("/usr/sbin/depmod");
+    for (what, flags) in [("plain", vec![]), ("-e -F System.map", vec!["-e", "-F"])] {
+        let mut kargs: Vec<String> = vec!["-b".into(), kroot.display().to_string()];
+        let mut margs: Vec<String> = vec![
+            "depmod".into(),
+            "--index-layout".into(),
+            "postorder".into(),
+            "--no-cache".into(),
+            "-b".into(),
+            mroot.display().to_string(),
+        ];
+        for f in &flags {
+            kargs.push((*f).into());
+            margs.push((*f).into());
+        }
+        if !flags.is_empty() {
+            kargs.push(system_map.display().to_string());
+            margs.push(system_map.display().to_string());
+        }
+        kargs.push(release.clone());
+        margs.push(release.clone());
+        let mut kout = cmd!(sh, "{depmod} {kargs...}")
+            .quiet()
+            .ignore_status()
+            .output()?;
+        let mut mout = cmd!(sh, "{modkit} {margs...}")
+            .quiet()
+            .ignore_status()
+            .output()?;
+        kout.stderr = String::from_utf8_lossy(&kout.stderr)
+            .replace(&kroot.display().to_string(), "ROOT")
+            .into_bytes();
+        mout.stderr = String::from_utf8_lossy(&mout.stderr)
+            .replace(&mroot.display().to_string(), "ROOT")
+            .into_bytes();
+        let mut diffs = compare_runs(&kout, &mout);
+        let (compared, file_diffs) = compare_dirs(
+            &kroot.join("lib/modules").join(&release),
+            &mroot.join("lib/modules").join(&release),
+        )?;
+        diffs += file_diffs;
+        let lines = kout.stderr.iter().filter(|&&b| b == b'\n').count();
+        report_line(
+            format!("depmod s390x ({release}) {what}: files + {lines} message lines"),
+            compared,
+            diffs,
+        );
+    }
+    Ok(())
+}
+
+/// Debian's newest 6.1 s390x kernel image, extracted; returns (root, release).
+fn fetch_s390x(sh: &Shell) -> Result<(PathBuf, String)> {
+    let base = crate::cache_dir().join("foreign");
+    std::fs::create_dir_all(&base)?;
+    let foreign = cmd!(sh, "dpkg --print-foreign-architectures").read()?;
+    if !foreign.lines().any(|l| l.trim() == "s390x") {
+        cmd!(sh, "dpkg --add-architecture s390x")
+            .run()
+            .context("adding the s390x architecture to dpkg (needs root)")?;
+        cmd!(sh, "apt-get update -q")
+            .run()
+            .context("apt-get update")?;
+    }
+    let list = cmd!(
+        sh,
+        "apt-cache search --names-only ^linux-image-6\\.1\\.0-[0-9]+-s390x$"
+    )
+    .read()
+    .context("apt-cache search")?;
+    let package = list
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .max_by_key(|p| {
+            p.trim_start_matches("linux-image-6.1.0-")
+                .split('-')
+                .next()
+                .and_then(|n| n.parse::<u32>().ok())
+                .unwrap_or(0)
+        })
+        .context("no linux-image-6.1.0-*-s390x package")?
+        .to_owned();
+    let release = package.trim_start_matches("linux-image-").to_owned();
+    let root = base.join(&release);
+    if !root
+        .join("lib/modules")
+        .join(&release)
+        .join("modules.order")
+        .exists()
+    {
+        let _dir = sh.push_dir(&base);
+        let spec = format!("{package}:s390x");
+        cmd!(sh, "apt-get download -q {spec}")
+            .run()
+            .context("downloading the s390x kernel")?;
+        let deb = std::fs::read_dir(&base)?
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(&format!("{package}_")))
+            })
+            .context("the downloaded .deb")?;
+        let tmp = base.join(format!(".{release}.tmp"));
+        let _ = std::fs::remove_dir_all(&tmp);
+        cmd!(sh, "dpkg-deb -x {deb} {tmp}").run()?;
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::rename(&tmp, &root)?;
+        std::fs::remove_file(&deb)?;
+    }
+    Ok((root, release))
+}
