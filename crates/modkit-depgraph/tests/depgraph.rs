@@ -537,3 +537,57 @@ fn sample_modules_snapshots() {
         "extra/hello_api.ko:\nextra/hello_feature.ko: extra/hello_api.ko\n"
     );
 }
+
+#[test]
+fn guix_databases() {
+    let t = Tree::new("guix");
+    t.add(
+        "kernel/fs/fuse.ko.xz",
+        &Spec::x86_64().modinfo(&[
+            "alias=char-major-10-229",
+            "alias=devname:fuse",
+            "alias=fs-fuse",
+        ]),
+    );
+    t.add(
+        "kernel/net/snd-dummy.ko",
+        &Spec::x86_64().modinfo(&["alias=snd-card-dummy"]),
+    );
+    let modules = modkit_depgraph::guix::modules_in(&t.dir()).unwrap();
+    assert_eq!(
+        String::from_utf8(modkit_depgraph::guix::module_name_database(&modules)).unwrap(),
+        "fuse kernel/fs/fuse.ko.xz\nsnd_dummy kernel/net/snd-dummy.ko\n"
+    );
+    assert_eq!(
+        String::from_utf8(modkit_depgraph::guix::alias_database(&modules)).unwrap(),
+        "# Aliases extracted from modules themselves.\nalias char-major-10-229 fuse\n\
+         alias devname:fuse fuse\nalias fs-fuse fuse\nalias snd-card-dummy snd_dummy\n"
+    );
+    modkit_depgraph::guix::write_module_device_database(&t.dir()).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(t.dir().join("modules.devname")).unwrap(),
+        "# Device nodes to trigger on-demand module loading.\nfuse fuse c10:229\n"
+    );
+}
+
+#[test]
+fn duplicate_aliases_warn_with_w() {
+    let t = Tree::new("dups");
+    t.add(
+        "kernel/a.ko",
+        &Spec::x86_64().modinfo(&["alias=same", "alias=same", "alias=bad]"]),
+    );
+    t.order(&["kernel/a.ko"]);
+    let mut d = depmod(&t);
+    d.flavor.warn_dups = true;
+    let r = run(d).unwrap();
+    let texts: Vec<&str> = r.messages.iter().map(|(_, t)| t.as_str()).collect();
+    assert!(
+        texts.contains(&"duplicate module alias:\nsame a"),
+        "{texts:?}"
+    );
+    assert!(texts.contains(&"Unmatched bracket in bad]"), "{texts:?}");
+    // Both copies are in the index, as kmod keeps them.
+    let index = modkit_index::Index::from_bytes(&r.files["modules.alias.bin"]).unwrap();
+    assert_eq!(index.get_all("same").unwrap().unwrap().count(), 2);
+}
