@@ -406,3 +406,22 @@ fn same_as_kmod_on_unknown_symbols() {
     assert_eq!(mout, kout);
     assert_eq!(m.files(), k.files());
 }
+
+#[test]
+fn missing_module_directory() {
+    let r = Root::new("missing-dir");
+    let out = modkit_depmod(&["-b", r.path(), "--no-cache", "2.0"]);
+    let dir = r.0.join("lib/modules/2.0");
+    assert_eq!(
+        out,
+        Output {
+            stdout: String::new(),
+            stderr: format!(
+                "depmod: ERROR: could not open directory {}: No such file or directory\n\
+                 depmod: FATAL: could not search modules: No such file or directory\n",
+                dir.display()
+            ),
+            code: 1
+        }
+    );
+}

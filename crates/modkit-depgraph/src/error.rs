@@ -32,6 +32,14 @@ pub enum Error {
         /// The reason.
         source: modkit_index::Error,
     },
+    /// The module directory cannot be read (kmod: "could not search modules").
+    #[error("could not search modules: {reason}")]
+    Search {
+        /// The directory.
+        path: PathBuf,
+        /// The system's words for the failure.
+        reason: String,
+    },
     /// A module path on the command line is relative.
     #[error("{}: not absolute path.", .0.display())]
     NotAbsolute(PathBuf),

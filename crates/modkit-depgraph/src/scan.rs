@@ -106,12 +106,17 @@ pub fn scan(
     let dir = module_dir.to_string_lossy().into_owned();
     let mut found: HashMap<String, Candidate> = HashMap::with_capacity(8192);
     let mut order = Vec::with_capacity(8192);
-    let top = std::fs::read_dir(module_dir).map_err(|source| Error::Io {
-        path: module_dir.to_path_buf(),
-        what: "could not open directory",
-        source,
-    })?;
-    drop(top);
+    if let Err(err) = std::fs::read_dir(module_dir) {
+        let reason = crate::io_error_text(&err);
+        diag.error(format!(
+            "could not open directory {}: {reason}",
+            module_dir.display()
+        ));
+        return Err(Error::Search {
+            path: module_dir.to_path_buf(),
+            reason,
+        });
+    }
     walk(module_dir, &dir, config, &mut found, &mut order, diag);
     for ext in &config.external {
         let ext = Path::new(&ext.dir);
