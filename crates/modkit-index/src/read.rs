@@ -309,8 +309,23 @@ impl Index<'static> {
             path: path.to_path_buf(),
             source,
         };
+        // Only a regular file: opening a FIFO would block until some writer came along, and
+        // a directory or device is no index either.
+        let not_regular = || {
+            io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a regular file",
+            ))
+        };
+        if !std::fs::metadata(path).map_err(io)?.is_file() {
+            return Err(not_regular());
+        }
         let file = std::fs::File::open(path).map_err(io)?;
-        let len = file.metadata().map_err(io)?.len();
+        let meta = file.metadata().map_err(io)?;
+        if !meta.is_file() {
+            return Err(not_regular());
+        }
+        let len = meta.len();
         if len < HEADER_LEN as u64 {
             return Err(Error::TooShort { len: len as usize });
         }

@@ -59,3 +59,49 @@ fn fuzz_input_index_roundtrip_nested_wildcards() {
         }
     }
 }
+
+/// Found by the bad-input suite: `Index::open` on a FIFO (or any special file) in place of an
+/// index blocked forever in open(2), waiting for a writer; kmod's modprobe and modinfo hang
+/// the same way. Only regular files are opened now.
+#[test]
+fn opening_a_fifo_does_not_block() {
+    let dir = std::env::temp_dir().join(format!("modkit-index-fifo-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("modules.dep.bin");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = fifo.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(Index::open(&path).map(|_| ()).map_err(|e| e.to_string()));
+    });
+    // A deadline that only guards against the hang.
+    let result = rx.recv_timeout(std::time::Duration::from_secs(20));
+    if result.is_err() {
+        // Unblock the reader before failing, so the thread does not outlive the test.
+        let _ = std::fs::OpenOptions::new().write(true).open(&fifo);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let err = result
+        .expect("Index::open on a FIFO blocked")
+        .expect_err("a FIFO is not an index");
+    assert!(err.contains("not a regular file"), "{err}");
+    assert!(err.contains("modules.dep.bin"), "{err}");
+}
+
+/// A directory in place of an index is refused by name, not with mmap's ENODEV.
+#[test]
+fn opening_a_directory_says_so() {
+    let dir = std::env::temp_dir().join(format!("modkit-index-dir-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("modules.alias.bin")).unwrap();
+    let err = Index::open(dir.join("modules.alias.bin"))
+        .unwrap_err()
+        .to_string();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(err.contains("not a regular file"), "{err}");
+}
