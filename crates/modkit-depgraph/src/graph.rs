@@ -179,7 +179,7 @@ pub fn order_modules(modules: &mut Vec<LoadedModule>, module_dir: &Path, diag: &
         m.candidate.name.as_bytes()
     });
     let order_path = module_dir.join("modules.order");
-    let bytes = match std::fs::read(&order_path) {
+    let bytes = match crate::output::read_regular(&order_path) {
         Ok(b) => b,
         Err(err) => {
             diag.warning(format!(

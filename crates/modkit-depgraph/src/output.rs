@@ -329,8 +329,20 @@ fn builtin_alias_bin(
     binary(name, idx.write(layout), name)
 }
 
+/// Read a text input of the module directory, refusing anything but a regular file: a FIFO
+/// would block the run until some writer came along.
+pub(crate) fn read_regular(path: &Path) -> std::io::Result<Vec<u8>> {
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    std::fs::read(path)
+}
+
 fn read_optional(module_dir: &Path, file: &str, diag: &mut Diagnostics) -> Option<Vec<u8>> {
-    match std::fs::read(module_dir.join(file)) {
+    match read_regular(&module_dir.join(file)) {
         Ok(b) => Some(b),
         Err(err) => {
             diag.warning(format!(
