@@ -5,7 +5,7 @@
 //! was found through (kmod keys those `name\alias`). That distinction is visible in kmod's
 //! behaviour (options and blacklisting of aliases, which entries a probe visits), so it is kept.
 
-use std::cell::{OnceCell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -17,6 +17,7 @@ use modkit_syscalls::{InitState, Kernel};
 
 use crate::info::{self, Info};
 use crate::name::{module_name_from_path, normalize_name};
+use crate::wild_set::{WildSet, WildSetScratch};
 use crate::{Error, Level, Reporter};
 
 /// The index files a lookup reads, in the module directory.
@@ -42,6 +43,12 @@ impl IndexFile {
         }
     }
 }
+
+/// Wildcard lookups in one index answered by walking its trie, as kmod does, before its
+/// patterns are compiled into a [`WildSet`]: a walk costs some 25 us on Debian's
+/// modules.alias.bin, compiling its 26,000 patterns some 15 ms, so one-off lookups never pay
+/// for the set and bulk lookups (`modprobe -a -R`, coldplug) barely pay for the walk.
+const WILD_SET_AFTER: u32 = 256;
 
 /// A module in a [`Context`]'s pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -148,6 +155,10 @@ pub struct Context {
     config: ModprobeConfig,
     indexes: [OnceCell<Option<Index<'static>>>; IndexFile::COUNT],
     scratch: RefCell<WildScratch>,
+    /// Per index: wildcard lookups so far, and once there were enough, its compiled set.
+    wild_lookups: [Cell<u32>; IndexFile::COUNT],
+    wild_sets: [OnceCell<Option<WildSet>>; IndexFile::COUNT],
+    wild_set_scratch: RefCell<WildSetScratch>,
     entries: Vec<Entry>,
     by_key: HashMap<String, ModId>,
     first_softdep_only: bool,
@@ -170,6 +181,9 @@ impl Context {
             config,
             indexes: Default::default(),
             scratch: RefCell::default(),
+            wild_lookups: Default::default(),
+            wild_sets: Default::default(),
+            wild_set_scratch: RefCell::default(),
             entries: Vec::new(),
             by_key: HashMap::new(),
             first_softdep_only: false,
@@ -258,10 +272,26 @@ impl Context {
     }
 
     /// The values of every pattern in an index matching `key` (kmod's `index_mm_searchwild`).
+    ///
+    /// After [`WILD_SET_AFTER`] lookups in one index, its patterns are compiled into a
+    /// [`WildSet`], which answers the same, in the same order, some 30 times faster; an index
+    /// that cannot be read whole stays with the walk, which reports the damage it meets.
     fn index_wild(&self, file: IndexFile, key: &str) -> Result<Vec<String>, Error> {
         let Some(index) = self.index(file)? else {
             return Ok(Vec::new());
         };
+        let count = &self.wild_lookups[file as usize];
+        count.set(count.get().saturating_add(1));
+        if count.get() > WILD_SET_AFTER {
+            let set = self.wild_sets[file as usize].get_or_init(|| WildSet::new(index).ok());
+            if let Some(set) = set {
+                let mut scratch = self.wild_set_scratch.borrow_mut();
+                let mut found = Vec::new();
+                if set.search_into(key, &mut scratch, &mut found) {
+                    return Ok(found.into_iter().map(str::to_owned).collect());
+                }
+            }
+        }
         let mut scratch = self.scratch.borrow_mut();
         let mut out: Vec<Value<'_>> = Vec::new();
         index

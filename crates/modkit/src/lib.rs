@@ -32,6 +32,7 @@ mod name;
 mod probe;
 mod remove;
 mod report;
+mod wild_set;
 
 use std::path::PathBuf;
 
