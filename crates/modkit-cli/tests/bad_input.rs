@@ -561,7 +561,11 @@ fn modinfo_with_damaged_indexes() {
             &[("hello_api", "extra/hello_api.ko:")],
         );
         use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(dir.join("modules.dep.bin"), fs::Permissions::from_mode(0o000)).unwrap();
+        fs::set_permissions(
+            dir.join("modules.dep.bin"),
+            fs::Permissions::from_mode(0o000),
+        )
+        .unwrap();
         "denied"
     };
     let run = modkit(
