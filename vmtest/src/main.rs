@@ -14,8 +14,11 @@
 //! verdict pass|fail           the last line: all scenarios passed, or not
 //! ```
 //!
-//! Kernel command line: `vmtest.scenarios=a,b,c` and `vmtest.release=RELEASE` (what `uname -r`
-//! must say).
+//! Kernel command line: `vmtest.scenarios=a,b,c`, `vmtest.release=RELEASE` (what `uname -r`
+//! must say) and `vmtest.modext=ko|ko.xz` (which files of `/kmods` go into
+//! `/lib/modules/RELEASE/extra`, as the distribution ships them for that kernel). Some boots also
+//! carry kernel arguments for modprobe (`hello_api.greeting=...`, `modprobe.blacklist=...`); the
+//! scenarios that need them check that they are there.
 
 mod kmsg;
 mod scenarios;
@@ -72,6 +75,10 @@ fn run() -> Result<bool> {
     );
     let env = scenarios::Env {
         release: cmdline_value(&cmdline, "vmtest.release").map(str::to_string),
+        module_ext: cmdline_value(&cmdline, "vmtest.modext")
+            .unwrap_or("ko")
+            .to_string(),
+        cmdline: cmdline.trim_end().to_string(),
     };
 
     emit(&format!("plan {}", names.join(" ")));

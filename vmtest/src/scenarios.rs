@@ -8,6 +8,8 @@ use std::process::{Command, Stdio};
 use crate::kmsg::Kmsg;
 use crate::{emit, escape};
 
+mod modprobe;
+
 /// A scenario: runs its steps through the context, which records pass/fail.
 pub type Scenario = fn(&mut Ctx<'_>);
 
@@ -18,6 +20,10 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("in-use", in_use),
     ("compressed", compressed),
     ("params", params),
+    ("modprobe", modprobe::modprobe),
+    ("options", modprobe::options),
+    ("cmdline", modprobe::cmdline),
+    ("blacklist", modprobe::blacklist),
     ("selftest-fail", selftest_fail),
     ("selftest-panic", selftest_panic),
     ("selftest-hang", selftest_hang),
@@ -36,6 +42,11 @@ pub fn find(name: &str) -> Option<Scenario> {
 pub struct Env {
     /// The kernel release the host booted (`vmtest.release=`).
     pub release: Option<String>,
+    /// The extension of the sample modules installed in `/lib/modules` (`vmtest.modext=`):
+    /// `ko` or `ko.xz`, as the distribution ships modules for this kernel.
+    pub module_ext: String,
+    /// The whole kernel command line, as `/proc/cmdline` gives it.
+    pub cmdline: String,
 }
 
 /// What one command did.
@@ -90,7 +101,7 @@ impl<'a> Ctx<'a> {
         self.failures == 0
     }
 
-    fn log(&self, text: impl Display) {
+    pub fn log(&self, text: impl Display) {
         emit(&format!("log {} {}", self.name, escape(&text.to_string())));
     }
 
@@ -176,6 +187,41 @@ impl<'a> Ctx<'a> {
         };
         let ok = matches!((position(first), position(second)), (Some(a), Some(b)) if a < b);
         self.check(ok, format!("kernel log shows {first:?} before {second:?}"))
+    }
+
+    /// Exactly this on stdout.
+    pub fn expect_stdout(&mut self, out: &Output, expected: &str) -> bool {
+        let ok = out.stdout == expected;
+        if !ok {
+            self.log(format!("  want stdout: {expected:?}"));
+            self.log(format!("  got stdout:  {:?}", out.stdout));
+        }
+        self.check(ok, "stdout is exactly as expected")
+    }
+
+    /// Nothing on stdout or stderr.
+    pub fn expect_silent(&mut self, out: &Output) -> bool {
+        self.check(
+            out.stdout.is_empty() && out.stderr.is_empty(),
+            "prints nothing",
+        )
+    }
+
+    /// No kernel message of this command contains `needle`.
+    pub fn expect_no_kmsg(&mut self, out: &Output, needle: &str) -> bool {
+        self.check(
+            !out.kmsg_has(needle),
+            format!("kernel log has no {needle:?}"),
+        )
+    }
+
+    /// A file (a sysfs attribute, say) reads `expected`, ignoring the final newline.
+    pub fn expect_file(&mut self, path: &str, expected: &str) -> bool {
+        let value = read_trimmed(path);
+        self.check(
+            value == expected,
+            format!("{path} reads {value:?}, want {expected:?}"),
+        )
     }
 
     pub fn expect_loaded(&mut self, module: &str, loaded: bool) -> bool {

@@ -25,7 +25,46 @@ use qemu::Accel;
 use report::{BootReport, Status};
 
 /// The scenarios `vmtest-init` knows (vmtest/src/scenarios.rs), in the order they run.
-const SCENARIOS: &[&str] = &["boot", "insmod", "in-use", "compressed", "params"];
+const SCENARIOS: &[&str] = &[
+    "boot",
+    "insmod",
+    "in-use",
+    "compressed",
+    "params",
+    "modprobe",
+    "options",
+    "cmdline",
+    "blacklist",
+];
+
+/// Kernel arguments for modprobe (`CMDLINE_GREETING`, `CMDLINE_BLACKLIST` in
+/// vmtest/src/scenarios/modprobe.rs). The kernel ignores `MOD.PARAM` for modules that are not
+/// built in, but modprobe reads them from /proc/cmdline, so they would change what the other
+/// modprobe scenarios see: the scenarios that want them get a boot of their own.
+const CMDLINE_ARGS: &str =
+    "hello_api.greeting=\"Hello from the kernel command line\" modprobe.blacklist=hello_api";
+
+/// The extra kernel arguments `scenario` needs; scenarios with the same needs share a boot.
+fn kernel_args(scenario: &str) -> &'static str {
+    match scenario {
+        "cmdline" | "blacklist" => CMDLINE_ARGS,
+        _ => "",
+    }
+}
+
+/// The boots that run `scenarios`: one per distinct set of kernel arguments, in the order the
+/// sets first appear, each with its scenarios in the order given.
+fn boots<'a>(scenarios: &[&'a str]) -> Vec<(&'static str, Vec<&'a str>)> {
+    let mut boots: Vec<(&'static str, Vec<&'a str>)> = Vec::new();
+    for &scenario in scenarios {
+        let args = kernel_args(scenario);
+        match boots.iter_mut().find(|(a, _)| *a == args) {
+            Some((_, group)) => group.push(scenario),
+            None => boots.push((args, vec![scenario])),
+        }
+    }
+    boots
+}
 
 /// Scenarios that break on purpose, to show that the harness notices; never run by default.
 const SELFTESTS: &[&str] = &[
@@ -135,17 +174,24 @@ fn run_in(
             );
         }
         let timeout = Duration::from_secs(args.timeout);
-        let report = boot(sh, args, &prepared, scenarios, timeout)?;
-        println!("{}", report::render(&prepared.title(args.accel), &report));
-        runs.push((kernel.release.clone(), report));
+        for (extra, group) in boots(scenarios) {
+            let report = boot(sh, args, &prepared, &group, extra, timeout)?;
+            let mut title = prepared.title(args.accel);
+            if !extra.is_empty() {
+                title.push_str(&format!(", with `{extra}`"));
+            }
+            println!("{}", report::render(&title, &report));
+            runs.push((kernel.release.clone(), report));
+        }
     }
 
     print!("{}", summary(scenarios, &runs));
-    let failed: Vec<&str> = runs
+    let mut failed: Vec<&str> = runs
         .iter()
         .filter(|(_, report)| !report.passed())
         .map(|(release, _)| release.as_str())
         .collect();
+    failed.dedup();
     if !failed.is_empty() {
         let hint = if args.keep {
             ""
@@ -294,6 +340,8 @@ fn is_static(elf: &[u8]) -> bool {
 #[derive(Debug)]
 struct Prepared {
     release: String,
+    /// How the distribution ships this kernel's modules: `ko` (Debian's 6.1) or `ko.xz` (6.12).
+    module_ext: &'static str,
     /// The ELF vmlinux (PVH entry), or the bzImage when extraction failed.
     boot_image: PathBuf,
     initramfs: PathBuf,
@@ -326,6 +374,10 @@ fn prepare(sh: &Shell, kernel: &KernelTree, guest: &Guest, work: &Path) -> Resul
         .with_context(|| format!("cannot write {}", initramfs.display()))?;
     Ok(Prepared {
         release: kernel.release.clone(),
+        module_ext: match kernel.series {
+            Series::V6_1 => "ko",
+            Series::V6_12 => "ko.xz",
+        },
         boot_image,
         initramfs,
         dir,
@@ -440,18 +492,27 @@ fn boot(
     args: &Args,
     prepared: &Prepared,
     scenarios: &[&str],
+    extra: &str,
     timeout: Duration,
 ) -> Result<BootReport> {
-    let append = format!(
-        "console=ttyS0 quiet panic=-1 rdinit=/init vmtest.scenarios={} vmtest.release={}",
+    let mut append = format!(
+        "console=ttyS0 quiet panic=-1 rdinit=/init vmtest.scenarios={} vmtest.release={} vmtest.modext={}",
         scenarios.join(","),
-        prepared.release
+        prepared.release,
+        prepared.module_ext,
     );
+    if !extra.is_empty() {
+        append.push(' ');
+        append.push_str(extra);
+    }
     let label = scenarios.join(",");
-    // One boot per kernel normally; the selftests boot once per scenario.
+    // One boot per kernel and set of kernel arguments; the selftests boot once per scenario.
     let console_log_path = match scenarios {
         [one] => prepared.dir.join(format!("console-{one}.log")),
-        _ => prepared.dir.join("console.log"),
+        _ if extra.is_empty() => prepared.dir.join("console.log"),
+        _ => prepared
+            .dir
+            .join(format!("console-{}.log", scenarios.join("+"))),
     };
     eprintln!(
         "booting {} under {} ({label})...",
@@ -495,7 +556,7 @@ fn boot(
 /// Boots each of `SELFTESTS`; each must be reported as a failure, for the right reason.
 fn selftest(sh: &Shell, args: &Args, prepared: &Prepared) -> Result<()> {
     let timeout = Duration::from_secs(args.timeout);
-    let report = boot(sh, args, prepared, &["selftest-fail"], timeout)?;
+    let report = boot(sh, args, prepared, &["selftest-fail"], "", timeout)?;
     print!("{}", report::render(&prepared.title(args.accel), &report));
     ensure!(
         !report.passed()
@@ -503,7 +564,7 @@ fn selftest(sh: &Shell, args: &Args, prepared: &Prepared) -> Result<()> {
             && report.scenarios[0].status == Status::Fail,
         "selftest-fail was not reported as a failed scenario"
     );
-    let report = boot(sh, args, prepared, &["selftest-panic"], timeout)?;
+    let report = boot(sh, args, prepared, &["selftest-panic"], "", timeout)?;
     print!("{}", report::render(&prepared.title(args.accel), &report));
     ensure!(
         !report.passed()
@@ -513,7 +574,7 @@ fn selftest(sh: &Shell, args: &Args, prepared: &Prepared) -> Result<()> {
                 .any(|p| p.starts_with("the kernel panicked")),
         "selftest-panic was not reported as a kernel panic"
     );
-    let report = boot(sh, args, prepared, &["selftest-exit"], timeout)?;
+    let report = boot(sh, args, prepared, &["selftest-exit"], "", timeout)?;
     print!("{}", report::render(&prepared.title(args.accel), &report));
     ensure!(
         !report.passed()
@@ -530,6 +591,7 @@ fn selftest(sh: &Shell, args: &Args, prepared: &Prepared) -> Result<()> {
         args,
         prepared,
         &["selftest-hang"],
+        "",
         Duration::from_secs(8),
     )?;
     print!("{}", report::render(&prepared.title(args.accel), &report));
@@ -543,19 +605,26 @@ fn selftest(sh: &Shell, args: &Args, prepared: &Prepared) -> Result<()> {
 /// A table of every scenario on every kernel.
 fn summary(scenarios: &[&str], runs: &[(String, BootReport)]) -> String {
     let width = scenarios.iter().map(|s| s.len()).max().unwrap_or(0).max(8);
+    // One column per kernel, whatever number of boots it took.
+    let mut releases: Vec<&str> = Vec::new();
+    for (release, _) in runs {
+        if !releases.contains(&release.as_str()) {
+            releases.push(release);
+        }
+    }
     let mut rows = Vec::new();
     let mut header = format!("  {:<width$}", "scenario");
-    for (release, _) in runs {
+    for release in &releases {
         header.push_str(&format!("  {release:<22}"));
     }
     rows.push(header);
     for scenario in scenarios {
         let mut row = format!("  {scenario:<width$}");
-        for (_, report) in runs {
-            let status = report
-                .scenarios
+        for release in &releases {
+            let status = runs
                 .iter()
-                .find(|s| s.name == *scenario)
+                .filter(|(r, _)| r == release)
+                .find_map(|(_, report)| report.scenarios.iter().find(|s| s.name == *scenario))
                 .map_or("?", |s| s.status.label());
             row.push_str(&format!("  {status:<22}"));
         }
@@ -629,6 +698,77 @@ mod tests {
         assert_eq!(
             summary(&["boot", "insmod"], &runs),
             "\nsummary:\n  scenario  6.1.0-56-amd64\n  boot      PASS\n  insmod    FAIL\n"
+        );
+    }
+
+    #[test]
+    fn boots_by_kernel_arguments() {
+        assert_eq!(boots(&["boot", "params"]), [("", vec!["boot", "params"])]);
+        assert_eq!(
+            boots(&["cmdline", "boot", "blacklist", "options"]),
+            [
+                (CMDLINE_ARGS, vec!["cmdline", "blacklist"]),
+                ("", vec!["boot", "options"])
+            ]
+        );
+        // Everything by default: two boots per kernel, the plain one first.
+        let all = boots(SCENARIOS);
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].0, "");
+        assert_eq!(all[1], (CMDLINE_ARGS, vec!["cmdline", "blacklist"]));
+    }
+
+    #[test]
+    fn summary_merges_the_boots_of_a_kernel() {
+        let plain = "MODKIT-VMTEST plan boot\nMODKIT-VMTEST begin boot\nMODKIT-VMTEST end boot pass\n\
+                     MODKIT-VMTEST verdict pass\n";
+        let cmdline = "MODKIT-VMTEST plan cmdline\nMODKIT-VMTEST begin cmdline\n\
+                       MODKIT-VMTEST end cmdline fail\nMODKIT-VMTEST verdict fail\n";
+        let runs = vec![
+            (
+                "6.1.0-56-amd64".to_string(),
+                report::parse(plain, &["boot"]),
+            ),
+            (
+                "6.1.0-56-amd64".to_string(),
+                report::parse(cmdline, &["cmdline"]),
+            ),
+        ];
+        assert_eq!(
+            summary(&["boot", "cmdline"], &runs),
+            "\nsummary:\n  scenario  6.1.0-56-amd64\n  boot      PASS\n  cmdline   FAIL\n"
+        );
+    }
+
+    /// The guest must know every scenario the host may ask for, and expect the kernel
+    /// arguments the host gives.
+    #[test]
+    fn guest_agrees() {
+        let scenarios = include_str!("../../vmtest/src/scenarios.rs");
+        for name in SCENARIOS.iter().chain(SELFTESTS) {
+            assert!(
+                scenarios.contains(&format!("(\"{name}\", ")),
+                "vmtest/src/scenarios.rs does not list {name}"
+            );
+        }
+        let guest = include_str!("../../vmtest/src/scenarios/modprobe.rs");
+        let literal = |name: &str| {
+            let start = format!("const {name}: &str = \"");
+            let line = guest
+                .lines()
+                .find_map(|line| line.strip_prefix(&start))
+                .unwrap_or_else(|| panic!("no {name} in the guest"));
+            line.strip_suffix("\";")
+                .expect("a one-line literal")
+                .replace("\\\"", "\"")
+        };
+        assert_eq!(
+            CMDLINE_ARGS,
+            format!(
+                "{} {}",
+                literal("CMDLINE_GREETING"),
+                literal("CMDLINE_BLACKLIST")
+            )
         );
     }
 }
