@@ -3,6 +3,9 @@
 //! 6.12 <= 0.6 of kmod), re-run with nothing changed (<= 0.05 of kmod's full run, output still
 //! byte-identical) and peak memory (no more than kmod's).
 
+#[path = "bench_alias.rs"]
+mod bench_alias;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -135,6 +138,7 @@ pub fn run(args: Args) -> Result<()> {
             yes(same_inc)
         );
     }
+    bench_alias::run(&sh, &modkit, &args.kernel, args.runs, &mut failed)?;
     println!("\nbench: load average after: {}", load_average());
     if !failed.is_empty() {
         bail!("goals missed: {}", failed.join("; "));

@@ -1,0 +1,169 @@
+//! `cargo xtask bench`, alias part: `modprobe -a -R` on one concrete modalias per alias pattern
+//! of Debian 6.1's tree (about 25,000 strings, duplicates removed), kmod 30's and modkit's over
+//! the same indexes (kmod's), interleaved, medians of N runs. The answers must be identical
+//! (stdout, stderr, exit status) and modkit's median at most half of kmod's (issue 7).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context, Result, ensure};
+use xshell::{Shell, cmd};
+
+use crate::kernels::{self, Series};
+
+/// The goal: modkit's time over kmod's.
+const GOAL: f64 = 0.5;
+
+/// Measure on the 6.1 tree when `kernel` (the `--kernel` of `cargo xtask bench`) selects it.
+/// A missed goal or a different answer is pushed to `failed`.
+pub(crate) fn run(
+    sh: &Shell,
+    modkit: &Path,
+    kernel: &str,
+    runs: usize,
+    failed: &mut Vec<String>,
+) -> Result<()> {
+    if !Series::select(kernel)?.contains(&Series::V6_1) {
+        return Ok(());
+    }
+    let modprobe = PathBuf::from("/usr/sbin/modprobe");
+    ensure!(
+        modprobe.exists(),
+        "kmod's modprobe is needed: apt-get install kmod"
+    );
+    let tree = kernels::ensure(sh, Series::V6_1)?;
+    let release = tree.release.as_str();
+    let root = crate::cache_dir()
+        .join("bench")
+        .join(format!("alias-{release}"));
+    if root.exists() {
+        std::fs::remove_dir_all(&root).with_context(|| format!("removing {}", root.display()))?;
+    }
+    let moddir = root.join("lib/modules").join(release);
+    std::fs::create_dir_all(moddir.parent().context("module dir has a parent")?)?;
+    let source = &tree.modules_dir;
+    cmd!(sh, "cp -al {source} {moddir}")
+        .quiet()
+        .run()
+        .context("linking the module tree")?;
+    cmd!(sh, "/usr/sbin/depmod -b {root} {release}")
+        .quiet()
+        .run()
+        .context("running kmod's depmod")?;
+    let empty = root.join("modprobe.d");
+    std::fs::create_dir_all(&empty)?;
+    let names = concrete_aliases(&moddir.join("modules.alias"))?;
+
+    let command = |program: &Path, ours: bool| -> Command {
+        let mut c = Command::new(program);
+        if ours {
+            c.arg("modprobe");
+        }
+        c.arg("-d").arg(&root).args(["-S", release]);
+        c.arg("-C").arg(&empty).args(["-R", "-a"]).args(&names);
+        c
+    };
+    // Warm up, and compare the answers.
+    let kmod_out = output(command(&modprobe, false))?;
+    let ours_out = output(command(modkit, true))?;
+    let same = kmod_out == ours_out;
+    let (mut k, mut o) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        k.push(time(command(&modprobe, false))?);
+        o.push(time(command(modkit, true))?);
+    }
+    let (km, om) = (median(&mut k), median(&mut o));
+    let ratio = om / km;
+    let ok = same && ratio <= GOAL;
+    println!(
+        "\nbench alias resolution, {release}: modprobe -a -R on {} modaliases, medians of {runs} runs:",
+        names.len()
+    );
+    println!("  kmod modprobe -R              {km:>8.3} s");
+    println!("  modkit modprobe -R            {om:>8.3} s");
+    println!(
+        "  {:<44} {ratio:>6.3}  (goal <= {GOAL}) {}",
+        "modkit / kmod",
+        if ok { "ok" } else { "MISSED" }
+    );
+    println!(
+        "  answers identical to kmod's ({} lines): {}",
+        kmod_out.1.iter().filter(|&&b| b == b'\n').count(),
+        if same { "yes" } else { "NO" }
+    );
+    if !ok {
+        failed.push(format!(
+            "6.1 modprobe -a -R ({ratio:.3}, same answers: {same})"
+        ));
+    }
+    let _ = std::fs::remove_dir_all(&root);
+    Ok(())
+}
+
+/// Exit status, stdout and stderr of a run.
+fn output(mut command: Command) -> Result<(Option<i32>, Vec<u8>, Vec<u8>)> {
+    let out = command
+        .output()
+        .with_context(|| format!("running {:?}", command.get_program()))?;
+    Ok((out.status.code(), out.stdout, out.stderr))
+}
+
+/// Wall time of a run, output discarded.
+fn time(mut command: Command) -> Result<f64> {
+    command.stdout(Stdio::null()).stderr(Stdio::null());
+    let start = Instant::now();
+    command
+        .status()
+        .with_context(|| format!("running {:?}", command.get_program()))?;
+    Ok(start.elapsed().as_secs_f64())
+}
+
+fn median(samples: &mut [f64]) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+/// One concrete string per alias pattern of modules.alias, as `cargo xtask compat` makes them:
+/// `*` dropped, `?` as `x`, `[...]` as its first member (`~` for a negated class);
+/// duplicates removed, sorted.
+fn concrete_aliases(path: &Path) -> Result<Vec<String>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut out = BTreeSet::new();
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        let (Some("alias"), Some(pattern)) = (words.next(), words.next()) else {
+            continue;
+        };
+        let mut concrete = String::new();
+        let mut chars = pattern.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '*' => {}
+                '?' => concrete.push('x'),
+                '[' => {
+                    let mut first = None;
+                    let negated = matches!(chars.peek(), Some('!' | '^'));
+                    if negated {
+                        chars.next();
+                    }
+                    for m in chars.by_ref() {
+                        if m == ']' && first.is_some() {
+                            break;
+                        }
+                        first.get_or_insert(m);
+                    }
+                    concrete.push(if negated { '~' } else { first.unwrap_or('x') });
+                }
+                c => concrete.push(c),
+            }
+        }
+        // An argument that looks like an option would be taken as one by both tools.
+        if !concrete.is_empty() && !concrete.starts_with('-') {
+            out.insert(concrete);
+        }
+    }
+    Ok(out.into_iter().collect())
+}
