@@ -112,6 +112,7 @@ impl<'a> Ctx<'a> {
             self.kernel_log.push(line);
         }
         self.log(format!("$ {}", argv.join(" ")));
+        let started = std::time::Instant::now();
         let result = Command::new(argv[0])
             .args(&argv[1..])
             .env_clear()
@@ -130,9 +131,11 @@ impl<'a> Ctx<'a> {
                 for line in out.stderr.lines() {
                     self.log(format!("  stderr| {line}"));
                 }
+                // The time shows where a slow boot goes (everything is emulated: TCG).
                 self.log(format!(
-                    "  exit status: {}",
-                    describe_status(&output.status)
+                    "  exit status: {} ({:.2} s)",
+                    describe_status(&output.status),
+                    started.elapsed().as_secs_f64()
                 ));
             }
             Err(err) => self.log(format!("  could not start: {err}")),
