@@ -347,6 +347,12 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         log("WARNING", format_args!("could not write the cache: {err}"));
     }
     if args.verbose > 1 {
+        for (phase, took) in &generated.timings {
+            log(
+                "INFO",
+                format_args!("{phase}: {:.1} ms", took.as_secs_f64() * 1e3),
+            );
+        }
         log(
             "INFO",
             format_args!(

@@ -254,7 +254,7 @@ impl Depgraph {
 
         let exports: usize = graph.iter().map(|m| m.data.exports.len()).sum();
         let mut users = vec![0u32; n];
-        let mut owned: Vec<(u32, u32)>;
+        let owned: Vec<(u32, u32)>;
         {
             let mut table: FxMap<&str, Sym> = FxMap::default();
             table.reserve(exports + kernel.symbols.len() + 3);
@@ -377,14 +377,21 @@ impl Depgraph {
         }
 
         // modules.symbols order: kmod's symbol hash table.
-        owned.sort_by_cached_key(|&(m, e)| {
+        let name_of = |&(m, e): &(u32, u32)| -> &str {
             let d = &graph[m as usize].data;
-            let name = strip_prefix(d.str(&d.exports[e as usize].name), options.symbol_prefix);
-            (
-                khash::bucket(name.as_bytes(), khash::SYMBOL_BUCKETS),
-                name.to_owned(),
-            )
-        });
+            strip_prefix(d.str(&d.exports[e as usize].name), options.symbol_prefix)
+        };
+        let mut keyed: Vec<(u32, (u32, u32))> = owned
+            .iter()
+            .map(|s| {
+                (
+                    khash::bucket(name_of(s).as_bytes(), khash::SYMBOL_BUCKETS),
+                    *s,
+                )
+            })
+            .collect();
+        keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| name_of(&a.1).cmp(name_of(&b.1))));
+        let owned: Vec<(u32, u32)> = keyed.into_iter().map(|(_, s)| s).collect();
         Ok(Depgraph {
             modules: graph,
             symbols: owned,

@@ -68,11 +68,19 @@ pub fn cmp_iteration(a: (u32, &[u8]), b: (u32, &[u8])) -> Ordering {
 }
 
 /// Sort `items` into the order kmod's `hash_iter_next` visits their keys.
-pub fn sort_in_iteration_order<T>(items: &mut [T], n_buckets: u32, key: impl Fn(&T) -> &[u8]) {
-    items.sort_by_cached_key(|item| {
-        let k = key(item);
-        (bucket(k, n_buckets), k.to_vec())
+pub fn sort_in_iteration_order<T>(items: &mut Vec<T>, n_buckets: u32, key: impl Fn(&T) -> &[u8]) {
+    // Sort (bucket, index) pairs, comparing the borrowed keys, then permute: no key copies.
+    let mut order: Vec<(u32, usize)> = items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| (bucket(key(item), n_buckets), i))
+        .collect();
+    order.sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| key(&items[a.1]).cmp(key(&items[b.1])))
     });
+    let mut slots: Vec<Option<T>> = items.drain(..).map(Some).collect();
+    items.extend(order.into_iter().filter_map(|(_, i)| slots[i].take()));
 }
 
 #[cfg(test)]

@@ -89,6 +89,8 @@ pub struct Generated {
     pub fingerprint: u64,
     /// The cache entries section to save after the files are written.
     pub cache_entries: Option<Vec<u8>>,
+    /// How long each phase took (shown by `depmod -vv`).
+    pub timings: Vec<(&'static str, std::time::Duration)>,
 }
 
 impl Depmod {
@@ -198,6 +200,7 @@ impl Depmod {
                     up_to_date: true,
                     fingerprint,
                     cache_entries: None,
+                    timings: Vec::new(),
                 });
             }
         }
@@ -213,11 +216,22 @@ impl Depmod {
             None => None,
         };
         let cached_entries = cache.as_ref().map_or(0, Cache::len);
+        let mut timings = Vec::with_capacity(4);
+        let mut clock = std::time::Instant::now();
+        let mut lap =
+            |name: &'static str, timings: &mut Vec<(&'static str, std::time::Duration)>| {
+                let now = std::time::Instant::now();
+                timings.push((name, now - clock));
+                clock = now;
+            };
         let (mut modules, stats) = scan::load(candidates, cache.as_ref(), diag);
+        lap("read modules", &mut timings);
         drop(cache);
         graph::order_modules(&mut modules, &self.module_dir, diag);
         let graph = Depgraph::build(modules, &self.kernel, self.resolve, diag)?;
+        lap("order and resolve", &mut timings);
         let files = output::render(&graph, &self.module_dir, self.flavor, self.binaries, diag)?;
+        lap("render", &mut timings);
         let _ = cached_entries;
         let cache_entries = self.cache_path.as_ref().map(|_| {
             cache::serialize(graph.modules.iter().filter_map(|m| {
@@ -226,12 +240,14 @@ impl Depmod {
                     .map(|k| (m.candidate.path.as_str(), k, &m.data))
             }))
         });
+        lap("serialise cache", &mut timings);
         Ok(Generated {
             files,
             stats,
             up_to_date: false,
             fingerprint,
             cache_entries,
+            timings,
         })
     }
 

@@ -75,127 +75,165 @@ pub fn render(
     let mut files = Vec::with_capacity(11);
     let n = graph.modules.len();
 
-    // modules.dep and modules.dep.bin share the lines.
-    let mut dep = Vec::with_capacity(n * 96);
-    let mut dep_bin = IndexBuilder::new();
-    let mut seen = Vec::new();
-    let mut all = Vec::new();
-    let mut line = String::with_capacity(256);
-    for (i, m) in graph.modules.iter().enumerate() {
-        graph.all_dependencies(i, &mut seen, &mut all);
-        line.clear();
-        line.push_str(m.candidate.dep_path());
-        line.push(':');
-        for &d in &all {
-            line.push(' ');
-            line.push_str(graph.modules[d as usize].candidate.dep_path());
+    type Part = Result<(Vec<OutputFile>, Diagnostics), Error>;
+    let dep_part = || -> Part {
+        let mut files = Vec::new();
+        let mut diag = Diagnostics::default();
+        let diag = &mut diag;
+        // modules.dep and modules.dep.bin share the lines.
+        let mut dep = Vec::with_capacity(n * 96);
+        let mut dep_bin = IndexBuilder::new();
+        let mut seen = Vec::new();
+        let mut all = Vec::new();
+        let mut line = String::with_capacity(256);
+        for (i, m) in graph.modules.iter().enumerate() {
+            graph.all_dependencies(i, &mut seen, &mut all);
+            line.clear();
+            line.push_str(m.candidate.dep_path());
+            line.push(':');
+            for &d in &all {
+                line.push(' ');
+                line.push_str(graph.modules[d as usize].candidate.dep_path());
+            }
+            dep.extend_from_slice(line.as_bytes());
+            dep.push(b'\n');
+            if binaries {
+                let dup = dep_bin
+                    .insert(&m.candidate.name, &line, i as u32)
+                    .map_err(index_err("modules.dep.bin"))?;
+                if dup && flavor.warn_dups {
+                    diag.warning(format!("duplicate module deps:\n{line}"));
+                }
+            }
         }
-        dep.extend_from_slice(line.as_bytes());
-        dep.push(b'\n');
+        files.push(text("modules.dep", dep));
         if binaries {
-            let dup = dep_bin
-                .insert(&m.candidate.name, &line, i as u32)
-                .map_err(index_err("modules.dep.bin"))?;
-            if dup && flavor.warn_dups {
-                diag.warning(format!("duplicate module deps:\n{line}"));
+            files.push(binary(
+                "modules.dep.bin",
+                dep_bin.write(flavor.layout),
+                "modules.dep.bin",
+            )?);
+        }
+
+        Ok((files, std::mem::take(diag)))
+    };
+    let alias_part = || -> Part {
+        let mut files = Vec::new();
+        let mut diag = Diagnostics::default();
+        let diag = &mut diag;
+        // Aliases.
+        let mut alias = Vec::with_capacity(n * 256);
+        alias.extend_from_slice(b"# Aliases extracted from modules themselves.\n");
+        let mut alias_bin = IndexBuilder::new();
+        for (i, m) in graph.modules.iter().enumerate() {
+            for span in &m.data.aliases {
+                let value = m.data.str(span);
+                writeln!(alias, "alias {value} {}", m.candidate.name).expect("Vec write");
+                if !binaries {
+                    continue;
+                }
+                let Some(key) = normalize_alias(value) else {
+                    diag.warning(format!("Unmatched bracket in {value}"));
+                    continue;
+                };
+                let dup = alias_bin
+                    .insert(&key, &m.candidate.name, i as u32)
+                    .map_err(index_err("modules.alias.bin"))?;
+                if dup && flavor.warn_dups {
+                    diag.warning(format!(
+                        "duplicate module alias:\n{key} {}",
+                        m.candidate.name
+                    ));
+                }
             }
         }
-    }
-    files.push(text("modules.dep", dep));
-    if binaries {
-        files.push(binary(
-            "modules.dep.bin",
-            dep_bin.write(flavor.layout),
-            "modules.dep.bin",
-        )?);
-    }
-
-    // Aliases.
-    let mut alias = Vec::with_capacity(n * 256);
-    alias.extend_from_slice(b"# Aliases extracted from modules themselves.\n");
-    let mut alias_bin = IndexBuilder::new();
-    for (i, m) in graph.modules.iter().enumerate() {
-        for span in &m.data.aliases {
-            let value = m.data.str(span);
-            writeln!(alias, "alias {value} {}", m.candidate.name).expect("Vec write");
-            if !binaries {
-                continue;
-            }
-            let Some(key) = normalize_alias(value) else {
-                diag.warning(format!("Unmatched bracket in {value}"));
-                continue;
-            };
-            let dup = alias_bin
-                .insert(&key, &m.candidate.name, i as u32)
-                .map_err(index_err("modules.alias.bin"))?;
-            if dup && flavor.warn_dups {
-                diag.warning(format!(
-                    "duplicate module alias:\n{key} {}",
-                    m.candidate.name
-                ));
-            }
+        files.push(text("modules.alias", alias));
+        if binaries {
+            files.push(binary(
+                "modules.alias.bin",
+                alias_bin.write(flavor.layout),
+                "modules.alias.bin",
+            )?);
         }
-    }
-    files.push(text("modules.alias", alias));
-    if binaries {
-        files.push(binary(
-            "modules.alias.bin",
-            alias_bin.write(flavor.layout),
-            "modules.alias.bin",
-        )?);
-    }
 
-    let mut softdep = Vec::with_capacity(4096);
-    softdep.extend_from_slice(b"# Soft dependencies extracted from modules themselves.\n");
-    for m in &graph.modules {
-        for span in &m.data.softdeps {
-            writeln!(softdep, "softdep {} {}", m.candidate.name, m.data.str(span))
-                .expect("Vec write");
-        }
-    }
-    files.push(text("modules.softdep", softdep));
-
-    if flavor.weakdep {
-        let mut weakdep = Vec::with_capacity(1024);
-        weakdep.extend_from_slice(b"# Weak dependencies extracted from modules themselves.\n");
+        Ok((files, std::mem::take(diag)))
+    };
+    let other_part = || -> Part {
+        let mut files = Vec::new();
+        let mut diag = Diagnostics::default();
+        let diag = &mut diag;
+        let mut softdep = Vec::with_capacity(4096);
+        softdep.extend_from_slice(b"# Soft dependencies extracted from modules themselves.\n");
         for m in &graph.modules {
-            for span in &m.data.weakdeps {
-                writeln!(weakdep, "weakdep {} {}", m.candidate.name, m.data.str(span))
+            for span in &m.data.softdeps {
+                writeln!(softdep, "softdep {} {}", m.candidate.name, m.data.str(span))
                     .expect("Vec write");
             }
         }
-        files.push(text("modules.weakdep", weakdep));
-    }
+        files.push(text("modules.softdep", softdep));
 
-    let mut symbols = Vec::with_capacity(graph.symbols.len() * 48);
-    symbols.extend_from_slice(b"# Aliases for symbols, used by symbol_request().\n");
-    let mut symbols_bin = IndexBuilder::new();
-    let mut key = String::with_capacity(128);
-    for &sym in &graph.symbols {
-        let name = graph.symbol_name(sym, flavor.symbol_prefix);
-        let owner = &graph.modules[sym.0 as usize].candidate.name;
-        writeln!(symbols, "alias symbol:{name} {owner}").expect("Vec write");
-        if binaries {
-            key.clear();
-            key.push_str("symbol:");
-            key.push_str(name);
-            let dup = symbols_bin
-                .insert(&key, owner, sym.0)
-                .map_err(index_err("modules.symbols.bin"))?;
-            if dup && flavor.warn_dups {
-                diag.warning(format!("duplicate module syms:\n{key} {owner}"));
+        if flavor.weakdep {
+            let mut weakdep = Vec::with_capacity(1024);
+            weakdep.extend_from_slice(b"# Weak dependencies extracted from modules themselves.\n");
+            for m in &graph.modules {
+                for span in &m.data.weakdeps {
+                    writeln!(weakdep, "weakdep {} {}", m.candidate.name, m.data.str(span))
+                        .expect("Vec write");
+                }
+            }
+            files.push(text("modules.weakdep", weakdep));
+        }
+
+        let mut symbols = Vec::with_capacity(graph.symbols.len() * 48);
+        symbols.extend_from_slice(b"# Aliases for symbols, used by symbol_request().\n");
+        let mut symbols_bin = IndexBuilder::new();
+        let mut key = String::with_capacity(128);
+        for &sym in &graph.symbols {
+            let name = graph.symbol_name(sym, flavor.symbol_prefix);
+            let owner = &graph.modules[sym.0 as usize].candidate.name;
+            writeln!(symbols, "alias symbol:{name} {owner}").expect("Vec write");
+            if binaries {
+                key.clear();
+                key.push_str("symbol:");
+                key.push_str(name);
+                let dup = symbols_bin
+                    .insert(&key, owner, sym.0)
+                    .map_err(index_err("modules.symbols.bin"))?;
+                if dup && flavor.warn_dups {
+                    diag.warning(format!("duplicate module syms:\n{key} {owner}"));
+                }
             }
         }
-    }
-    files.push(text("modules.symbols", symbols));
-    if binaries {
-        files.push(binary(
-            "modules.symbols.bin",
-            symbols_bin.write(flavor.layout),
-            "modules.symbols.bin",
-        )?);
-        files.push(builtin_bin(module_dir, flavor.layout, diag)?);
-        files.push(builtin_alias_bin(module_dir, flavor.layout, diag)?);
+        files.push(text("modules.symbols", symbols));
+        if binaries {
+            files.push(binary(
+                "modules.symbols.bin",
+                symbols_bin.write(flavor.layout),
+                "modules.symbols.bin",
+            )?);
+        }
+        Ok((files, std::mem::take(diag)))
+    };
+    let builtin_part = || -> Part {
+        let mut files = Vec::new();
+        let mut diag = Diagnostics::default();
+        let diag = &mut diag;
+        if binaries {
+            files.push(builtin_bin(module_dir, flavor.layout, diag)?);
+            files.push(builtin_alias_bin(module_dir, flavor.layout, diag)?);
+        }
+        Ok((files, std::mem::take(diag)))
+    };
+    // The parts are independent: build them on both cores, then keep kmod's order of
+    // files and messages.
+    let ((dep_r, alias_r), (other_r, builtin_r)) = rayon::join(
+        || rayon::join(dep_part, alias_part),
+        || rayon::join(other_part, builtin_part),
+    );
+    for part in [dep_r, alias_r, other_r, builtin_r] {
+        let (part_files, part_diag) = part?;
+        files.extend(part_files);
+        diag.messages.extend(part_diag.messages);
     }
 
     let mut devname = Vec::new();
