@@ -16,6 +16,11 @@
 //! - [`guix`]: the operations of Guix's `(gnu build linux-modules)`: load a module file and
 //!   what it depends on, load modules by name from a directory, list loaded modules, find a
 //!   module file by name.
+//! - [`devices`]: which modules a device needs (its modaliases from sysfs, looked up in
+//!   kmod's order, with their dependencies), which of them are missing from a given list, and
+//!   the text `modules.alias` as Guix reads it.
+//! - [`coldplug`]: plan and carry out loading what every present device needs, skipping
+//!   blacklisted, built-in and loaded modules, independent modules loaded side by side.
 //!
 //! Every decision takes a [`Kernel`], so tests run the whole logic against a
 //! [`syscalls::RecordingKernel`] over fake trees. What kmod prints goes through a [`Reporter`];
@@ -25,22 +30,28 @@
 //! honoured (kmod uses only the first), in configuration order.
 #![forbid(unsafe_code)]
 
+pub mod coldplug;
 mod context;
+pub mod devices;
 pub mod guix;
 mod info;
 mod name;
 mod probe;
 mod remove;
 mod report;
+#[cfg(test)]
+mod testing;
 mod wild_set;
 
 use std::path::PathBuf;
 
 pub use modkit_config as config;
 pub use modkit_elf as elf;
+pub use modkit_glob as glob;
 pub use modkit_index as index;
 pub use modkit_syscalls as syscalls;
 pub use modkit_syscalls::Kernel;
+pub use modkit_sysfs as sysfs;
 
 pub use context::{Context, ModId, ModuleRef, module_dir};
 pub use info::{Info, builtin_info, file_info};
@@ -78,6 +89,9 @@ pub enum Error {
         /// What is wrong.
         source: modkit_elf::Error,
     },
+    /// A device could not be found or read in sysfs.
+    #[error(transparent)]
+    Sysfs(#[from] modkit_sysfs::Error),
     /// A module file has no `.modinfo` section.
     #[error("{} has no .modinfo section", path.display())]
     NoModinfo {
@@ -94,6 +108,7 @@ impl Error {
             // kmod 30 fails on a module without .modinfo with ENOENT.
             Error::NoModinfo { .. } => syscalls::Errno(libc::ENOENT).strerror(),
             Error::Index { .. } | Error::Elf { .. } => syscalls::Errno(libc::ENOEXEC).strerror(),
+            Error::Sysfs(_) => syscalls::Errno(libc::ENODEV).strerror(),
         }
     }
 

@@ -1,0 +1,266 @@
+//! Which modules a device needs: the device half of Guix's `(gnu build linux-modules)`
+//! (`device-module-aliases`, `matching-modules`, `missing-modules`, `known-module-aliases`),
+//! answered through the indexes of a [`Context`] (kmod's lookup order) or from a text
+//! `modules.alias`.
+//!
+//! A device is named by its node (`/dev/vda`), its sysfs directory (`/sys/devices/...`) or its
+//! number (`block:254:0`, `char:4:64`); its modaliases come from sysfs ([`Sysfs`]), nearest
+//! first; each modalias is looked up as modprobe looks it up; the modules found, with their
+//! dependencies from modules.dep, make the load order.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use modkit_glob::{AliasError, AliasMatcher};
+use modkit_sysfs::{DeviceKind, DeviceNumber, Sysfs};
+
+use crate::name::normalize_name;
+use crate::{Context, Error, ModId};
+
+/// A device, as a user names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Device {
+    /// A device node, absolute or relative to the `/dev` directory of the [`Sysfs`].
+    Node(PathBuf),
+    /// A device directory in sysfs, under its root or relative to it (`devices/...`).
+    Dir(PathBuf),
+    /// A device number.
+    Number(DeviceNumber),
+}
+
+impl Device {
+    /// `block:MAJOR:MINOR` or `char:MAJOR:MINOR` is a number; a path that is a directory
+    /// under the sysfs root, or starts with `devices/`, is a sysfs directory; anything else is
+    /// a device node.
+    pub fn parse(spec: &str, sysfs: &Sysfs) -> Device {
+        let number = |kind, rest: &str| {
+            let (major, minor) = rest.split_once(':')?;
+            Some(Device::Number(DeviceNumber {
+                kind,
+                major: major.parse().ok()?,
+                minor: minor.parse().ok()?,
+            }))
+        };
+        let parsed = if let Some(rest) = spec.strip_prefix("block:") {
+            number(DeviceKind::Block, rest)
+        } else if let Some(rest) = spec.strip_prefix("char:") {
+            number(DeviceKind::Char, rest)
+        } else {
+            None
+        };
+        if let Some(device) = parsed {
+            return device;
+        }
+        let path = Path::new(spec);
+        if path.starts_with("devices") || (path.starts_with(sysfs.root()) && path.is_dir()) {
+            Device::Dir(path.to_owned())
+        } else {
+            Device::Node(path.to_owned())
+        }
+    }
+}
+
+/// The modaliases of a device, nearest first (Guix's `device-module-aliases`).
+pub fn device_module_aliases(sysfs: &Sysfs, device: &Device) -> Result<Vec<String>, Error> {
+    Ok(match device {
+        Device::Node(node) => sysfs.device_modaliases(node)?,
+        Device::Dir(dir) => sysfs.modaliases_of_dir(dir)?,
+        Device::Number(number) => sysfs.modaliases_by_number(*number)?,
+    })
+}
+
+/// What a set of modaliases needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Needed {
+    /// Each modalias with the modules it resolves to, in lookup order.
+    pub matches: Vec<(String, Vec<ModId>)>,
+    /// The modules to load, dependencies first, each name once (module files only).
+    pub load_order: Vec<ModId>,
+    /// The modules found that are built into the kernel, each name once.
+    pub builtin: Vec<ModId>,
+}
+
+/// Resolve `modaliases` as modprobe would (configured aliases, modules.alias.bin, built-in
+/// modules), then order the modules with their dependencies from modules.dep.
+pub fn modules_for_aliases(ctx: &mut Context, modaliases: &[String]) -> Result<Needed, Error> {
+    let mut needed = Needed::default();
+    let mut wanted = Vec::new();
+    let mut builtin_names = HashSet::new();
+    for alias in modaliases {
+        let ids = ctx.lookup(alias)?;
+        for &id in &ids {
+            if ctx.is_builtin(id) || ctx.path(id)?.is_none() {
+                if builtin_names.insert(ctx.name(id).to_owned()) {
+                    needed.builtin.push(id);
+                }
+            } else {
+                wanted.push(id);
+            }
+        }
+        needed.matches.push((alias.clone(), ids));
+    }
+    needed.load_order = load_order(ctx, &wanted)?;
+    Ok(needed)
+}
+
+/// `modules` with their dependencies (modules.dep), dependencies first, each name once (the
+/// first entry met for a name is kept).
+pub fn load_order(ctx: &mut Context, modules: &[ModId]) -> Result<Vec<ModId>, Error> {
+    let mut order = Vec::new();
+    let mut seen = HashSet::new();
+    for &id in modules {
+        visit(ctx, id, &mut seen, &mut order)?;
+    }
+    Ok(order)
+}
+
+fn visit(
+    ctx: &mut Context,
+    id: ModId,
+    seen: &mut HashSet<String>,
+    order: &mut Vec<ModId>,
+) -> Result<(), Error> {
+    if !seen.insert(ctx.name(id).to_owned()) {
+        return Ok(());
+    }
+    // modules.dep lists the whole closure, so no recursion is needed for correctness; it
+    // is done anyway so that hand-written or partial indexes still give a valid order.
+    for dep in ctx.dependencies(id)? {
+        visit(ctx, dep, seen, order)?;
+    }
+    order.push(id);
+    Ok(())
+}
+
+/// The names of `needed` that are not in `provided` (names compared normalised, `-` as
+/// `_`), in order, each once (Guix's `missing-modules`, over any list of needed modules).
+pub fn missing_modules<'a>(
+    needed: impl IntoIterator<Item = &'a str>,
+    provided: &[String],
+) -> Vec<&'a str> {
+    let provided: HashSet<String> = provided.iter().map(|p| normalize_name(p)).collect();
+    let mut seen = HashSet::new();
+    needed
+        .into_iter()
+        .filter(|name| {
+            let name = normalize_name(name);
+            !provided.contains(&name) && seen.insert(name)
+        })
+        .collect()
+}
+
+/// The aliases of a text `modules.alias` (Guix's `known-module-aliases`), ready to match.
+pub fn known_module_aliases(path: &Path) -> Result<AliasMatcher, AliasError> {
+    Ok(AliasMatcher::new(modkit_glob::read_alias_file(path)?))
+}
+
+/// The modules whose alias pattern matches `modalias`, in file order, each once (Guix's
+/// `matching-modules`).
+pub fn matching_modules<'a>(known: &'a AliasMatcher, modalias: &str) -> Vec<&'a str> {
+    let mut seen = HashSet::new();
+    known
+        .modules(modalias)
+        .into_iter()
+        .filter(|m| seen.insert(*m))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::FakeTree;
+
+    #[test]
+    fn the_disk_needs_virtio_blk_and_the_pci_transport() {
+        let tree = FakeTree::new("devices-vda");
+        let mut ctx = tree.context("");
+        let sysfs = tree.sysfs();
+        let vda = Device::parse("block:254:0", &sysfs);
+        let aliases = device_module_aliases(&sysfs, &vda).unwrap();
+        assert_eq!(
+            aliases,
+            [
+                "virtio:d00000002v00001AF4",
+                "pci:v00001AF4d00001001sv00001AF4sd00001100bc01sc00i00"
+            ]
+        );
+        let needed = modules_for_aliases(&mut ctx, &aliases).unwrap();
+        let names: Vec<&str> = needed.load_order.iter().map(|&id| ctx.name(id)).collect();
+        assert_eq!(names, ["virtio", "virtio_ring", "virtio_blk", "virtio_pci"]);
+        assert!(needed.builtin.is_empty());
+        let missing = missing_modules(names.iter().copied(), &["virtio-ring".into()]);
+        assert_eq!(missing, ["virtio", "virtio_blk", "virtio_pci"]);
+    }
+
+    #[test]
+    fn devices_by_directory_and_builtin_matches() {
+        let tree = FakeTree::new("devices-dir");
+        let mut ctx = tree.context("");
+        let sysfs = tree.sysfs();
+        let serio = Device::parse("devices/platform/i8042/serio0", &sysfs);
+        assert_eq!(
+            serio,
+            Device::Dir(PathBuf::from("devices/platform/i8042/serio0"))
+        );
+        let aliases = device_module_aliases(&sysfs, &serio).unwrap();
+        assert_eq!(aliases, ["serio:ty01pr00id00ex00", "platform:i8042"]);
+        let needed = modules_for_aliases(&mut ctx, &aliases).unwrap();
+        let names: Vec<&str> = needed.load_order.iter().map(|&id| ctx.name(id)).collect();
+        assert_eq!(names, ["atkbd"]);
+        let builtin: Vec<&str> = needed.builtin.iter().map(|&id| ctx.name(id)).collect();
+        assert_eq!(builtin, ["i8042"]);
+
+        let platform = device_module_aliases(
+            &sysfs,
+            &Device::parse("devices/platform/serial8250", &sysfs),
+        )
+        .unwrap();
+        let needed = modules_for_aliases(&mut ctx, &platform).unwrap();
+        assert!(needed.load_order.is_empty());
+        let builtin: Vec<&str> = needed.builtin.iter().map(|&id| ctx.name(id)).collect();
+        assert_eq!(builtin, ["8250"]);
+    }
+
+    #[test]
+    fn text_aliases_as_guix_reads_them() {
+        let tree = FakeTree::new("devices-text");
+        let known = known_module_aliases(&tree.moddir().join("modules.alias")).unwrap();
+        assert_eq!(
+            matching_modules(&known, "virtio:d00000001v00001AF4"),
+            ["virtio_net"]
+        );
+        assert_eq!(
+            matching_modules(
+                &known,
+                "pci:v00001AF4d00001000sv00001AF4sd00001100bc02sc00i00"
+            ),
+            ["virtio_pci"]
+        );
+        assert!(matching_modules(&known, "platform:nothing").is_empty());
+    }
+
+    #[test]
+    fn device_numbers_and_nodes() {
+        let sysfs = Sysfs::new("/sys");
+        assert_eq!(
+            Device::parse("char:4:64", &sysfs),
+            Device::Number(DeviceNumber {
+                kind: DeviceKind::Char,
+                major: 4,
+                minor: 64
+            })
+        );
+        assert_eq!(
+            Device::parse("block:x:1", &sysfs),
+            Device::Node(PathBuf::from("block:x:1"))
+        );
+        assert_eq!(
+            Device::parse("/dev/vda", &sysfs),
+            Device::Node(PathBuf::from("/dev/vda"))
+        );
+        assert_eq!(
+            Device::parse("vda", &sysfs),
+            Device::Node(PathBuf::from("vda"))
+        );
+    }
+}
