@@ -11,7 +11,6 @@ use clap::{Parser, ValueEnum};
 use modkit_depgraph::{
     Depmod, DepmodConfig, Error, Flavor, KernelSymbols, Level, Message, ResolveOptions, output,
 };
-use modkit_index::Layout;
 
 /// Generate modules.dep and map files.
 ///
@@ -202,6 +201,14 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         match modkit_depgraph::scan::up_to_date(&dir) {
             Ok(true) => return ExitCode::SUCCESS,
             Ok(false) => {}
+            Err(Error::Io { source, .. }) => log(
+                "ERROR",
+                format_args!(
+                    "could not fstatat({}, modules.dep): {}",
+                    dir.display(),
+                    modkit_depgraph::io_error_text(&source)
+                ),
+            ),
             Err(err) => log("ERROR", err),
         }
     }
@@ -218,10 +225,6 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
             ..flavor
         },
     );
-    debug_assert!(matches!(
-        run.flavor.layout,
-        Layout::PreOrder | Layout::PostOrder
-    ));
     run.diagnostics.verbose = args.verbose > 0;
     run.binaries = !args.show;
     run.resolve = ResolveOptions {

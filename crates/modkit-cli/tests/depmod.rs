@@ -455,3 +455,19 @@ fn missing_module_directory() {
         }
     );
 }
+
+#[test]
+fn quick_without_modules_dep_does_the_work() {
+    let r = sample_root("quick-first");
+    let out = modkit_depmod(&["-A", "-b", r.path(), "--no-cache", "1.0"]);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "depmod: ERROR: could not fstatat({}, modules.dep): No such file or directory\n{}",
+            r.moddir().display(),
+            missing_warnings(&r)
+        )
+    );
+    assert_eq!(out.code, 0);
+    assert!(r.moddir().join("modules.dep").exists());
+}
