@@ -346,7 +346,11 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         log("FATAL", err);
         return ExitCode::FAILURE;
     }
-    if let Err(err) = run.save_cache(&generated, &out_dir, &messages) {
+    // The cache only speeds up the next run: failing to save it (a read-only /var, say) is
+    // not worth a message that kmod would not print, except in verbose mode.
+    if let Err(err) = run.save_cache(&generated, &out_dir, &messages)
+        && args.verbose > 0
+    {
         log("WARNING", format_args!("could not write the cache: {err}"));
     }
     if args.verbose > 1 {
