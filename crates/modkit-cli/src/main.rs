@@ -1,7 +1,10 @@
 //! `modkit`: one multi-call binary for the kmod tools, dispatched on argv[0] or the first argument.
 
+mod coldplug;
 mod depmod;
+mod device_modules;
 mod insmod;
+mod json;
 mod lsmod;
 mod modinfo;
 mod modprobe;
@@ -17,9 +20,19 @@ type ToolMain = fn(Vec<OsString>) -> ExitCode;
 /// The tools this binary is, by the name it is called as: (name, one-line summary, entry point).
 const TOOLS: &[(&str, &str, ToolMain)] = &[
     (
+        "coldplug",
+        "load the modules every present device needs",
+        coldplug::main,
+    ),
+    (
         "depmod",
         "write modules.dep and the module indexes",
         depmod::main,
+    ),
+    (
+        "device-modules",
+        "show the modules a device needs, in load order",
+        device_modules::main,
     ),
     (
         "insmod",
