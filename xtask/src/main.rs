@@ -5,6 +5,7 @@ mod compat;
 mod compat_depmod;
 mod fuzz;
 mod kernels;
+mod killtest;
 mod kmods;
 mod vmtest;
 
@@ -33,6 +34,8 @@ enum Task {
     Bench(bench::Args),
     /// Run the cargo-fuzz targets (crates/modkit-fuzz), each for a while, and report findings.
     Fuzz(fuzz::Args),
+    /// Kill `modkit depmod` at random moments and check that no index is ever left damaged.
+    Killtest(killtest::Args),
 }
 
 fn main() -> Result<()> {
@@ -43,6 +46,7 @@ fn main() -> Result<()> {
         Task::Compat(args) => compat::run(args),
         Task::Bench(args) => bench::run(args),
         Task::Fuzz(args) => fuzz::run(args),
+        Task::Killtest(args) => killtest::run(args),
     }
 }
 
