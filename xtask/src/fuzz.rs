@@ -284,16 +284,21 @@ fn parse_stats(log: &str) -> Stats {
     stats
 }
 
-/// Files under `dir` (recursively) whose names satisfy `keep`, sorted.
+/// Regular files under `dir` (recursively, not following symlinks) whose names satisfy `keep`,
+/// sorted.
 fn files(dir: &Path, keep: &dyn Fn(&str) -> bool) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let mut todo = vec![dir.to_path_buf()];
     while let Some(d) = todo.pop() {
         for entry in fs::read_dir(&d).with_context(|| format!("reading {}", d.display()))? {
-            let path = entry?.path();
-            if path.is_dir() {
+            let entry = entry?;
+            let path = entry.path();
+            // Not through symlinks: the fake sysfs trees are full of loops.
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
                 todo.push(path);
-            } else if path.file_name().and_then(|n| n.to_str()).is_some_and(keep) {
+            } else if kind.is_file() && path.file_name().and_then(|n| n.to_str()).is_some_and(keep)
+            {
                 out.push(path);
             }
         }
