@@ -125,6 +125,12 @@ impl Parser<'_> {
     }
 
     fn quantified(&mut self, mut atom: Node) -> Option<Node> {
+        // glibc refuses to repeat a bare anchor (`^*`, `$+`: REG_BADRPT).
+        if matches!(atom, Node::Start | Node::End)
+            && matches!(self.peek(), Some(b'*' | b'+' | b'?' | b'{'))
+        {
+            return None;
+        }
         loop {
             let (min, max) = match self.peek() {
                 Some(b'*') => (0, None),

@@ -24,3 +24,23 @@ fn unmatched_right_paren_is_ordinary() {
     assert!(kernel_matches("(6|5)\\.1", "6.1.0"));
     assert!(!kernel_matches("(6\\.1", "6.1.0"));
 }
+
+/// Found by `ere_libc`: glibc refuses a repetition operator right after an anchor (`^*`,
+/// `^+`, `$?`, `^{1}`: REG_BADRPT), so kmod's depmod ignores such a line; our matcher read the
+/// operator as repeating the anchor and matched. A group around the anchor is fine for both.
+#[test]
+fn quantified_anchor_is_invalid() {
+    let data = include_bytes!("../testdata/regressions/ere_libc-quantified-anchor");
+    let pattern = std::str::from_utf8(data.split(|&b| b == 0).next().unwrap()).unwrap();
+    assert_eq!(pattern, "|^+|");
+    assert!(!kernel_matches(pattern, ""));
+    for p in [
+        "^*", "^+", "^?", "^{1}", "$+", "x$*", "$?", "a^*", "(^*)", "(a|^*)b",
+    ] {
+        assert!(!kernel_matches(p, "a"), "{p}");
+        assert!(!kernel_matches(p, "b"), "{p}");
+        assert!(!kernel_matches(p, "x"), "{p}");
+        assert!(!kernel_matches(p, ""), "{p}");
+    }
+    assert!(kernel_matches("(^)*", ""));
+}
