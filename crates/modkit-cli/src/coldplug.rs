@@ -16,7 +16,7 @@ use modkit::{Context, Level, Reporter, ShellRunner};
 use crate::json::Json;
 
 /// Load the modules of every device present, dependencies first, independent modules in
-/// parallel.
+/// parallel; then again for the devices that loading drivers made appear, until nothing new.
 ///
 /// Prints what it loads (or, with --dry-run, would load) and what it skips and why; failures
 /// go to standard error and make the exit status 1.
@@ -84,28 +84,33 @@ fn run(args: &Args, out: &mut impl Write) -> ExitCode {
     }
     let mut ctx = Context::new(dir, config);
     let sysfs = Sysfs::new(&args.sysfs);
-    let devices = match sysfs.all_modaliases() {
-        Ok(devices) => devices,
-        Err(err) => {
-            crate::print_error("coldplug", format_args!("{err}"));
-            return ExitCode::FAILURE;
-        }
-    };
     let kernel = crate::lsmod::kernel_from_env();
-    let plan = match coldplug::plan(&mut ctx, &kernel, devices, &mut Messages) {
-        Ok(plan) => plan,
-        Err(err) => {
-            crate::print_error("coldplug", format_args!("{err}"));
-            return ExitCode::FAILURE;
-        }
-    };
-    let outcomes = if args.dry_run {
-        None
+    let result = if args.dry_run {
+        sysfs
+            .all_modaliases()
+            .map_err(modkit::Error::from)
+            .and_then(|devices| coldplug::plan(&mut ctx, &kernel, devices, &mut Messages))
+            .map(|plan| (plan, None))
     } else {
         let jobs = args
             .jobs
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(4)));
-        Some(coldplug::run(&plan, &kernel, &mut ShellRunner, jobs))
+        coldplug::coldplug(
+            &mut ctx,
+            &kernel,
+            &sysfs,
+            &mut ShellRunner,
+            &mut Messages,
+            jobs,
+        )
+        .map(|done| (done.plan, Some(done.outcomes)))
+    };
+    let (plan, outcomes) = match result {
+        Ok(done) => done,
+        Err(err) => {
+            crate::print_error("coldplug", format_args!("{err}"));
+            return ExitCode::FAILURE;
+        }
     };
 
     let mut failed = false;

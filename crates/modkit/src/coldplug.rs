@@ -320,6 +320,82 @@ pub fn run<K: Kernel + Sync + ?Sized>(
         .collect()
 }
 
+/// Rounds of [`coldplug`] at most: each loads what the devices present need, and loading a
+/// bus driver (virtio_pci, a USB host controller) makes the devices behind it appear.
+pub const MAX_ROUNDS: usize = 8;
+
+/// What a whole coldplug did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Coldplug {
+    /// The last round's devices, the steps of every round (each module once), the modules
+    /// skipped (none that a round loaded) and the last round's unmatched modaliases.
+    pub plan: Plan,
+    /// The outcome of each step of `plan`.
+    pub outcomes: Vec<Outcome>,
+    /// How many rounds ran.
+    pub rounds: usize,
+}
+
+/// Coldplug for real: scan `sysfs` for every device's modalias, [`plan`], [`run`], and scan
+/// again, for the devices that loading drivers made appear, until a round finds nothing new
+/// to load (at most [`MAX_ROUNDS`]). A module that failed is tried again in a later round only
+/// when the round finds something new as well; its last outcome counts.
+pub fn coldplug<K: Kernel + Sync>(
+    ctx: &mut Context,
+    kernel: &K,
+    sysfs: &modkit_sysfs::Sysfs,
+    runner: &mut (dyn CommandRunner + Send),
+    reporter: &mut dyn Reporter,
+    jobs: usize,
+) -> Result<Coldplug, Error> {
+    let mut done = Coldplug::default();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    while done.rounds < MAX_ROUNDS {
+        let devices = sysfs.all_modaliases()?;
+        let round = plan(ctx, kernel, devices, reporter)?;
+        let new = round.steps.iter().any(|s| !index.contains_key(&s.name));
+        done.plan.devices = round.devices.clone();
+        done.plan.unmatched = round.unmatched.clone();
+        for skip in &round.skipped {
+            if !index.contains_key(&skip.name)
+                && !done.plan.skipped.iter().any(|s| s.name == skip.name)
+            {
+                done.plan.skipped.push(skip.clone());
+            }
+        }
+        if done.rounds > 0 && !new {
+            break;
+        }
+        done.rounds += 1;
+        let outcomes = run(&round, kernel, runner, jobs);
+        for (step, outcome) in round.steps.iter().zip(outcomes) {
+            match index.get(&step.name) {
+                Some(&i) => {
+                    if outcome.is_ok() || !done.outcomes[i].is_ok() {
+                        done.outcomes[i] = outcome;
+                    }
+                }
+                None => {
+                    let remap = |deps: &[usize]| -> Vec<usize> {
+                        deps.iter()
+                            .filter_map(|&d| index.get(&round.steps[d].name).copied())
+                            .collect()
+                    };
+                    let merged = Step {
+                        deps: remap(&step.deps),
+                        soft_deps: remap(&step.soft_deps),
+                        ..step.clone()
+                    };
+                    index.insert(step.name.clone(), done.plan.steps.len());
+                    done.plan.steps.push(merged);
+                    done.outcomes.push(outcome);
+                }
+            }
+        }
+    }
+    Ok(done)
+}
+
 /// Any [`Kernel`] behind a lock, for [`run`]'s threads when it cannot be shared as it is
 /// (a [`modkit_syscalls::RecordingKernel`] in tests): the syscalls take turns.
 #[derive(Debug)]
@@ -571,6 +647,91 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A kernel whose loading of virtio_pci makes the virtio disk appear in a sysfs tree, as
+    /// the real one does: the devices behind a bus driver appear only once it is loaded.
+    struct Hotplugging {
+        inner: LockedKernel<RecordingKernel>,
+        sysfs: PathBuf,
+        sys_module: PathBuf,
+    }
+
+    impl Kernel for Hotplugging {
+        fn finit_module(&self, file: &File, params: &CStr, flags: u32) -> Result<(), Errno> {
+            use std::io::Read;
+            let mut text = String::new();
+            let _ = (&*file).read_to_string(&mut text);
+            let name = text.trim().trim_start_matches("fake ").to_owned();
+            if name == "virtio_pci" {
+                let dir = self.sysfs.join("devices/pci0000:00/0000:00:04.0/virtio1");
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(dir.join("uevent"), "MODALIAS=virtio:d00000002v00001AF4\n").unwrap();
+            }
+            let module = self.sys_module.join(&name);
+            std::fs::create_dir_all(&module).unwrap();
+            std::fs::write(module.join("initstate"), "live\n").unwrap();
+            self.inner.finit_module(file, params, flags)
+        }
+        fn init_module(&self, image: &[u8], params: &CStr) -> Result<(), Errno> {
+            self.inner.init_module(image, params)
+        }
+        fn delete_module(&self, name: &CStr, flags: u32) -> Result<(), Errno> {
+            self.inner.delete_module(name, flags)
+        }
+        fn sys_module(&self) -> &SysModule {
+            self.inner.sys_module()
+        }
+        fn proc_dir(&self) -> &ProcDir {
+            self.inner.proc_dir()
+        }
+    }
+
+    #[test]
+    fn devices_that_appear_are_coldplugged_in_the_next_round() {
+        let tree = FakeTree::new("coldplug-rounds");
+        let sysfs_dir = std::env::temp_dir().join(format!(
+            "modkit-coldplug-rounds-sysfs-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&sysfs_dir);
+        let pci = sysfs_dir.join("devices/pci0000:00/0000:00:04.0");
+        std::fs::create_dir_all(&pci).unwrap();
+        std::fs::write(
+            pci.join("uevent"),
+            "MODALIAS=pci:v00001AF4d00001001sv00001AF4sd00001100bc01sc00i00\n",
+        )
+        .unwrap();
+        let recording = tree.kernel();
+        let sys_module = recording.sys_module().root().to_owned();
+        let kernel = Hotplugging {
+            inner: LockedKernel::new(recording),
+            sysfs: sysfs_dir.clone(),
+            sys_module,
+        };
+        let mut ctx = tree.context("");
+        let sysfs = modkit_sysfs::Sysfs::new(&sysfs_dir);
+        let done = coldplug(
+            &mut ctx,
+            &kernel,
+            &sysfs,
+            &mut Recorder::default(),
+            &mut Recorder::default(),
+            2,
+        )
+        .unwrap();
+        let _ = std::fs::remove_dir_all(&sysfs_dir);
+        assert_eq!(
+            names(&done.plan),
+            ["virtio", "virtio_ring", "virtio_pci", "virtio_blk"]
+        );
+        assert!(done.outcomes.iter().all(Outcome::is_ok));
+        assert_eq!(done.rounds, 2);
+        // virtio_blk's dependencies were loaded in the first round: none in its step.
+        assert!(done.plan.steps[3].deps.is_empty());
+        assert_eq!(done.plan.devices.len(), 2);
+        assert!(done.plan.skipped.is_empty(), "{:?}", done.plan.skipped);
+        assert_eq!(kernel.inner.into_inner().calls().len(), 4);
     }
 
     #[test]
