@@ -181,6 +181,7 @@ impl Parser<'_> {
             self.i += 1;
         }
         let mut first = true;
+        let mut after_range = false;
         loop {
             let c = self.peek()?;
             if c == b']' && !first {
@@ -188,6 +189,12 @@ impl Parser<'_> {
                 break;
             }
             first = false;
+            // glibc takes a `-` right after a range only as the last member (`[a-c-]`);
+            // `[a-c-e]` is REG_ERANGE.
+            if c == b'-' && after_range && self.p.get(self.i + 1) != Some(&b']') {
+                return None;
+            }
+            after_range = false;
             if c == b'[' && self.p.get(self.i + 1) == Some(&b':') {
                 let rest = &self.p[self.i + 2..];
                 let end = rest.windows(2).position(|w| w == b":]")?;
@@ -225,6 +232,7 @@ impl Parser<'_> {
                 for b in c..=hi {
                     set[usize::from(b)] = true;
                 }
+                after_range = true;
             } else {
                 set[usize::from(c)] = true;
             }

@@ -44,3 +44,21 @@ fn quantified_anchor_is_invalid() {
     }
     assert!(kernel_matches("(^)*", ""));
 }
+
+/// Found by `ere_libc`: in a bracket expression, glibc accepts a `-` right after a range only
+/// as the last member (`[a-c-]`); `[a-c-e]` is REG_ERANGE, so kmod's depmod ignores the line.
+/// Our matcher read that `-` as a literal.
+#[test]
+fn dash_after_a_range_is_invalid_unless_last() {
+    let data = include_bytes!("../testdata/regressions/ere_libc-dash-after-range");
+    let mut parts = data.splitn(2, |&b| b == 0);
+    let pattern = std::str::from_utf8(parts.next().unwrap()).unwrap();
+    let kernel = std::str::from_utf8(parts.next().unwrap()).unwrap();
+    assert_eq!(pattern, "[-aa[-a-%+]");
+    assert!(!kernel_matches(pattern, kernel));
+    assert!(!kernel_matches("[a-c-e]", "d"));
+    assert!(!kernel_matches("[a-c-e-g]", "-"));
+    assert!(kernel_matches("[a-c-]", "-"));
+    assert!(kernel_matches("[%--]", "-"));
+    assert!(kernel_matches("[--a]", "-"));
+}
