@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 use crate::kmsg::Kmsg;
 use crate::{emit, escape};
 
+mod coldplug;
 mod modprobe;
 
 /// A scenario: runs its steps through the context, which records pass/fail.
@@ -24,6 +25,7 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("options", modprobe::options),
     ("cmdline", modprobe::cmdline),
     ("blacklist", modprobe::blacklist),
+    ("coldplug", coldplug::coldplug),
     ("selftest-fail", selftest_fail),
     ("selftest-panic", selftest_panic),
     ("selftest-hang", selftest_hang),

@@ -8,6 +8,7 @@
 //! verdict; QEMU's exit status means nothing (0 after a panic too).
 
 mod bzimage;
+mod coldplug;
 mod cpio;
 mod qemu;
 mod report;
@@ -35,6 +36,7 @@ const SCENARIOS: &[&str] = &[
     "options",
     "cmdline",
     "blacklist",
+    "coldplug",
 ];
 
 /// Kernel arguments for modprobe (`CMDLINE_GREETING`, `CMDLINE_BLACKLIST` in
@@ -369,7 +371,13 @@ fn prepare(sh: &Shell, kernel: &KernelTree, guest: &Guest, work: &Path) -> Resul
     let dir = work.join(&kernel.release);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let initramfs = dir.join("initramfs.cpio");
-    let archive = initramfs_for(guest, &modules, &kernel.release)?;
+    // The coldplug scenario's modules; without them (a custom kernel) only it fails.
+    let coldplug_files = coldplug::modules(sh, &guest.modkit, kernel).unwrap_or_else(|err| {
+        eprintln!("note: no modules for the coldplug scenario: {err:#}");
+        coldplug::Files::default()
+    });
+    coldplug::write_disk(&dir)?;
+    let archive = initramfs_for(guest, &modules, &kernel.release, &coldplug_files)?;
     std::fs::write(&initramfs, archive)
         .with_context(|| format!("cannot write {}", initramfs.display()))?;
     Ok(Prepared {
@@ -437,7 +445,12 @@ fn cached_vmlinux(kernel: &KernelTree) -> Result<PathBuf> {
 
 /// The initramfs: `/init`, `/bin/modkit` with its links in `/sbin`, and the sample modules in
 /// `/kmods` (plain, and xz-compressed as kbuild does it).
-fn initramfs_for(guest: &Guest, modules: &BuiltModules, release: &str) -> Result<Vec<u8>> {
+fn initramfs_for(
+    guest: &Guest,
+    modules: &BuiltModules,
+    release: &str,
+    coldplug_files: &coldplug::Files,
+) -> Result<Vec<u8>> {
     let read = |path: &Path| {
         std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
     };
@@ -470,6 +483,7 @@ fn initramfs_for(guest: &Guest, modules: &BuiltModules, release: &str) -> Result
         archive.file(&format!("kmods/{name}.ko.xz"), 0o644, &xz_like_kbuild(&ko)?);
         archive.file(&format!("kmods/{name}.ko"), 0o644, &ko);
     }
+    coldplug_files.add_to(&mut archive);
     Ok(archive.finish())
 }
 
@@ -529,6 +543,7 @@ fn boot(
             timeout,
             console_log: console_log_path.clone(),
             echo: args.verbose,
+            devices: coldplug::qemu_args(&coldplug::disk_path(&prepared.dir)),
         },
     )?;
     let mut report = report::parse(&output.console, scenarios);

@@ -75,6 +75,8 @@ pub struct Boot {
     pub console_log: PathBuf,
     /// Also copy the console to our stderr as it comes.
     pub echo: bool,
+    /// QEMU arguments for extra devices (the coldplug scenario's).
+    pub devices: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -91,6 +93,7 @@ pub struct BootOutput {
 /// after `boot.timeout`.
 pub fn run(sh: &Shell, boot: &Boot) -> Result<BootOutput> {
     let (kernel, initrd, append) = (&boot.kernel, &boot.initrd, &boot.append);
+    let devices = &boot.devices;
     let accel: &[&str] = match boot.accel {
         Accel::Tcg => &["-accel", "tcg", "-cpu", "max"],
         Accel::Kvm => &["-accel", "kvm", "-accel", "tcg", "-cpu", "max"],
@@ -99,7 +102,7 @@ pub fn run(sh: &Shell, boot: &Boot) -> Result<BootOutput> {
         sh,
         "{QEMU} -nodefaults -no-user-config -nographic -serial stdio -no-reboot
             -machine pc -smp 1 -m 512M {accel...}
-            -kernel {kernel} -initrd {initrd} -append {append}"
+            -kernel {kernel} -initrd {initrd} -append {append} {devices...}"
     );
     let mut command = Command::from(command);
     command
