@@ -138,7 +138,12 @@ impl Parser<'_> {
                 Some(b'?') => (0, Some(1)),
                 Some(b'{') => {
                     self.i += 1;
-                    let min = self.number()?;
+                    // `{,n}` is `{0,n}` to glibc (a GNU extension).
+                    let min = if self.peek() == Some(b',') {
+                        0
+                    } else {
+                        self.number()?
+                    };
                     let max = if self.peek() == Some(b',') {
                         self.i += 1;
                         if self.peek() == Some(b'}') {

@@ -62,3 +62,19 @@ fn dash_after_a_range_is_invalid_unless_last() {
     assert!(kernel_matches("[%--]", "-"));
     assert!(kernel_matches("[--a]", "-"));
 }
+
+/// Found by `ere_libc`: glibc reads `{,n}` as `{0,n}` (and `{,}` as `*`), a GNU extension
+/// kmod's depmod inherits; our matcher refused the pattern.
+#[test]
+fn brace_without_a_minimum() {
+    let data = include_bytes!("../testdata/regressions/ere_libc-brace-without-min");
+    let mut parts = data.splitn(2, |&b| b == 0);
+    let pattern = std::str::from_utf8(parts.next().unwrap()).unwrap();
+    let kernel = std::str::from_utf8(parts.next().unwrap()).unwrap();
+    assert_eq!((pattern, kernel), ("a}{,3}b+", "aab"));
+    assert!(kernel_matches(pattern, kernel));
+    assert!(kernel_matches("a{,2}b", "b"));
+    assert!(kernel_matches("a{,}b", "aaab"));
+    assert!(!kernel_matches("^a{,2}$", "aaa"));
+    assert!(kernel_matches("^a{,2}$", "aa"));
+}
