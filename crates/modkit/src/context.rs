@@ -16,7 +16,7 @@ use modkit_index::{Index, Value, WildScratch};
 use modkit_syscalls::{InitState, Kernel};
 
 use crate::info::{self, Info};
-use crate::name::{module_name_from_path, normalize_name};
+use crate::name::module_name_from_path;
 use crate::wild_set::{WildSet, WildSetScratch};
 use crate::{Error, Level, Reporter};
 
@@ -403,10 +403,15 @@ impl Context {
     /// 6. modules.builtin.bin, by exact name;
     /// 7. modules.builtin.alias.bin patterns.
     ///
-    /// The name is normalised first (`-` as `_` outside `[...]`). Nothing found is an empty
-    /// list, not an error.
+    /// The name is normalised first (`-` as `_` outside `[...]`); a name kmod cannot
+    /// normalise (unbalanced brackets) finds nothing. Nothing found is an empty list, not an
+    /// error.
     pub fn lookup(&mut self, given: &str) -> Result<Vec<ModId>, Error> {
-        let alias = normalize_name(given);
+        // kmod 30 rejects a name its `alias_normalize` cannot take (a `]` outside brackets,
+        // an unterminated `[`): nothing is found.
+        let Some(alias) = modkit_glob::normalize_alias(given) else {
+            return Ok(Vec::new());
+        };
         let mut found = Vec::new();
 
         let matches: Vec<(String, String)> = self

@@ -240,6 +240,21 @@ mod tests {
     }
 
     #[test]
+    fn names_kmod_cannot_normalise_find_nothing() {
+        let tree = FakeTree::new("devices-brackets");
+        let mut ctx = tree.context("");
+        let found = ctx.lookup("virtio:d00000002v1AF4").unwrap();
+        assert_eq!(
+            found.iter().map(|&id| ctx.name(id)).collect::<Vec<_>>(),
+            ["virtio_blk"]
+        );
+        // The pattern `virtio:d00000002v*` matches both, but kmod's alias_normalize refuses them.
+        assert!(ctx.lookup("virtio:d00000002v1]AF4").unwrap().is_empty());
+        assert!(ctx.lookup("virtio:d00000002v[1AF4").unwrap().is_empty());
+        assert_eq!(ctx.lookup("virtio:d00000002v[1]AF4").unwrap().len(), 1);
+    }
+
+    #[test]
     fn device_numbers_and_nodes() {
         let sysfs = Sysfs::new("/sys");
         assert_eq!(
