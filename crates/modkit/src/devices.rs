@@ -76,7 +76,8 @@ pub struct Needed {
     pub matches: Vec<(String, Vec<ModId>)>,
     /// The modules to load, dependencies first, each name once (module files only).
     pub load_order: Vec<ModId>,
-    /// The modules found that are built into the kernel, each name once.
+    /// The modules found that are built into the kernel (or have no file: an alias naming a
+    /// module the directory does not have), each name once.
     pub builtin: Vec<ModId>,
 }
 
