@@ -58,7 +58,8 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     }
     if let Ok(generated) = depmod.generate() {
         for file in &generated.files {
-            if file.name.ends_with(".bin") {
+            // kmod 30 writes the builtin indexes as 0-byte files when there is no input.
+            if file.name.ends_with(".bin") && !file.bytes.is_empty() {
                 let index = modkit_index::Index::from_bytes(&file.bytes).expect("own index reads");
                 for entry in index.iter() {
                     entry.expect("own index iterates");
