@@ -33,6 +33,9 @@ struct Args {
     /// Print one JSON object: each device's modaliases and modules, and all modules
     #[arg(long)]
     json: bool,
+    /// Match modaliases against this text modules.alias instead of the indexes (as Guix does)
+    #[arg(long, value_name = "FILE")]
+    alias_file: Option<PathBuf>,
     /// The sysfs root
     #[arg(long, value_name = "DIR", default_value = "/sys")]
     sysfs: PathBuf,
@@ -90,11 +93,25 @@ fn run(args: &Args, out: &mut impl Write) -> ExitCode {
         .map(str::to_owned)
         .collect();
 
+    let known = match &args.alias_file {
+        Some(path) => match devices::known_module_aliases(path) {
+            Ok(known) => Some(known),
+            Err(err) => {
+                crate::print_error("device-modules", format_args!("{err}"));
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
+
     let mut found = Vec::new();
     for spec in &args.devices {
         let device = Device::parse(spec, &sysfs);
         let result = devices::device_module_aliases(&sysfs, &device).and_then(|aliases| {
-            let needed = devices::modules_for_aliases(&mut ctx, &aliases)?;
+            let needed = match &known {
+                Some(known) => devices::modules_for_aliases_in(&mut ctx, known, &aliases)?,
+                None => devices::modules_for_aliases(&mut ctx, &aliases)?,
+            };
             Ok((aliases, needed))
         });
         match result {

@@ -217,6 +217,34 @@ fn several_devices_and_missing_modules() {
 }
 
 #[test]
+fn device_modules_from_a_text_modules_alias() {
+    let root = Root::new("alias-file", "", "");
+    let file = root.dir.join("guix.alias");
+    std::fs::write(
+        &file,
+        "# Aliases extracted from modules themselves.\nalias virtio:d00000002v* virtio_blk\nalias pci:v*d*sv*sd*bc01sc*i* other_storage\n",
+    )
+    .unwrap();
+    assert_eq!(
+        root.run(
+            "device-modules",
+            &["--alias-file", file.to_str().unwrap(), "block:254:0"]
+        ),
+        ok("virtio\nvirtio_ring\nvirtio_blk\nother_storage\n")
+    );
+    let out = root.run(
+        "device-modules",
+        &["--alias-file", "/nonexistent", "block:254:0"],
+    );
+    assert_eq!((out.code, out.stdout.as_str()), (1, ""));
+    assert!(
+        out.stderr.starts_with("device-modules: ERROR: "),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
 fn device_modules_json() {
     let root = Root::new("json", "", "");
     let expected = concat!(

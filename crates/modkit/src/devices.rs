@@ -104,6 +104,28 @@ pub fn modules_for_aliases(ctx: &mut Context, modaliases: &[String]) -> Result<N
     Ok(needed)
 }
 
+/// Like [`modules_for_aliases`], with the modules of a text `modules.alias` instead of the
+/// indexes' lookup (Guix's `matching-modules`, from [`known_module_aliases`]); dependencies
+/// still come from modules.dep.bin where it knows the module. Nothing is taken as built in.
+pub fn modules_for_aliases_in(
+    ctx: &mut Context,
+    known: &AliasMatcher,
+    modaliases: &[String],
+) -> Result<Needed, Error> {
+    let mut needed = Needed::default();
+    let mut wanted = Vec::new();
+    for alias in modaliases {
+        let ids: Vec<ModId> = matching_modules(known, alias)
+            .into_iter()
+            .map(|name| ctx.module_from_name(name))
+            .collect();
+        wanted.extend(&ids);
+        needed.matches.push((alias.clone(), ids));
+    }
+    needed.load_order = load_order(ctx, &wanted)?;
+    Ok(needed)
+}
+
 /// `modules` with their dependencies (modules.dep), dependencies first, each name once (the
 /// first entry met for a name is kept).
 pub fn load_order(ctx: &mut Context, modules: &[ModId]) -> Result<Vec<ModId>, Error> {
@@ -238,6 +260,13 @@ mod tests {
             ["virtio_pci"]
         );
         assert!(matching_modules(&known, "platform:nothing").is_empty());
+
+        let mut ctx = tree.context("");
+        let sysfs = tree.sysfs();
+        let aliases = device_module_aliases(&sysfs, &Device::parse("block:254:1", &sysfs)).unwrap();
+        let needed = modules_for_aliases_in(&mut ctx, &known, &aliases).unwrap();
+        let names: Vec<&str> = needed.load_order.iter().map(|&id| ctx.name(id)).collect();
+        assert_eq!(names, ["virtio", "virtio_ring", "virtio_blk", "virtio_pci"]);
     }
 
     #[test]
