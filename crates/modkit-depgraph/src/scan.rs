@@ -15,6 +15,11 @@ use crate::data::ModuleData;
 use crate::diag::Diagnostics;
 use crate::error::Error;
 
+/// `PATH_MAX` and `NAME_MAX` of Linux (`include/uapi/linux/limits.h`), the limits kmod's walk
+/// keeps to.
+const PATH_MAX: usize = 4096;
+const NAME_MAX: usize = 255;
+
 /// File name endings depmod takes for modules (kmod `kmod_exts`).
 pub const MODULE_EXTENSIONS: &[&str] = &[".ko", ".ko.gz", ".ko.xz", ".ko.zst"];
 
@@ -140,8 +145,9 @@ fn walk(
         Ok(e) => e,
         Err(err) => {
             diag.error(format!(
-                "could not open directory {}: {err}",
-                path.display()
+                "could not open directory {}: {}",
+                path.display(),
+                crate::io_error_text(&err)
             ));
             return;
         }
@@ -150,6 +156,12 @@ fn walk(
         let Ok(entry) = entry else { continue };
         let name = entry.file_name();
         let name = name.to_string_lossy();
+        // kmod's limits (PATH_MAX 4096, NAME_MAX 255), which also end symbolic-link loops.
+        let base = path.as_os_str().len() + 1;
+        if base + name.len() + 2 >= PATH_MAX {
+            diag.error(format!("path is too long {}/{name}", path.display()));
+            continue;
+        }
         if crate::config::is_excluded(config, &name) {
             continue;
         }
@@ -176,6 +188,10 @@ fn walk(
             }
         }
         if ft.1 {
+            if base + name.len() + 2 + NAME_MAX >= PATH_MAX {
+                diag.error(format!("directory path is too long {}", full.display()));
+                continue;
+            }
             walk(&full, module_dir, config, found, order, diag);
             continue;
         }

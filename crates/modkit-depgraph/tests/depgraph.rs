@@ -591,3 +591,25 @@ fn duplicate_aliases_warn_with_w() {
     let index = modkit_index::Index::from_bytes(&r.files["modules.alias.bin"]).unwrap();
     assert_eq!(index.get_all("same").unwrap().unwrap().count(), 2);
 }
+
+/// A directory link loop ends (kmod itself follows it until it runs out of file descriptors):
+/// one copy of the module, an error naming the path where the walk stopped.
+#[test]
+fn symbolic_link_loops_end() {
+    let t = Tree::new("link-loop");
+    t.add("kernel/a.ko", &Spec::x86_64());
+    std::os::unix::fs::symlink("..", t.dir().join("kernel/loop")).unwrap();
+    t.order(&["kernel/a.ko"]);
+    let r = run(depmod(&t)).unwrap();
+    let dep = r.text("modules.dep");
+    assert_eq!(dep.lines().count(), 1, "{dep}");
+    assert!(dep.ends_with("a.ko:\n"), "{dep}");
+    let loop_dir = t.dir().join("kernel/loop/kernel/loop");
+    assert!(
+        r.messages
+            .iter()
+            .any(|(l, m)| *l == Level::Error && m.contains(&*loop_dir.to_string_lossy())),
+        "{:?}",
+        r.messages
+    );
+}
