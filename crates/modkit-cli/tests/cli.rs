@@ -3,26 +3,13 @@
 //! and against kmod itself where a private mount namespace can show both tools the same fake
 //! trees. Nothing here makes a module syscall that could succeed.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// What a run printed and how it ended.
-#[derive(Debug, PartialEq, Eq)]
-struct Output {
-    stdout: String,
-    stderr: String,
-    code: i32,
-}
-
-fn output(command: &mut Command) -> Output {
-    let out = command.output().expect("run the command");
-    Output {
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        code: out.status.code().unwrap_or(-1),
-    }
-}
+use common::{Output, output};
 
 /// `modkit ARGS...`, seeing `trees` (if any) as its /proc and /sys/module.
 fn modkit(args: &[&str], trees: Option<&Trees>) -> Output {

@@ -2,6 +2,8 @@
 //! sample module fixtures and of synthetic modules; where kmod's depmod is installed, the same
 //! runs of kmod give the same output, files and status.
 
+mod common;
+
 #[path = "../../modkit-depgraph/tests/common/elf.rs"]
 mod elf;
 
@@ -10,23 +12,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::{Output, output};
+
 use elf::{Spec, build};
-
-#[derive(Debug, PartialEq, Eq)]
-struct Output {
-    stdout: String,
-    stderr: String,
-    code: i32,
-}
-
-fn output(command: &mut Command) -> Output {
-    let out = command.output().expect("run the command");
-    Output {
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        code: out.status.code().unwrap_or(-1),
-    }
-}
 
 fn modkit_depmod(args: &[&str]) -> Output {
     output(

@@ -3,6 +3,10 @@
 //! `--dry-run` and `--json`, and a real run that fails (nothing here can load a module) and
 //! must say so.
 
+mod common;
+
+use common::{Output, output};
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -51,13 +55,6 @@ const MODULES: &[(&str, &[&str], &[&str])] = &[
     ),
     ("atkbd", &[], &["serio:ty01pr*id*ex*"]),
 ];
-
-#[derive(Debug, PartialEq, Eq)]
-struct Output {
-    stdout: String,
-    stderr: String,
-    code: i32,
-}
 
 struct Root {
     dir: PathBuf,
@@ -134,25 +131,24 @@ impl Root {
     /// `modkit TOOL -b ROOT -k 1.0-test -C ROOT/conf --sysfs FAKE ARGS`, with the root's
     /// `/sys/module` and `/proc`; the root's path in the output reads `ROOT`.
     fn run(&self, tool: &str, args: &[&str]) -> Output {
-        let out = Command::new(env!("CARGO_BIN_EXE_modkit"))
-            .arg(tool)
-            .arg("-b")
-            .arg(&self.dir)
-            .args(["-k", VERSION, "-C"])
-            .arg(self.dir.join("conf"))
-            .arg("--sysfs")
-            .arg(sysfs())
-            .args(args)
-            .env("MODKIT_SYS_MODULE", self.dir.join("sys_module"))
-            .env("MODKIT_PROC", self.dir.join("proc"))
-            .output()
-            .expect("run modkit");
+        let out = output(
+            Command::new(env!("CARGO_BIN_EXE_modkit"))
+                .arg(tool)
+                .arg("-b")
+                .arg(&self.dir)
+                .args(["-k", VERSION, "-C"])
+                .arg(self.dir.join("conf"))
+                .arg("--sysfs")
+                .arg(sysfs())
+                .args(args)
+                .env("MODKIT_SYS_MODULE", self.dir.join("sys_module"))
+                .env("MODKIT_PROC", self.dir.join("proc")),
+        );
         let root = self.dir.display().to_string();
-        let clean = |bytes: &[u8]| String::from_utf8_lossy(bytes).replace(&root, "ROOT");
         Output {
-            stdout: clean(&out.stdout),
-            stderr: clean(&out.stderr),
-            code: out.status.code().unwrap_or(-1),
+            stdout: out.stdout.replace(&root, "ROOT"),
+            stderr: out.stderr.replace(&root, "ROOT"),
+            code: out.code,
         }
     }
 

@@ -3,26 +3,14 @@
 //! `--show-depends`, `-R`, `-c`, lookup failures), and the same commands run by kmod's modprobe
 //! when it is installed (it is in CI), which must print the same bytes.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::{Output, output};
+
 const VERSION: &str = "1.0-test";
-
-#[derive(Debug, PartialEq, Eq)]
-struct Output {
-    stdout: String,
-    stderr: String,
-    code: i32,
-}
-
-fn output(command: &mut Command) -> Output {
-    let out = command.output().expect("run the command");
-    Output {
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        code: out.status.code().unwrap_or(-1),
-    }
-}
 
 fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
