@@ -3,7 +3,6 @@
 //! the same indexes (kmod's), interleaved, medians of N runs. The answers must be identical
 //! (stdout, stderr, exit status) and modkit's median at most half of kmod's (issue 7).
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -54,7 +53,7 @@ pub(crate) fn run(
         .context("running kmod's depmod")?;
     let empty = root.join("modprobe.d");
     std::fs::create_dir_all(&empty)?;
-    let names = concrete_aliases(&moddir.join("modules.alias"))?;
+    let names = crate::compat::compat_modprobe::concrete_aliases(&moddir)?;
 
     let command = |program: &Path, ours: bool| -> Command {
         let mut c = Command::new(program);
@@ -123,47 +122,4 @@ fn time(mut command: Command) -> Result<f64> {
 fn median(samples: &mut [f64]) -> f64 {
     samples.sort_by(f64::total_cmp);
     samples[samples.len() / 2]
-}
-
-/// One concrete string per alias pattern of modules.alias, as `cargo xtask compat` makes them:
-/// `*` dropped, `?` as `x`, `[...]` as its first member (`~` for a negated class);
-/// duplicates removed, sorted.
-fn concrete_aliases(path: &Path) -> Result<Vec<String>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut out = BTreeSet::new();
-    for line in text.lines() {
-        let mut words = line.split_whitespace();
-        let (Some("alias"), Some(pattern)) = (words.next(), words.next()) else {
-            continue;
-        };
-        let mut concrete = String::new();
-        let mut chars = pattern.chars().peekable();
-        while let Some(c) = chars.next() {
-            match c {
-                '*' => {}
-                '?' => concrete.push('x'),
-                '[' => {
-                    let mut first = None;
-                    let negated = matches!(chars.peek(), Some('!' | '^'));
-                    if negated {
-                        chars.next();
-                    }
-                    for m in chars.by_ref() {
-                        if m == ']' && first.is_some() {
-                            break;
-                        }
-                        first.get_or_insert(m);
-                    }
-                    concrete.push(if negated { '~' } else { first.unwrap_or('x') });
-                }
-                c => concrete.push(c),
-            }
-        }
-        // An argument that looks like an option would be taken as one by both tools.
-        if !concrete.is_empty() && !concrete.starts_with('-') {
-            out.insert(concrete);
-        }
-    }
-    Ok(out.into_iter().collect())
 }

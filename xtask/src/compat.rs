@@ -2,7 +2,7 @@
 //! fail on any difference in output or exit status.
 
 #[path = "compat_modprobe.rs"]
-mod compat_modprobe;
+pub(crate) mod compat_modprobe;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

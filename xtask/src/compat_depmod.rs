@@ -97,7 +97,7 @@ pub(crate) fn check(
         );
 
         // modprobe --show-depends over both sets of indexes, for every module name.
-        let names = module_names(&kdir)?;
+        let names = crate::compat::compat_modprobe::module_names(&kdir)?;
         let mut diffs = 0;
         for chunk in names.chunks(BATCH) {
             let k = show_depends(sh, &modprobe, &kroot, release, chunk)?;
@@ -253,19 +253,6 @@ fn first_module(dir: &Path) -> Result<PathBuf> {
         .and_then(|l| l.split(':').next())
         .context("modules.dep is empty")?;
     Ok(dir.join(first))
-}
-
-/// Every module name in modules.dep.
-fn module_names(dir: &Path) -> Result<Vec<String>> {
-    let dep = std::fs::read_to_string(dir.join("modules.dep"))?;
-    Ok(dep
-        .lines()
-        .filter_map(|l| l.split(':').next())
-        .map(|p| {
-            let base = p.rsplit('/').next().unwrap_or(p);
-            base.split('.').next().unwrap_or(base).replace('-', "_")
-        })
-        .collect())
 }
 
 fn show_depends(

@@ -182,7 +182,8 @@ fn libkmod_log_as_modprobe(stderr: &[u8]) -> Vec<u8> {
     out.into_bytes()
 }
 
-fn module_names(moddir: &Path) -> Result<Vec<String>> {
+/// Every module name of modules.dep, in its order.
+pub(crate) fn module_names(moddir: &Path) -> Result<Vec<String>> {
     let path = moddir.join("modules.dep");
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
@@ -197,8 +198,8 @@ fn module_names(moddir: &Path) -> Result<Vec<String>> {
 }
 
 /// One concrete string per alias pattern of modules.alias: `*` dropped, `?` as `x`, `[...]`
-/// as its first member; duplicates removed.
-fn concrete_aliases(moddir: &Path) -> Result<Vec<String>> {
+/// as its first member (`~` for a negated class); duplicates removed, sorted.
+pub(crate) fn concrete_aliases(moddir: &Path) -> Result<Vec<String>> {
     let path: PathBuf = moddir.join("modules.alias");
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
