@@ -126,6 +126,11 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         } else {
             let name = arg.to_string_lossy();
             match ctx.resolve(&name) {
+                // kmod's lookup fails (EINVAL) on a name it cannot normalise.
+                Ok(_) if modkit::glob::normalize_alias(&name).is_none() => {
+                    print_error("modinfo", format_args!("Module alias {name} not found."));
+                    Err(Failed)
+                }
                 Ok(modules) if modules.is_empty() => {
                     print_error("modinfo", format_args!("Module {name} not found."));
                     Err(Failed)

@@ -293,6 +293,17 @@ fn lookups_by_name_alias_symbol_and_builtin() {
             1
         )
     );
+    // kmod cannot normalise a name with unbalanced brackets: its lookup fails.
+    for bad in ["pci:v]x", "pci:v[x"] {
+        assert_eq!(
+            run(bad),
+            (
+                String::new(),
+                format!("modinfo: ERROR: Module alias {bad} not found.\n"),
+                1
+            )
+        );
+    }
 
     let (stdout, stderr, code) = modinfo(&["-b", base, "-k", "1.0-test", "ext4"]);
     assert_eq!(
