@@ -325,14 +325,21 @@ pub fn read_module(file: &File, meta: &Metadata, path: &Path) -> Result<ModuleDa
     if meta.len() == 0 {
         return Err(with_path(modkit_elf::Error::NotElf { found: Vec::new() }));
     }
+    // The length is known from the caller's fstat; memmap2 would fstat again.
+    let len = usize::try_from(meta.len()).map_err(|_| Error::Io {
+        path: path.to_path_buf(),
+        what: "could not map",
+        source: std::io::Error::from(std::io::ErrorKind::FileTooLarge),
+    })?;
     // SAFETY: the map is read-only and private; a module file changed under us while we read it
     // gives wrong data for this run (as with kmod, which maps modules too), never memory
     // unsafety in safe code: every read of the bytes is bounds-checked by modkit-elf.
-    let map = unsafe { memmap2::Mmap::map(file) }.map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        what: "could not map",
-        source,
-    })?;
+    let map =
+        unsafe { memmap2::MmapOptions::new().len(len).map(file) }.map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            what: "could not map",
+            source,
+        })?;
     let bytes = modkit_elf::decompress(&map, DEFAULT_DECOMPRESS_LIMIT).map_err(with_path)?;
     let module = Module::parse(&bytes).map_err(with_path)?;
     Ok(ModuleData::from_module(&module))
