@@ -20,6 +20,9 @@ use crate::error::Error;
 const PATH_MAX: usize = 4096;
 const NAME_MAX: usize = 255;
 
+/// Modules up to this size are read, larger ones mapped.
+const SMALL_MODULE: u64 = 64 << 10;
+
 /// File name endings depmod takes for modules (kmod `kmod_exts`).
 pub const MODULE_EXTENSIONS: &[&str] = &[".ko", ".ko.gz", ".ko.xz", ".ko.zst"];
 
@@ -324,6 +327,32 @@ pub fn read_module(file: &File, meta: &Metadata, path: &Path) -> Result<ModuleDa
     };
     if meta.len() == 0 {
         return Err(with_path(modkit_elf::Error::NotElf { found: Vec::new() }));
+    }
+    // Small modules (most of them) are read into a buffer the thread reuses: cheaper than
+    // mapping, faulting in and unmapping (a TLB shootdown on both cores) a few pages each.
+    if meta.len() <= SMALL_MODULE {
+        thread_local! {
+            static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        return BUFFER.with(|buffer| {
+            let mut buffer = buffer.borrow_mut();
+            let len = meta.len() as usize;
+            if buffer.len() < len {
+                buffer.resize(len, 0);
+            }
+            let bytes = &mut buffer[..len];
+            std::os::unix::fs::FileExt::read_exact_at(file, bytes, 0).map_err(|source| {
+                Error::Io {
+                    path: path.to_path_buf(),
+                    what: "could not read",
+                    source,
+                }
+            })?;
+            let bytes =
+                modkit_elf::decompress(bytes, DEFAULT_DECOMPRESS_LIMIT).map_err(with_path)?;
+            let module = Module::parse(&bytes).map_err(with_path)?;
+            Ok(ModuleData::from_module(&module))
+        });
     }
     // The length is known from the caller's fstat; memmap2 would fstat again.
     let len = usize::try_from(meta.len()).map_err(|_| Error::Io {
