@@ -210,7 +210,7 @@ fn run_target(sh: &Shell, fuzz_dir: &Path, name: &'static str, args: &Args) -> R
     let output = cmd!(
         sh,
         "cargo +nightly fuzz run --fuzz-dir {fuzz_dir} {name} {corpus}
-            -- {time} {rss} {artifact_prefix} -timeout=20 -workers=1 -jobs=1
+            -- {time} {rss} {artifact_prefix} -timeout=20
                -print_final_stats=1"
     )
     .ignore_status()
