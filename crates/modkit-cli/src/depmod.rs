@@ -138,11 +138,22 @@ fn module_dir(base: Option<&Path>, version: &str) -> PathBuf {
     PathBuf::from(format!("{base}/lib/modules/{version}"))
 }
 
+/// Under a file-size limit (`ulimit -f`) the kernel would kill depmod with SIGXFSZ in the middle
+/// of writing a temporary file. Ignored, the write fails with EFBIG instead, and depmod reports
+/// "File too large" naming the file, leaving the old indexes in place (kmod just dies).
+fn ignore_file_size_signal() {
+    // SAFETY: SIG_IGN installs no handler code; nothing in this process relies on SIGXFSZ.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+}
+
 pub fn main(args: Vec<OsString>) -> ExitCode {
     let args = match Args::try_parse_from(args) {
         Ok(a) => a,
         Err(e) => return crate::clap_exit(e),
     };
+    ignore_file_size_signal();
     if args.version {
         println!(
             "modkit depmod {} (kmod 30 compatible)",

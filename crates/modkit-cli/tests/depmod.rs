@@ -459,3 +459,49 @@ fn quick_without_modules_dep_does_the_work() {
     assert_eq!(out.code, 0);
     assert!(r.moddir().join("modules.dep").exists());
 }
+
+#[test]
+fn a_file_size_limit_is_a_clear_error_and_keeps_the_old_files() {
+    let r = sample_root("fsize");
+    let first = modkit_depmod(&[
+        "-b",
+        r.path(),
+        "--no-cache",
+        "--index-layout",
+        "postorder",
+        "1.0",
+    ]);
+    assert_eq!(first.code, 0, "{first:?}");
+    let before = r.files();
+    // Add a module so the new files differ, then run with no room to write at all. The signal
+    // the kernel sends for it (SIGXFSZ) is at its default action here, which would kill a tool
+    // that does not ignore it.
+    r.add("extra/copy/hello_copy.ko", &fixture("hello_api.ko"));
+    let out = output(
+        Command::new("sh")
+            .args(["-c", r#"ulimit -f 0; exec "$0" "$@""#])
+            .arg(env!("CARGO_BIN_EXE_modkit"))
+            .args([
+                "depmod",
+                "-b",
+                r.path(),
+                "--no-cache",
+                "--index-layout",
+                "postorder",
+                "1.0",
+            ]),
+    );
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("File too large"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&r.moddir().display().to_string()),
+        "{}",
+        out.stderr
+    );
+    let after: BTreeMap<String, Vec<u8>> = r
+        .files()
+        .into_iter()
+        .filter(|(name, _)| !name.starts_with('.'))
+        .collect();
+    assert_eq!(after, before, "the old files are untouched");
+}
