@@ -347,6 +347,11 @@ fn unload_module<K: Kernel + ?Sized>(
 ) -> Result<(), UnloadError> {
     let owned = || name.to_owned();
     let c_name = CString::new(name).map_err(|_| UnloadError::InvalidName { name: owned() })?;
+    // A module name never contains `/`: such a "name" (a path that does not exist, which kmod
+    // takes as a name) is not loaded, and is never joined onto /sys/module.
+    if name.contains('/') {
+        return Err(UnloadError::NotLoaded { name: owned() });
+    }
     if !options.force {
         // kmod 30's check_module_inuse (tools/rmmod.c): any error reading the state is "not
         // loaded". kmod takes "built-in" from modules.builtin and calls a directory without

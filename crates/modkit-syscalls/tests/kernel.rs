@@ -323,6 +323,11 @@ fn unload_refuses_as_kmod_does_before_any_syscall() {
         ("vt", "Module vt is builtin."),
         ("nope", "Module nope is not currently loaded"),
         ("no_unload", "Module unloading is not supported"),
+        // A name is never a path: this one would reach hello_api's directory.
+        (
+            "x/../hello_api",
+            "Module x/../hello_api is not currently loaded",
+        ),
     ];
     for (name, message) in cases {
         let err = kernel.unload(name, UnloadOptions::default()).unwrap_err();
