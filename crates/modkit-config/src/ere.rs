@@ -230,7 +230,8 @@ impl Parser<'_> {
             self.i += 1;
             if self.peek() == Some(b'-') && self.p.get(self.i + 1).is_some_and(|&n| n != b']') {
                 let hi = self.p[self.i + 1];
-                if hi < c {
+                // glibc reads `[:` (and `[=`) after the `-` as a class, which cannot end a range.
+                if hi < c || (hi == b'[' && matches!(self.p.get(self.i + 2), Some(b':' | b'='))) {
                     return None;
                 }
                 self.i += 2;
@@ -354,6 +355,10 @@ mod tests {
             "[z-a]",
             "\\",
             "[[:nope:]]",
+            // A class as the end of a range (fuzz finding, differential against regcomp).
+            "[,-[:b0+[;:]]",
+            "[!-[:]",
+            "[!-[=x=]]",
             "+a",
         ] {
             assert_eq!(search(p, "x"), None, "{p}");
