@@ -505,3 +505,30 @@ fn a_file_size_limit_is_a_clear_error_and_keeps_the_old_files() {
         .collect();
     assert_eq!(after, before, "the old files are untouched");
 }
+
+#[test]
+fn temporaries_of_killed_runs_are_cleared() {
+    let r = sample_root("stale-tmp");
+    // PID 4194304 is above Linux's largest pid_max: that run is certainly gone.
+    r.add(".modules.dep.4194304.tmp", b"half");
+    r.add(".modules.alias.bin.4194304.tmp", b"half");
+    // Not ours, or a live process (our own parent, the test): left alone.
+    r.add(".notes.4194304.tmp", b"keep");
+    let live = format!(".modules.dep.{}.tmp", std::process::id());
+    r.add(&live, b"keep");
+    let out = modkit_depmod(&["-b", r.path(), "--no-cache", "1.0"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let files = r.files();
+    assert!(
+        !files.contains_key(".modules.dep.4194304.tmp"),
+        "{:?}",
+        files.keys()
+    );
+    assert!(
+        !files.contains_key(".modules.alias.bin.4194304.tmp"),
+        "{:?}",
+        files.keys()
+    );
+    assert_eq!(files[".notes.4194304.tmp"], b"keep");
+    assert_eq!(files[&live], b"keep");
+}

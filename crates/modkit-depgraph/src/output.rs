@@ -393,6 +393,39 @@ fn read_optional(module_dir: &Path, file: &str, diag: &mut Diagnostics) -> Optio
     }
 }
 
+/// Remove the temporaries a killed run left behind: `.NAME.PID.tmp` where NAME is one of our
+/// output files and process PID is gone. Nothing else is touched, and nothing at all when
+/// `/proc` is not there to tell which runs are alive.
+fn remove_stale_temporaries(dir: &Path, files: &[OutputFile]) {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(rest) = file_name
+            .to_str()
+            .and_then(|n| n.strip_prefix('.'))
+            .and_then(|n| n.strip_suffix(".tmp"))
+        else {
+            continue;
+        };
+        let Some((output, pid)) = rest.rsplit_once('.') else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
+        let ours = files.iter().any(|f| f.name == output);
+        if ours && pid != std::process::id() && !proc.join(pid.to_string()).exists() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Write `bytes` to `dir/name` through a temporary file renamed into place, so readers (and a
 /// killed run) see the old file or the new one, never a partial one. Like kmod, no fsync: the
 /// rename is atomic against crashes of the process, and an fsync per file would cost more than
@@ -415,8 +448,9 @@ pub fn write_file_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), Err
     result
 }
 
-/// Write all files into `dir` atomically, in order.
+/// Write all files into `dir` atomically, in order (after clearing what killed runs left).
 pub fn write_all(dir: &Path, files: &[OutputFile]) -> Result<(), Error> {
+    remove_stale_temporaries(dir, files);
     for f in files {
         write_file_atomic(dir, f.name, &f.bytes)?;
     }
