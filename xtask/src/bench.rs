@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail, ensure};
-use xshell::{Shell, cmd};
+use xshell::Shell;
 
 use crate::kernels::{self, KernelTree, Series};
 
@@ -35,12 +35,8 @@ struct Sample {
 pub fn run(args: Args) -> Result<()> {
     ensure!(args.runs > 0, "--runs must be at least 1");
     let sh = Shell::new()?;
-    let modkit = build_modkit(&sh)?;
-    let depmod = PathBuf::from("/usr/sbin/depmod");
-    ensure!(
-        depmod.exists(),
-        "kmod's depmod is needed: apt-get install kmod"
-    );
+    let modkit = crate::tools::build_modkit(&sh, "bench")?;
+    let depmod = crate::tools::kmod_tool("depmod")?;
     println!("bench: load average before: {}", load_average());
     let mut failed = Vec::new();
     for series in Series::select(&args.kernel)? {
@@ -199,16 +195,7 @@ fn measure(mut command: Command) -> Result<Sample> {
 
 /// A scratch root of hard links to the cached tree (never written to).
 fn make_root(sh: &Shell, tree: &KernelTree, root: &Path) -> Result<PathBuf> {
-    if root.exists() {
-        std::fs::remove_dir_all(root).with_context(|| format!("removing {}", root.display()))?;
-    }
-    let moddir = root.join("lib/modules").join(&tree.release);
-    std::fs::create_dir_all(moddir.parent().context("module dir has a parent")?)?;
-    let source = &tree.modules_dir;
-    cmd!(sh, "cp -al {source} {moddir}")
-        .quiet()
-        .run()
-        .context("linking the module tree")?;
+    crate::tools::linked_root(sh, &tree.modules_dir, root, &tree.release)?;
     Ok(root.to_path_buf())
 }
 
@@ -235,20 +222,4 @@ fn same_outputs(a: &Path, b: &Path) -> Result<bool> {
         }
     }
     Ok(true)
-}
-
-/// Build the release `modkit` binary and return its path.
-fn build_modkit(sh: &Shell) -> Result<PathBuf> {
-    let root = crate::project_root();
-    let _dir = sh.push_dir(&root);
-    println!("bench: building modkit (release)");
-    cmd!(
-        sh,
-        "cargo build --quiet --release --package modkit-cli --bin modkit"
-    )
-    .run()
-    .context("building modkit")?;
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    Ok(target.join("release/modkit"))
 }

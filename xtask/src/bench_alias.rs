@@ -3,12 +3,12 @@
 //! the same indexes (kmod's), interleaved, medians of N runs. The answers must be identical
 //! (stdout, stderr, exit status) and modkit's median at most half of kmod's (issue 7).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use anyhow::{Context, Result, ensure};
-use xshell::{Shell, cmd};
+use anyhow::{Context, Result};
+use xshell::Shell;
 
 use crate::kernels::{self, Series};
 
@@ -27,30 +27,13 @@ pub(crate) fn run(
     if !Series::select(kernel)?.contains(&Series::V6_1) {
         return Ok(());
     }
-    let modprobe = PathBuf::from("/usr/sbin/modprobe");
-    ensure!(
-        modprobe.exists(),
-        "kmod's modprobe is needed: apt-get install kmod"
-    );
+    let modprobe = crate::tools::kmod_tool("modprobe")?;
     let tree = kernels::ensure(sh, Series::V6_1)?;
     let release = tree.release.as_str();
     let root = crate::cache_dir()
         .join("bench")
         .join(format!("alias-{release}"));
-    if root.exists() {
-        std::fs::remove_dir_all(&root).with_context(|| format!("removing {}", root.display()))?;
-    }
-    let moddir = root.join("lib/modules").join(release);
-    std::fs::create_dir_all(moddir.parent().context("module dir has a parent")?)?;
-    let source = &tree.modules_dir;
-    cmd!(sh, "cp -al {source} {moddir}")
-        .quiet()
-        .run()
-        .context("linking the module tree")?;
-    cmd!(sh, "/usr/sbin/depmod -b {root} {release}")
-        .quiet()
-        .run()
-        .context("running kmod's depmod")?;
+    let moddir = crate::tools::kmod_indexed_root(sh, &tree.modules_dir, &root, release)?;
     let empty = root.join("modprobe.d");
     std::fs::create_dir_all(&empty)?;
     let names = crate::compat::compat_modprobe::concrete_aliases(&moddir)?;

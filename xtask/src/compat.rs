@@ -29,7 +29,7 @@ const BATCH: usize = 400;
 pub fn run(args: Args) -> Result<()> {
     let sh = Shell::new()?;
     let kmod = Kmod::find()?;
-    let modkit = build_modkit(&sh)?;
+    let modkit = crate::tools::build_modkit(&sh, "compat")?;
     let mut report = Report::default();
 
     for series in Series::select(&args.kernel)? {
@@ -48,7 +48,7 @@ pub fn run(args: Args) -> Result<()> {
             tree.modules_dir.display()
         );
         modinfo_files(&sh, &kmod, &modkit, &tree, &modules, &args, &mut report)?;
-        let root = indexed_root(&sh, &kmod, &tree)?;
+        let root = indexed_root(&sh, &tree)?;
         modinfo_names(
             &sh,
             &kmod,
@@ -113,41 +113,14 @@ impl Report {
 #[derive(Debug)]
 struct Kmod {
     modinfo: PathBuf,
-    depmod: PathBuf,
 }
 
 impl Kmod {
     fn find() -> Result<Kmod> {
-        let find = |tool: &str| {
-            ["/usr/sbin", "/sbin", "/usr/bin"]
-                .iter()
-                .map(|dir| Path::new(dir).join(tool))
-                .find(|path| path.exists())
-                .with_context(|| {
-                    format!("kmod's {tool} was not found: install it with `apt-get install kmod`")
-                })
-        };
         Ok(Kmod {
-            modinfo: find("modinfo")?,
-            depmod: find("depmod")?,
+            modinfo: crate::tools::kmod_tool("modinfo")?,
         })
     }
-}
-
-/// Build the release `modkit` binary and return its path.
-fn build_modkit(sh: &Shell) -> Result<PathBuf> {
-    let root = crate::project_root();
-    let _dir = sh.push_dir(&root);
-    println!("compat: building modkit (release)");
-    cmd!(
-        sh,
-        "cargo build --quiet --release --package modkit-cli --bin modkit"
-    )
-    .run()
-    .context("building modkit")?;
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    Ok(target.join("release/modkit"))
 }
 
 /// Every module file under `dir`, sorted.
@@ -346,23 +319,9 @@ fn fixtures(
 
 /// A scratch root holding hard links to a tree's modules and kmod's indexes for them, for
 /// lookups by name. Made anew on every run, under the cache, never in the cached tree itself.
-fn indexed_root(sh: &Shell, kmod: &Kmod, tree: &KernelTree) -> Result<PathBuf> {
+fn indexed_root(sh: &Shell, tree: &KernelTree) -> Result<PathBuf> {
     let root = crate::cache_dir().join("compat").join(&tree.release);
-    if root.exists() {
-        std::fs::remove_dir_all(&root).with_context(|| format!("removing {}", root.display()))?;
-    }
-    let moddir = root.join("lib/modules").join(&tree.release);
-    std::fs::create_dir_all(moddir.parent().context("module dir has a parent")?)?;
-    let source = &tree.modules_dir;
-    cmd!(sh, "cp -al {source} {moddir}")
-        .quiet()
-        .run()
-        .context("linking the module tree")?;
-    let (depmod, release) = (&kmod.depmod, &tree.release);
-    cmd!(sh, "{depmod} -b {root} {release}")
-        .quiet()
-        .run()
-        .context("running kmod's depmod")?;
+    crate::tools::kmod_indexed_root(sh, &tree.modules_dir, &root, &tree.release)?;
     Ok(root)
 }
 

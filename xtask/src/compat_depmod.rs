@@ -23,12 +23,8 @@ pub(crate) fn check(
     modkit: &Path,
     report_line: &mut dyn FnMut(String, usize, usize),
 ) -> Result<()> {
-    let depmod = ["/usr/sbin/depmod", "/sbin/depmod"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .context("kmod's depmod was not found: install it with `apt-get install kmod`")?;
-    let modprobe = depmod.with_file_name("modprobe");
+    let depmod = crate::tools::kmod_tool("depmod")?;
+    let modprobe = crate::tools::kmod_tool("modprobe")?;
     let scratch = crate::cache_dir().join("compat-depmod").join(&tree.release);
     for extra in [false, true] {
         let label = format!(
@@ -129,16 +125,7 @@ fn make_root(
     root: &Path,
     sample: Option<&kmods::BuiltModules>,
 ) -> Result<()> {
-    if root.exists() {
-        std::fs::remove_dir_all(root).with_context(|| format!("removing {}", root.display()))?;
-    }
-    let moddir = root.join("lib/modules").join(&tree.release);
-    std::fs::create_dir_all(moddir.parent().context("module dir has a parent")?)?;
-    let source = &tree.modules_dir;
-    cmd!(sh, "cp -al {source} {moddir}")
-        .quiet()
-        .run()
-        .context("linking the module tree")?;
+    let moddir = crate::tools::linked_root(sh, &tree.modules_dir, root, &tree.release)?;
     // The cached tree may hold indexes from elsewhere; both tools must start from none.
     for entry in std::fs::read_dir(&moddir)? {
         let entry = entry?;
@@ -299,16 +286,11 @@ pub(crate) fn check_foreign(
     let kroot = scratch.join("kmod");
     let mroot = scratch.join("modkit");
     let system_map = root.join("boot").join(format!("System.map-{release}"));
+    let source = root.join("lib/modules").join(&release);
     for r in [&kroot, &mroot] {
-        if r.exists() {
-            std::fs::remove_dir_all(r)?;
-        }
-        let moddir = r.join("lib/modules").join(&release);
-        std::fs::create_dir_all(moddir.parent().context("parent")?)?;
-        let source = root.join("lib/modules").join(&release);
-        cmd!(sh, "cp -al {source} {moddir}").quiet().run()?;
+        crate::tools::linked_root(sh, &source, r, &release)?;
     }
-    let depmod = Path::new("/usr/sbin/depmod");
+    let depmod = crate::tools::kmod_tool("depmod")?;
     for (what, flags) in [("plain", vec![]), ("-e -F System.map", vec!["-e", "-F"])] {
         let mut kargs: Vec<String> = vec!["-b".into(), kroot.display().to_string()];
         let mut margs: Vec<String> = vec![

@@ -45,7 +45,7 @@ pub(crate) fn check(
     record: &mut dyn FnMut(String, usize, usize),
 ) -> Result<()> {
     let moddir = root.join("lib/modules").join(release);
-    let kmod = Path::new("/usr/sbin/modprobe");
+    let kmod = crate::tools::kmod_tool("modprobe")?;
     let scratch = crate::cache_dir()
         .join("compat")
         .join(format!("modprobe-{release}"));
@@ -79,7 +79,7 @@ pub(crate) fn check(
         "-C".to_owned(),
         empty.display().to_string(),
     ];
-    let (kmod_cmd, ours_cmd) = (base(kmod, false), base(modkit, true));
+    let (kmod_cmd, ours_cmd) = (base(&kmod, false), base(modkit, true));
 
     let compare = |check: &str, mode: &[&str], names: &[String]| -> Result<(usize, usize)> {
         let mut diffs = 0;

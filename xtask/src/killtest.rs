@@ -60,7 +60,7 @@ const PROBE: &[&str] = &["ext4", "nf_nat", "virtio_net"];
 pub fn run(args: Args) -> Result<()> {
     let sh = Shell::new()?;
     let started = Instant::now();
-    let modkit = build_modkit(&sh)?;
+    let modkit = crate::tools::build_modkit(&sh, "killtest")?;
     cmd!(sh, "depmod -V")
         .quiet()
         .ignore_stdout()
@@ -90,21 +90,6 @@ pub fn run(args: Args) -> Result<()> {
         checks.as_secs_f64()
     );
     Ok(())
-}
-
-fn build_modkit(sh: &Shell) -> Result<PathBuf> {
-    let root = crate::project_root();
-    let _dir = sh.push_dir(&root);
-    println!("killtest: building modkit (release)");
-    cmd!(
-        sh,
-        "cargo build --quiet --release --package modkit-cli --bin modkit"
-    )
-    .run()
-    .context("building modkit")?;
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    Ok(target.join("release/modkit"))
 }
 
 /// The scratch root and its module directory.

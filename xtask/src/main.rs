@@ -7,6 +7,7 @@ mod fuzz;
 mod kernels;
 mod killtest;
 mod kmods;
+mod tools;
 mod vmtest;
 
 use std::path::PathBuf;
