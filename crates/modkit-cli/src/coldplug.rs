@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use modkit::coldplug::{self, Outcome, Plan};
 use modkit::sysfs::Sysfs;
-use modkit::{Context, Level, Reporter, ShellRunner};
+use modkit::{Level, Reporter, ShellRunner};
 
 use crate::json::Json;
 
@@ -35,15 +35,8 @@ struct Args {
     /// The sysfs root
     #[arg(long, value_name = "DIR", default_value = "/sys")]
     sysfs: PathBuf,
-    /// Use BASEDIR as filesystem root for /lib/modules
-    #[arg(short = 'b', long = "basedir", value_name = "BASEDIR")]
-    basedir: Option<OsString>,
-    /// Use VERSION instead of `uname -r`
-    #[arg(short = 'k', long = "set-version", value_name = "VERSION")]
-    version: Option<String>,
-    /// Read modprobe configuration from FILE or DIR instead of the default directories
-    #[arg(short = 'C', long = "config", value_name = "FILE")]
-    config: Vec<PathBuf>,
+    #[command(flatten)]
+    modules: crate::ModuleDirArgs,
 }
 
 /// Soft-dependency lookup failures and the like, as modprobe words them.
@@ -76,13 +69,8 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
 }
 
 fn run(args: &Args, out: &mut impl Write) -> ExitCode {
-    let dir = modkit::module_dir(args.basedir.as_deref(), args.version.as_deref());
-    let cmdline = read_cmdline();
-    let (config, warnings) = Context::load_config(&dir, &args.config, cmdline.as_deref());
-    for warning in &warnings {
-        crate::print_error("coldplug", format_args!("{warning}"));
-    }
-    let mut ctx = Context::new(dir, config);
+    let cmdline = crate::lsmod::kernel_cmdline();
+    let mut ctx = args.modules.context("coldplug", cmdline.as_deref());
     let sysfs = Sysfs::new(&args.sysfs);
     let kernel = crate::lsmod::kernel_from_env();
     let result = if args.dry_run {
@@ -252,11 +240,4 @@ fn json(plan: &Plan, outcomes: Option<&[Outcome]>, root: &Path) -> Json {
         ("skipped", Json::Array(skipped)),
         ("unmatched", Json::strings(&plan.unmatched)),
     ])
-}
-
-/// The kernel command line (`/proc/cmdline`, or under `$MODKIT_PROC` for tests), for
-/// `modprobe.blacklist=` and `MODULE.PARAM=VALUE`.
-fn read_cmdline() -> Option<String> {
-    let proc = std::env::var_os(crate::lsmod::PROC_ENV).unwrap_or_else(|| "/proc".into());
-    std::fs::read_to_string(PathBuf::from(proc).join("cmdline")).ok()
 }

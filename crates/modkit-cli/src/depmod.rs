@@ -130,14 +130,6 @@ fn absolute(path: &Path) -> PathBuf {
     }
 }
 
-/// `BASEDIR/lib/modules/VERSION` as kmod spells it (plain string concatenation).
-fn module_dir(base: Option<&Path>, version: &str) -> PathBuf {
-    let base = base
-        .map(|b| b.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    PathBuf::from(format!("{base}/lib/modules/{version}"))
-}
-
 /// Under a file-size limit (`ulimit -f`) the kernel would kill depmod with SIGXFSZ in the middle
 /// of writing a temporary file. Ignored, the write fails with EFBIG instead, and depmod reports
 /// "File too large" naming the file, leaving the old indexes in place (kmod just dies).
@@ -203,7 +195,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     let files: Vec<PathBuf> = positional.map(PathBuf::from).collect();
     let all = args.all || files.is_empty();
     let basedir = args.basedir.as_deref().map(absolute);
-    let dir = module_dir(basedir.as_deref(), &version);
+    let dir = modkit::module_dir(basedir.as_deref().map(Path::as_os_str), Some(&version));
 
     if args.quick {
         if args.show {
@@ -316,7 +308,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     }
 
     let out_dir = match &args.outdir {
-        Some(o) => module_dir(Some(&absolute(o)), &version),
+        Some(o) => modkit::module_dir(Some(absolute(o).as_os_str()), Some(&version)),
         None => dir.clone(),
     };
     let generated = run.generate_into(&out_dir);

@@ -42,15 +42,8 @@ struct Args {
     /// Where relative device node names are looked up
     #[arg(long, value_name = "DIR", default_value = "/dev")]
     dev: PathBuf,
-    /// Use BASEDIR as filesystem root for /lib/modules
-    #[arg(short = 'b', long = "basedir", value_name = "BASEDIR")]
-    basedir: Option<OsString>,
-    /// Use VERSION instead of `uname -r`
-    #[arg(short = 'k', long = "set-version", value_name = "VERSION")]
-    version: Option<String>,
-    /// Read modprobe configuration from FILE or DIR instead of the default directories
-    #[arg(short = 'C', long = "config", value_name = "FILE")]
-    config: Vec<PathBuf>,
+    #[command(flatten)]
+    modules: crate::ModuleDirArgs,
     /// The devices
     #[arg(value_name = "DEVICE", required = true)]
     devices: Vec<String>,
@@ -78,12 +71,7 @@ struct Found {
 
 fn run(args: &Args, out: &mut impl Write) -> ExitCode {
     let mut exit = crate::Exit::default();
-    let dir = modkit::module_dir(args.basedir.as_deref(), args.version.as_deref());
-    let (config, warnings) = Context::load_config(&dir, &args.config, None);
-    for warning in &warnings {
-        crate::print_error("device-modules", format_args!("{warning}"));
-    }
-    let mut ctx = Context::new(dir, config);
+    let mut ctx = args.modules.context("device-modules", None);
     let sysfs = Sysfs::new(&args.sysfs).with_dev(&args.dev);
     let provided: Vec<String> = args
         .provided

@@ -26,6 +26,13 @@ pub(crate) fn kernel_from_env() -> LinuxKernel {
     )
 }
 
+/// The kernel command line (`/proc/cmdline`, or under `$MODKIT_PROC`), which modprobe and
+/// coldplug read for `modprobe.blacklist=` and `MODULE.PARAM=` options.
+pub(crate) fn kernel_cmdline() -> Option<String> {
+    let proc = std::env::var_os(PROC_ENV).unwrap_or_else(|| "/proc".into());
+    std::fs::read_to_string(PathBuf::from(proc).join("cmdline")).ok()
+}
+
 /// Parse a tool's arguments; on `--help`/`--version` or a usage error, the exit to take.
 pub(crate) fn parse_args<T: Parser>(args: Vec<OsString>) -> Result<T, ExitCode> {
     T::try_parse_from(args).map_err(crate::clap_exit)

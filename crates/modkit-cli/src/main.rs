@@ -123,6 +123,34 @@ fn print_usage() {
     println!("Run `modkit TOOL --help` for a tool's options.");
 }
 
+/// Where a tool finds modules and their configuration: `-b`, `-k` and `-C`, spelled as modinfo
+/// and depmod spell them.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ModuleDirArgs {
+    /// Use BASEDIR as filesystem root for /lib/modules
+    #[arg(short = 'b', long = "basedir", value_name = "BASEDIR")]
+    basedir: Option<OsString>,
+    /// Use VERSION instead of `uname -r`
+    #[arg(short = 'k', long = "set-version", value_name = "VERSION")]
+    version: Option<String>,
+    /// Read modprobe configuration from FILE or DIR instead of the default directories
+    #[arg(short = 'C', long = "config", value_name = "FILE")]
+    config: Vec<std::path::PathBuf>,
+}
+
+impl ModuleDirArgs {
+    /// The facade's context for these options (and the kernel command line, if given),
+    /// configuration warnings printed as `TOOL: ERROR: ...`.
+    pub(crate) fn context(&self, tool: &str, cmdline: Option<&str>) -> modkit::Context {
+        let dir = modkit::module_dir(self.basedir.as_deref(), self.version.as_deref());
+        let (ctx, warnings) = modkit::Context::open(dir, &self.config, cmdline);
+        for warning in &warnings {
+            print_error(tool, format_args!("{warning}"));
+        }
+        ctx
+    }
+}
+
 /// Print `TOOL: ERROR: MESSAGE` on standard error, kmod's format for errors.
 pub(crate) fn print_error(tool: &str, message: std::fmt::Arguments<'_>) {
     eprintln!("{tool}: ERROR: {message}");

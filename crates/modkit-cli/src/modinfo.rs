@@ -97,11 +97,10 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         args.set_version.as_deref(),
     );
     // libkmod reads modprobe.d for configured aliases; bad lines are reported as kmod does.
-    let (config, warnings) = Context::load_config(&dir, &[], None);
+    let (mut ctx, warnings) = Context::open(dir, &[], None);
     for warning in &warnings {
         print_error("modinfo", format_args!("{warning}"));
     }
-    let mut ctx = Context::new(dir, config);
     let printer = Printer {
         field: args.field(),
         separator: if args.null { b'\0' } else { b'\n' },

@@ -240,12 +240,11 @@ fn run(args: &Args, use_all: bool, out: &mut Output) -> ExitCode {
 
     // kmod: an explicit root or version gives "ROOT/lib/modules/VERSION".
     let dir = modkit::module_dir(args.dirname.as_deref(), args.set_version.as_deref());
-    let cmdline = read_cmdline();
-    let (config, warnings) = Context::load_config(&dir, &args.config, cmdline.as_deref());
+    let cmdline = crate::lsmod::kernel_cmdline();
+    let (mut ctx, warnings) = Context::open(dir, &args.config, cmdline.as_deref());
     for warning in &warnings {
         out.log(LOG_ERR, &warning.to_string());
     }
-    let mut ctx = Context::new(dir, config);
     ctx.set_first_softdep_only(args.first_softdep_only);
 
     if args.show_config {
@@ -455,12 +454,6 @@ fn read_names(reader: impl BufRead, names: &mut Vec<OsString>) -> io::Result<()>
         }
     }
     Ok(())
-}
-
-/// The kernel command line (`/proc/cmdline`, or under `$MODKIT_PROC` for tests).
-fn read_cmdline() -> Option<String> {
-    let proc = std::env::var_os(crate::lsmod::PROC_ENV).unwrap_or_else(|| "/proc".into());
-    std::fs::read_to_string(PathBuf::from(proc).join("cmdline")).ok()
 }
 
 /// kmod's `prepend_options_from_env`: the words of `$MODPROBE_OPTIONS` go before the

@@ -215,6 +215,17 @@ impl Context {
         (config, warnings)
     }
 
+    /// A context over `dir` with the configuration [`Context::load_config`] reads; the
+    /// warnings are for the caller to show.
+    pub fn open(
+        dir: PathBuf,
+        config_paths: &[PathBuf],
+        cmdline: Option<&str>,
+    ) -> (Context, Vec<modkit_config::Warning>) {
+        let (config, warnings) = Context::load_config(&dir, config_paths, cmdline);
+        (Context::new(dir, config), warnings)
+    }
+
     /// Honour only the first `softdep` line matching a module, exactly as kmod 30 does,
     /// instead of all of them (the default).
     pub fn set_first_softdep_only(&mut self, first_only: bool) {
