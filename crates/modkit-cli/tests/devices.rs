@@ -10,51 +10,7 @@ use common::{Output, output};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use modkit_index::{IndexBuilder, Layout};
-
 const VERSION: &str = "1.0-test";
-
-/// (module, modules.dep dependencies, alias patterns), in module order.
-const MODULES: &[(&str, &[&str], &[&str])] = &[
-    ("virtio", &[], &[]),
-    ("virtio_ring", &["virtio"], &[]),
-    (
-        "virtio_pci",
-        &["virtio_ring", "virtio"],
-        &["pci:v00001AF4d*sv*sd*bc*sc*i*"],
-    ),
-    (
-        "virtio_blk",
-        &["virtio_ring", "virtio"],
-        &["virtio:d00000002v*"],
-    ),
-    (
-        "virtio_net",
-        &["virtio_ring", "virtio"],
-        &["virtio:d00000001v*"],
-    ),
-    ("usbcore", &[], &["usb:v*p*d*dc09dsc*dp*ic*isc*ip*in*"]),
-    ("xhci_hcd", &["usbcore"], &[]),
-    (
-        "xhci_pci",
-        &["xhci_hcd", "usbcore"],
-        &["pci:v*d*sv*sd*bc0Csc03i30*"],
-    ),
-    (
-        "usb_storage",
-        &["usbcore"],
-        &["usb:v*p*d*dc*dsc*dp*ic08isc06ip50in*"],
-    ),
-    ("scsi_mod", &[], &[]),
-    ("sd_mod", &["scsi_mod"], &["scsi:t-0x00*"]),
-    ("drm", &[], &[]),
-    (
-        "bochs",
-        &["drm"],
-        &["pci:v00001234d00001111sv*sd*bc03sc00i00*"],
-    ),
-    ("atkbd", &[], &["serio:ty01pr*id*ex*"]),
-];
 
 struct Root {
     dir: PathBuf,
@@ -64,10 +20,6 @@ impl Drop for Root {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn rel(name: &str) -> String {
-    format!("kernel/drivers/{name}.ko")
 }
 
 fn sysfs() -> PathBuf {
@@ -83,38 +35,7 @@ impl Root {
         let _ = std::fs::remove_dir_all(&dir);
         let root = Root { dir };
         let moddir = root.moddir();
-        std::fs::create_dir_all(moddir.join("kernel/drivers")).unwrap();
-        let (mut dep, mut alias) = (IndexBuilder::new(), IndexBuilder::new());
-        for (priority, (module, deps, aliases)) in MODULES.iter().enumerate() {
-            let priority = priority as u32;
-            std::fs::write(moddir.join(rel(module)), "not a module\n").unwrap();
-            let deps: Vec<String> = deps.iter().map(|d| rel(d)).collect();
-            let line = format!("{}: {}", rel(module), deps.join(" "));
-            dep.insert(module, line.trim_end(), priority).unwrap();
-            for pattern in *aliases {
-                let key = modkit::glob::normalize_alias(pattern).unwrap();
-                alias.insert(&key, module, priority).unwrap();
-            }
-        }
-        let (mut builtin, mut builtin_alias) = (IndexBuilder::new(), IndexBuilder::new());
-        for (priority, (module, pattern)) in
-            [("8250", "platform:serial8250"), ("i8042", "platform:i8042")]
-                .into_iter()
-                .enumerate()
-        {
-            builtin.insert(module, "", priority as u32).unwrap();
-            builtin_alias
-                .insert(pattern, module, priority as u32)
-                .unwrap();
-        }
-        for (file, index) in [
-            ("modules.dep.bin", dep),
-            ("modules.alias.bin", alias),
-            ("modules.builtin.bin", builtin),
-            ("modules.builtin.alias.bin", builtin_alias),
-        ] {
-            std::fs::write(moddir.join(file), index.write(Layout::PostOrder).unwrap()).unwrap();
-        }
+        modkit::fixtures::write_module_dir(&moddir);
         std::fs::create_dir_all(root.dir.join("conf")).unwrap();
         std::fs::write(root.dir.join("conf/test.conf"), config).unwrap();
         std::fs::create_dir_all(root.dir.join("sys_module")).unwrap();

@@ -33,6 +33,9 @@
 pub mod coldplug;
 mod context;
 pub mod devices;
+#[cfg(any(test, feature = "test-support"))]
+#[doc(hidden)]
+pub mod fixtures;
 pub mod guix;
 mod info;
 mod name;
