@@ -194,24 +194,10 @@ pub struct ModprobeConfig {
 }
 
 /// kmod's module-name normalisation (`underscores` in libkmod-util.c): `-` becomes `_`
-/// except inside `[...]`. `None` for an unmatched `]` or `[`, which kmod rejects.
+/// except inside `[...]`. `None` for an unmatched `]` or `[`, which kmod rejects. The same
+/// rule as its `alias_normalize`, so this is modkit-glob's.
 pub fn normalize(name: &str) -> Option<String> {
-    let mut out = String::with_capacity(name.len());
-    let mut in_bracket = false;
-    for c in name.chars() {
-        match c {
-            '[' if !in_bracket => in_bracket = true,
-            ']' if in_bracket => in_bracket = false,
-            ']' => return None,
-            '-' if !in_bracket => {
-                out.push('_');
-                continue;
-            }
-            _ => {}
-        }
-        out.push(c);
-    }
-    (!in_bracket).then_some(out)
+    modkit_glob::normalize_alias(name)
 }
 
 /// C's `isspace` in the C locale.

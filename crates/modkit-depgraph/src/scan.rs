@@ -40,26 +40,9 @@ pub fn module_name(path: &str) -> String {
     stem.replace('-', "_")
 }
 
-/// kmod's `alias_normalize`: `-` becomes `_` except inside `[...]`; `None` for an unmatched
-/// bracket (depmod skips such aliases with a warning).
-pub fn normalize_alias(alias: &str) -> Option<String> {
-    let mut out = String::with_capacity(alias.len());
-    let mut inside = false;
-    for c in alias.chars() {
-        match c {
-            '[' if !inside => inside = true,
-            ']' if inside => inside = false,
-            ']' => return None,
-            '-' if !inside => {
-                out.push('_');
-                continue;
-            }
-            _ => {}
-        }
-        out.push(c);
-    }
-    if inside { None } else { Some(out) }
-}
+/// kmod's `alias_normalize` (`None` for an unmatched bracket: depmod skips such aliases with a
+/// warning).
+pub use modkit_glob::normalize_alias;
 
 /// A module file chosen for its name.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -22,23 +22,10 @@ pub fn module_name_from_path(path: &Path) -> String {
     normalize_name(stem)
 }
 
-/// kmod's `alias_normalize`: `-` becomes `_`, except inside `[...]`.
+/// A module name with `-` as `_` (kmod's `alias_normalize`, outside `[...]`); a name kmod
+/// would refuse for its brackets still gets every `-` turned into `_`.
 pub fn normalize_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut in_brackets = false;
-    for ch in name.chars() {
-        match ch {
-            '[' => in_brackets = true,
-            ']' => in_brackets = false,
-            '-' if !in_brackets => {
-                out.push('_');
-                continue;
-            }
-            _ => {}
-        }
-        out.push(ch);
-    }
-    out
+    modkit_glob::normalize_alias(name).unwrap_or_else(|| name.replace('-', "_"))
 }
 
 #[cfg(test)]

@@ -14,33 +14,8 @@ pub fn modname(path: &str) -> String {
     base.split('.').next().unwrap_or("").replace('-', "_")
 }
 
-/// kmod's `alias_normalize` / depmod's `underscores2`: `-` becomes `_` except inside `[...]`;
-/// `None` for unmatched brackets (depmod skips those aliases with a warning).
-pub fn normalize_alias(alias: &str) -> Option<String> {
-    let mut out = String::with_capacity(alias.len());
-    let mut chars = alias.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '-' => out.push('_'),
-            ']' => return None,
-            '[' => {
-                out.push('[');
-                loop {
-                    match chars.next() {
-                        Some(']') => {
-                            out.push(']');
-                            break;
-                        }
-                        Some(c) => out.push(c),
-                        None => return None,
-                    }
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    Some(out)
-}
+/// kmod's `alias_normalize` / depmod's `underscores2` (modkit-glob's).
+pub use modkit_glob::normalize_alias;
 
 /// Module name -> module index (its line number in modules.dep).
 pub fn module_indexes(modules_dep: &str) -> HashMap<String, u32> {
