@@ -570,50 +570,48 @@ fn boot(
 
 /// Boots each of `SELFTESTS`; each must be reported as a failure, for the right reason.
 fn selftest(sh: &Shell, args: &Args, prepared: &Prepared) -> Result<()> {
+    fn problem(report: &BootReport, what: impl Fn(&str) -> bool) -> bool {
+        report.problems.iter().any(|p| what(p))
+    }
+    type Check = fn(&BootReport) -> bool;
     let timeout = Duration::from_secs(args.timeout);
-    let report = boot(sh, args, prepared, &["selftest-fail"], "", timeout)?;
-    print!("{}", report::render(&prepared.title(args.accel), &report));
-    ensure!(
-        !report.passed()
-            && report.verdict == Some(false)
-            && report.scenarios[0].status == Status::Fail,
-        "selftest-fail was not reported as a failed scenario"
-    );
-    let report = boot(sh, args, prepared, &["selftest-panic"], "", timeout)?;
-    print!("{}", report::render(&prepared.title(args.accel), &report));
-    ensure!(
-        !report.passed()
-            && report
-                .problems
-                .iter()
-                .any(|p| p.starts_with("the kernel panicked")),
-        "selftest-panic was not reported as a kernel panic"
-    );
-    let report = boot(sh, args, prepared, &["selftest-exit"], "", timeout)?;
-    print!("{}", report::render(&prepared.title(args.accel), &report));
-    ensure!(
-        !report.passed()
-            && report
-                .problems
-                .iter()
-                .any(|p| p.contains("Attempted to kill init")),
-        "selftest-exit was not reported as init dying"
-    );
-    // Whether the guest is still booting or already hanging when the limit hits, it must be a
-    // reported timeout.
-    let report = boot(
-        sh,
-        args,
-        prepared,
-        &["selftest-hang"],
-        "",
-        Duration::from_secs(8),
-    )?;
-    print!("{}", report::render(&prepared.title(args.accel), &report));
-    ensure!(
-        !report.passed() && report.problems.iter().any(|p| p.starts_with("timed out")),
-        "selftest-hang was not reported as a timeout"
-    );
+    // (scenario, time limit, whether the report says the right thing, what it should say)
+    let cases: [(&str, Duration, Check, &str); 4] = [
+        (
+            "selftest-fail",
+            timeout,
+            |r| r.verdict == Some(false) && r.scenarios[0].status == Status::Fail,
+            "a failed scenario",
+        ),
+        (
+            "selftest-panic",
+            timeout,
+            |r| problem(r, |p| p.starts_with("the kernel panicked")),
+            "a kernel panic",
+        ),
+        (
+            "selftest-exit",
+            timeout,
+            |r| problem(r, |p| p.contains("Attempted to kill init")),
+            "init dying",
+        ),
+        // Whether the guest is still booting or already hanging when the limit hits, it must
+        // be a reported timeout.
+        (
+            "selftest-hang",
+            Duration::from_secs(8),
+            |r| problem(r, |p| p.starts_with("timed out")),
+            "a timeout",
+        ),
+    ];
+    for (scenario, limit, right, what) in cases {
+        let report = boot(sh, args, prepared, &[scenario], "", limit)?;
+        print!("{}", report::render(&prepared.title(args.accel), &report));
+        ensure!(
+            !report.passed() && right(&report),
+            "{scenario} was not reported as {what}"
+        );
+    }
     Ok(())
 }
 

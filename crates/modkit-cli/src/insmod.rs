@@ -417,13 +417,7 @@ fn collect_module_files(dir: &Path, recursive: bool, out: &mut Vec<PathBuf>) {
 }
 
 fn is_module_file(path: &Path) -> bool {
-    let name = path
-        .file_name()
-        .map(|name| name.to_string_lossy())
-        .unwrap_or_default();
-    [".ko", ".ko.xz", ".ko.zst", ".ko.gz"]
-        .iter()
-        .any(|ext| name.ends_with(ext))
+    modkit::has_module_extension(path.as_os_str().as_encoded_bytes())
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {
