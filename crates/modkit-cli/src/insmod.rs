@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use modkit_syscalls::{Errno, Kernel, LoadError, LoadFailure, LoadMethod, LoadOptions};
 
-use crate::lsmod::{kernel_from_env, parse_args};
+use crate::lsmod::kernel_from_env;
+use crate::parse_args;
 
 /// Environment variable naming the directory that holds `/lib/modules/VERSION` trees (for tests).
 pub(crate) const LIB_MODULES_ENV: &str = "MODKIT_LIB_MODULES";

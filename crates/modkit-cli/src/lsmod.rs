@@ -33,11 +33,6 @@ pub(crate) fn kernel_cmdline() -> Option<String> {
     std::fs::read_to_string(PathBuf::from(proc).join("cmdline")).ok()
 }
 
-/// Parse a tool's arguments; on `--help`/`--version` or a usage error, the exit to take.
-pub(crate) fn parse_args<T: Parser>(args: Vec<OsString>) -> Result<T, ExitCode> {
-    T::try_parse_from(args).map_err(crate::clap_exit)
-}
-
 /// Show the status of modules in the Linux kernel: one line per loaded module with its size,
 /// reference count and the modules using it.
 #[derive(Debug, Parser)]
@@ -55,7 +50,7 @@ struct Args {
 }
 
 pub fn main(args: Vec<OsString>) -> ExitCode {
-    let _args: Args = match parse_args(args) {
+    let _args: Args = match crate::parse_args(args) {
         Ok(args) => args,
         Err(exit) => return exit,
     };

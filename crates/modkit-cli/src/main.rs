@@ -151,6 +151,17 @@ impl ModuleDirArgs {
     }
 }
 
+/// Parse a tool's arguments; on `--help`/`--version` or a usage error, the exit to take.
+pub(crate) fn parse_args<T: clap::Parser>(args: Vec<OsString>) -> Result<T, ExitCode> {
+    T::try_parse_from(args).map_err(clap_exit)
+}
+
+/// `-V`: the version, and the feature line kmod prints there (scripts read it).
+pub(crate) fn print_version() {
+    println!("modkit version {}", env!("CARGO_PKG_VERSION"));
+    println!("+ZSTD +XZ +ZLIB +LIBCRYPTO");
+}
+
 /// Print `TOOL: ERROR: MESSAGE` on standard error, kmod's format for errors.
 pub(crate) fn print_error(tool: &str, message: std::fmt::Arguments<'_>) {
     eprintln!("{tool}: ERROR: {message}");

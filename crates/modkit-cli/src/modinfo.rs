@@ -83,8 +83,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         Err(err) => return crate::clap_exit(err),
     };
     if args.version {
-        println!("modkit version {}", env!("CARGO_PKG_VERSION"));
-        println!("+ZSTD +XZ +ZLIB +LIBCRYPTO");
+        crate::print_version();
         return ExitCode::SUCCESS;
     }
     if args.modules.is_empty() {

@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use modkit_syscalls::{Kernel, UnloadError, UnloadOptions};
 
-use crate::lsmod::{kernel_from_env, parse_args};
+use crate::lsmod::kernel_from_env;
+use crate::parse_args;
 
 /// Remove modules from the Linux kernel.
 #[derive(Debug, Parser)]
