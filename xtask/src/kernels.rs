@@ -140,7 +140,17 @@ pub fn ensure(sh: &Shell, series: Series) -> Result<KernelTree> {
     let cached = read_stamp(&root);
     remove_stale(sh, &cache.join("kernels"), &format!(".{series}."));
 
-    let packages = match resolve(sh, series) {
+    // On a fresh machine apt's lists may be missing or stale: refresh them (as root) and ask
+    // again before giving up.
+    let packages = resolve(sh, series).or_else(|err| {
+        let why = format!("kernel {series}: apt-cache knows no kernel packages ({err:#})");
+        match crate::tools::apt_update(sh, &why) {
+            Ok(true) => resolve(sh, series),
+            Ok(false) => Err(err),
+            Err(update) => Err(err.context(format!("{update:#}"))),
+        }
+    });
+    let packages = match packages {
         Ok(packages) => packages,
         Err(err) => {
             if let Some(stamp) = cached {

@@ -37,6 +37,9 @@ enum Task {
     Fuzz(fuzz::Args),
     /// Kill `modkit depmod` at random moments and check that no index is ever left damaged.
     Killtest(killtest::Args),
+    /// List the tests whose last run skipped a check because something was missing (kmod, the
+    /// kernel cache, pci.ids, a mount namespace), with what installs it.
+    Skipped,
 }
 
 fn main() -> Result<()> {
@@ -48,6 +51,7 @@ fn main() -> Result<()> {
         Task::Bench(args) => bench::run(args),
         Task::Fuzz(args) => fuzz::run(args),
         Task::Killtest(args) => killtest::run(args),
+        Task::Skipped => list_skipped(),
     }
 }
 
@@ -60,15 +64,29 @@ pub(crate) fn project_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Where downloads and extracted kernel trees are kept between runs: `$MODKIT_CACHE`, else
-/// `$XDG_CACHE_HOME/modkit`, else `~/.cache/modkit`. Never inside the repository.
+/// Where downloads and extracted kernel trees are kept between runs (one rule, shared with the
+/// tests: `modkit_testkit::cache_dir`).
 pub(crate) fn cache_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("MODKIT_CACHE") {
-        return PathBuf::from(dir);
+    modkit_testkit::cache_dir()
+}
+
+/// `cargo xtask skipped`: the tests whose last run skipped a check for a missing prerequisite.
+fn list_skipped() -> Result<()> {
+    let skipped = modkit_testkit::skipped();
+    if skipped.is_empty() {
+        println!(
+            "no test skipped a check in its last run (records in {})",
+            modkit_testkit::skipped_dir().display()
+        );
+        return Ok(());
     }
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
-        return PathBuf::from(dir).join("modkit");
+    for (test, why) in &skipped {
+        println!("SKIPPED {test}: {why}");
     }
-    let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
-    PathBuf::from(home).join(".cache/modkit")
+    println!(
+        "{} test(s) skipped a check in their last run; under CI ({}=1 or CI=true) each is a failure",
+        skipped.len(),
+        modkit_testkit::CI_VARIABLE
+    );
+    Ok(())
 }

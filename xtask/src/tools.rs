@@ -22,15 +22,11 @@ pub(crate) fn build_modkit(sh: &Shell, task: &str) -> Result<PathBuf> {
     Ok(target.join("release/modkit"))
 }
 
-/// One of kmod's tools (`depmod`, `modprobe`, `modinfo`), as Debian's `kmod` package installs it.
+/// One of kmod's tools (`depmod`, `modprobe`, `modinfo`), as Debian's `kmod` package installs
+/// it: found by its real path and checked to be kmod 30, never a modkit link on `PATH`
+/// (`modkit_testkit::kmod`, which the tests use too).
 pub(crate) fn kmod_tool(tool: &str) -> Result<PathBuf> {
-    ["/usr/sbin", "/sbin", "/usr/bin"]
-        .iter()
-        .map(|dir| Path::new(dir).join(tool))
-        .find(|path| path.exists())
-        .with_context(|| {
-            format!("kmod's {tool} was not found: install it with `apt-get install kmod`")
-        })
+    modkit_testkit::kmod(tool).map_err(|missing| anyhow::anyhow!("the kmod oracle: {missing}"))
 }
 
 /// Make `root/lib/modules/RELEASE` anew as hard links to the module directory `source` (the
@@ -67,4 +63,27 @@ pub(crate) fn kmod_indexed_root(
         .run()
         .context("running kmod's depmod")?;
     Ok(moddir)
+}
+
+/// Whether this process runs as root (and may install packages or refresh apt's lists).
+pub(crate) fn is_root(sh: &Shell) -> bool {
+    cmd!(sh, "id -u")
+        .quiet()
+        .read()
+        .is_ok_and(|uid| uid.trim() == "0")
+}
+
+/// Refresh apt's package lists (`apt-get update`) because `why`, saying so; `Ok(false)` when
+/// not root, where the caller's own error (which names the command) stands.
+pub(crate) fn apt_update(sh: &Shell, why: &str) -> Result<bool> {
+    if !is_root(sh) {
+        return Ok(false);
+    }
+    eprintln!("{why}: refreshing apt's package lists (apt-get update)...");
+    cmd!(sh, "apt-get update -q")
+        .quiet()
+        .ignore_stdout()
+        .run()
+        .context("apt-get update failed")?;
+    Ok(true)
 }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{Output, output};
+use modkit_testkit::{Missing, require};
 
 /// `modkit ARGS...`, seeing `trees` (if any) as its /proc and /sys/module.
 fn modkit(args: &[&str], trees: Option<&Trees>) -> Output {
@@ -286,16 +287,9 @@ fn in_namespace(trees: &Trees, program: &Path, args: &[&str]) -> Result<Output, 
     })
 }
 
-/// kmod's link for `tool` (e.g. /usr/sbin/lsmod -> /bin/kmod), if kmod is installed.
-fn kmod_tool(tool: &str) -> Option<PathBuf> {
-    ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
-        .iter()
-        .map(|dir| Path::new(dir).join(tool))
-        .find(|path| fs::canonicalize(path).is_ok_and(|target| target.ends_with("kmod")))
-}
-
 #[test]
 fn same_output_as_kmod_over_the_same_trees() {
+    let test = "same_output_as_kmod_over_the_same_trees";
     let trees = Trees::sample("kmod-diff");
     let ours = PathBuf::from(env!("CARGO_BIN_EXE_modkit"));
     let cases: &[&[&str]] = &[
@@ -305,20 +299,17 @@ fn same_output_as_kmod_over_the_same_trees() {
     ];
     for args in cases {
         let (tool, tool_args) = (args[0], &args[1..]);
-        let Some(kmod) = kmod_tool(tool) else {
-            eprintln!(
-                "SKIPPED same_output_as_kmod_over_the_same_trees: no kmod {tool} (apt-get install kmod)"
-            );
+        let Some(kmod) = require(test, modkit_testkit::kmod(tool)) else {
             return;
         };
-        let theirs = match in_namespace(&trees, &kmod, tool_args) {
-            Ok(out) => out,
-            Err(why) => {
-                eprintln!(
-                    "SKIPPED same_output_as_kmod_over_the_same_trees: {why} (needs root; CI runs it)"
-                );
-                return;
-            }
+        let theirs = in_namespace(&trees, &kmod, tool_args).map_err(|why| {
+            Missing::new(
+                why,
+                "run the tests as root with util-linux's unshare (CI does)",
+            )
+        });
+        let Some(theirs) = require(test, theirs) else {
+            return;
         };
         // Our default paths, not the test hooks: the namespace shows us the fake trees.
         let mine = in_namespace(&trees, &ours, args).unwrap();

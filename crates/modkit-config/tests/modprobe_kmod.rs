@@ -11,12 +11,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use modkit_config::modprobe::{END_OF_CONFIG, ModprobeConfig};
-
-const KMOD_MODPROBE: &str = "/usr/sbin/modprobe";
+use modkit_testkit::{Missing, require};
 
 /// Runs kmod's `modprobe -c` on `paths` with an empty module directory; returns stdout and
 /// the messages of stderr (without kmod's `libkmod: ERROR file:line function:` prefix).
 fn kmod_show_config(
+    modprobe: &Path,
     paths: &[PathBuf],
     cmdline: Option<&Path>,
     root: &Path,
@@ -37,10 +37,10 @@ fn kmod_show_config(
                 "sh",
             ])
             .arg(cmdline)
-            .arg(KMOD_MODPROBE)
+            .arg(modprobe)
             .args(&args)
             .output(),
-        None => Command::new(KMOD_MODPROBE).args(&args).output(),
+        None => Command::new(modprobe).args(&args).output(),
     }
     .expect("run modprobe");
     assert!(output.status.success(), "modprobe -c failed: {output:?}");
@@ -60,29 +60,40 @@ fn kmod_show_config(
     )
 }
 
-fn can_bind_cmdline() -> bool {
-    Command::new("unshare")
+/// Whether this process may bind a file over /proc/cmdline in a mount namespace of its own.
+fn can_bind_cmdline() -> Result<(), Missing> {
+    let out = Command::new("unshare")
         .args(["-m", "sh", "-c", "mount --bind /dev/null /proc/cmdline"])
-        .output()
-        .is_ok_and(|o| o.status.success())
+        .output();
+    match out {
+        Ok(o) if o.status.success() => Ok(()),
+        Ok(o) => Err(Missing::new(
+            format!(
+                "no mount namespace here ({}); the cases' command lines were not compared, \
+                 only the real /proc/cmdline",
+                String::from_utf8_lossy(&o.stderr).trim()
+            ),
+            "run the tests as root (a privileged container) with util-linux's unshare",
+        )),
+        Err(e) => Err(Missing::new(
+            format!("unshare: {e}"),
+            "apt-get install util-linux, and run as root",
+        )),
+    }
 }
 
 #[test]
 fn show_config_matches_kmod() {
-    if !Path::new(KMOD_MODPROBE).exists() {
-        eprintln!(
-            "\n*** SKIPPED show_config_matches_kmod: {KMOD_MODPROBE} (kmod 30) is not installed; \
-             install the `kmod` package to run this differential test ***\n"
-        );
+    let test = "show_config_matches_kmod";
+    let Some(modprobe) = require(test, modkit_testkit::kmod("modprobe")) else {
         return;
-    }
+    };
     let scratch = std::env::temp_dir().join(format!("modkit-config-kmod-{}", std::process::id()));
     let root = scratch.join("root");
     std::fs::create_dir_all(&root).expect("scratch root");
-    let bind = can_bind_cmdline();
-    if !bind {
-        eprintln!("note: no mount namespace here; comparing with the real /proc/cmdline only");
-    }
+    // Without a namespace the comparison runs on the real /proc/cmdline only (recorded as a
+    // partial skip outside CI, a failure under CI).
+    let bind = require(test, can_bind_cmdline()).is_some();
     let real_cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
     let mut compared = 0;
     for case in common::modprobe_cases() {
@@ -103,7 +114,8 @@ fn show_config_matches_kmod() {
         } else {
             (real_cmdline.clone(), None)
         };
-        let (kmod_out, kmod_err) = kmod_show_config(&paths, cmdline_file.as_deref(), &root);
+        let (kmod_out, kmod_err) =
+            kmod_show_config(&modprobe, &paths, cmdline_file.as_deref(), &root);
         let (config, warnings) = ModprobeConfig::load(&paths, Some(&cmdline_text));
         let ours = config.show_config() + END_OF_CONFIG;
         assert_eq!(ours, kmod_out, "modprobe -c stdout differs for case {name}");
@@ -120,8 +132,8 @@ fn show_config_matches_kmod() {
 
 #[test]
 fn default_dirs_match_kmod() {
-    if !Path::new(KMOD_MODPROBE).exists() {
-        eprintln!("\n*** SKIPPED default_dirs_match_kmod: {KMOD_MODPROBE} is not installed ***\n");
+    let test = "default_dirs_match_kmod";
+    if require(test, modkit_testkit::kmod("modprobe")).is_none() {
         return;
     }
     // kmod 30's default list is compiled in; its strings show the directories in order (the
@@ -132,8 +144,13 @@ fn default_dirs_match_kmod() {
     ]
     .into_iter()
     .find_map(|p| std::fs::read(p).ok());
-    let Some(lib) = lib else {
-        eprintln!("\n*** SKIPPED default_dirs_match_kmod: libkmod.so.2 not found ***\n");
+    let found = lib.ok_or_else(|| {
+        Missing::new(
+            "libkmod.so.2 not found in /lib or /usr/lib/x86_64-linux-gnu",
+            "apt-get install libkmod2",
+        )
+    });
+    let Some(lib) = require(test, found) else {
         return;
     };
     let needle = b"/etc/modprobe.d\0/run/modprobe.d\0/usr/local/lib/modprobe.d\0";

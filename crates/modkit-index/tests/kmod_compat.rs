@@ -6,11 +6,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use common::*;
 use modkit_index::{Index, IndexBuilder, Layout};
+use modkit_testkit::{Scratch, require};
 
 /// The five indexes depmod writes, and how to rebuild each from depmod's text files in `dir`.
 fn rebuild(dir: &Path, name: &str) -> IndexBuilder {
@@ -74,59 +75,17 @@ fn testdata_is_byte_identical_to_kmod30() {
     assert_eq!(checked.len(), 5);
 }
 
-/// The Debian 6.1 module tree the xtask keeps in its cache, if it is there.
-fn cached_61_tree() -> Option<PathBuf> {
-    let cache = match std::env::var_os("MODKIT_CACHE") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(std::env::var_os("HOME")?).join(".cache/modkit"),
-    };
-    let modules = cache.join("kernels/6.1/lib/modules");
-    std::fs::read_dir(modules)
-        .ok()?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .find(|p| p.join("modules.order").is_file())
-}
-
-fn have(tool: &str) -> bool {
-    Command::new(tool)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-/// A scratch directory removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("modkit-index-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 #[test]
 fn full_debian_61_tree_is_byte_identical_to_kmod30() {
     let test = "full_debian_61_tree_is_byte_identical_to_kmod30";
-    let Some(tree) = cached_61_tree() else {
-        return skip(
-            test,
-            "no Debian 6.1 tree in the kernel cache (run `cargo xtask vmtest`)",
-        );
+    let Some(tree) = require(test, modkit_testkit::kernel_modules_dir("6.1")) else {
+        return;
     };
-    if !have("depmod") {
-        return skip(test, "kmod's depmod is not installed");
-    }
+    let Some(depmod) = require(test, modkit_testkit::kmod("depmod")) else {
+        return;
+    };
     let version = tree.file_name().unwrap().to_str().unwrap().to_owned();
-    let scratch = Scratch::new("full");
+    let scratch = Scratch::new("index-full");
     let modules = scratch.0.join("lib/modules");
     std::fs::create_dir_all(&modules).unwrap();
     // Hard links: depmod replaces its outputs by rename, so the cache is never written.
@@ -137,7 +96,7 @@ fn full_debian_61_tree_is_byte_identical_to_kmod30() {
         .status()
         .unwrap();
     assert!(status.success());
-    let status = Command::new("depmod")
+    let status = Command::new(depmod)
         .arg("-b")
         .arg(&scratch.0)
         .arg(&version)

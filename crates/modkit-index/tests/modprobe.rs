@@ -10,6 +10,7 @@ use std::process::Command;
 
 use common::*;
 use modkit_index::Index;
+use modkit_testkit::require;
 
 const VERSION: &str = "6.1.0-56-amd64";
 
@@ -48,8 +49,9 @@ impl Root {
         self.0.join("lib/modules").join(VERSION)
     }
 
-    fn modprobe(&self, args: &[&str]) -> Vec<String> {
-        let out = Command::new("modprobe")
+    /// kmod's `modprobe` (the path [`kmod_modprobe`] found) over this root.
+    fn modprobe(&self, modprobe: &Path, args: &[&str]) -> Vec<String> {
+        let out = Command::new(modprobe)
             .arg("-C")
             .arg(self.0.join("etc/modprobe.d"))
             .arg("-d")
@@ -72,22 +74,16 @@ impl Drop for Root {
     }
 }
 
-fn have_modprobe(test: &str) -> bool {
-    let ok = Command::new("modprobe")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        skip(test, "kmod's modprobe is not installed");
-    }
-    ok
+/// kmod 30's modprobe, or `None` after a skip (outside CI; under CI a failure).
+fn kmod_modprobe(test: &str) -> Option<PathBuf> {
+    require(test, modkit_testkit::kmod("modprobe"))
 }
 
 #[test]
 fn show_depends_agrees_with_dep_bin() {
-    if !have_modprobe("show_depends_agrees_with_dep_bin") {
+    let Some(modprobe) = kmod_modprobe("show_depends_agrees_with_dep_bin") else {
         return;
-    }
+    };
     let root = Root::new("show-depends");
     let dir = root.dir();
     let index = Index::open(dir.join("modules.dep.bin")).unwrap();
@@ -107,7 +103,7 @@ fn show_depends_agrees_with_dep_bin() {
             .chain([path])
             .map(|p| dir.join(p))
             .collect();
-        let printed = root.modprobe(&["--show-depends", &name]);
+        let printed = root.modprobe(&modprobe, &["--show-depends", &name]);
         let got: BTreeSet<PathBuf> = printed
             .iter()
             .map(|l| PathBuf::from(l.strip_prefix("insmod ").unwrap().trim_end()))
@@ -150,9 +146,9 @@ fn concretize(pattern: &str) -> String {
 
 #[test]
 fn resolve_alias_agrees_with_alias_bin() {
-    if !have_modprobe("resolve_alias_agrees_with_alias_bin") {
+    let Some(modprobe) = kmod_modprobe("resolve_alias_agrees_with_alias_bin") else {
         return;
-    }
+    };
     let root = Root::new("resolve-alias");
     let dir = root.dir();
     let alias = Index::open(dir.join("modules.alias.bin")).unwrap();
@@ -196,7 +192,7 @@ fn resolve_alias_agrees_with_alias_bin() {
                 .map(|v| v.value)
                 .collect();
         }
-        let got = root.modprobe(&["-R", q]);
+        let got = root.modprobe(&modprobe, &["-R", q]);
         assert_eq!(got, expected, "modprobe -R {q}");
         nonempty += usize::from(!expected.is_empty());
         multi += usize::from(expected.len() > 1);

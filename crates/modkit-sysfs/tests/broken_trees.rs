@@ -272,20 +272,20 @@ fn pci_ids_every_prefix_parses_or_fails_cleanly() {
 
 #[test]
 fn system_pci_ids_when_installed() {
-    match PciIds::load_system() {
-        Some(Ok((path, ids))) => {
-            assert!(
-                ids.vendor_count() > 1000,
-                "{}: too few vendors",
-                path.display()
-            );
-            assert_eq!(ids.vendor(0x8086), Some("Intel Corporation"));
-        }
-        Some(Err(e)) => panic!("{e}"),
-        None => {
-            let why = "no pci.ids installed (apt-get install pci.ids)";
-            eprintln!("SKIPPED system_pci_ids_when_installed: {why}");
-            println!("SKIPPED system_pci_ids_when_installed: {why}");
-        }
-    }
+    let found = PciIds::load_system().ok_or_else(|| {
+        modkit_testkit::Missing::new(
+            "no pci.ids in the system's places",
+            "apt-get install pci.ids",
+        )
+    });
+    let Some(loaded) = modkit_testkit::require("system_pci_ids_when_installed", found) else {
+        return;
+    };
+    let (path, ids) = loaded.unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        ids.vendor_count() > 1000,
+        "{}: too few vendors",
+        path.display()
+    );
+    assert_eq!(ids.vendor(0x8086), Some("Intel Corporation"));
 }

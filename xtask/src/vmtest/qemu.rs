@@ -23,20 +23,22 @@ pub fn ensure_installed(sh: &Shell) -> Result<()> {
     {
         return Ok(());
     }
-    let root = cmd!(sh, "id -u")
-        .quiet()
-        .read()
-        .is_ok_and(|uid| uid.trim() == "0");
-    if !root {
+    if !crate::tools::is_root(sh) {
         bail!(
             "{QEMU} is not installed; run `sudo apt-get install -y qemu-system-x86` and try again"
         );
     }
     eprintln!("installing qemu-system-x86...");
-    cmd!(sh, "apt-get install -y qemu-system-x86")
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .run()
-        .context("apt-get install -y qemu-system-x86 failed (try `apt-get update` first)")?;
+    let install = || {
+        cmd!(sh, "apt-get install -y -q qemu-system-x86")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .run()
+    };
+    if install().is_err() {
+        // Stale or missing package lists are the usual reason on a fresh machine.
+        crate::tools::apt_update(sh, "apt-get install qemu-system-x86 failed")?;
+        install().context("apt-get install -y qemu-system-x86 failed")?;
+    }
     cmd!(sh, "{QEMU} --version")
         .quiet()
         .ignore_stdout()

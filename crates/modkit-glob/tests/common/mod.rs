@@ -152,78 +152,31 @@ pub fn testdata(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Print a loud notice that a test did not run its real check.
-pub fn skip(test: &str, why: &str) {
-    eprintln!("SKIPPED {test}: {why}");
-    println!("SKIPPED {test}: {why}");
-}
-
-fn have(tool: &str) -> bool {
-    Path::new(tool).exists()
-}
-
-/// A scratch directory, removed on drop.
-pub struct Scratch(pub PathBuf);
-
-impl Scratch {
-    pub fn new(tag: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("modkit-glob-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+pub use modkit_testkit::{Missing, Scratch};
 
 /// The `modules.alias` kmod 30's depmod writes for the cached Debian 6.1 tree, made in a
 /// hard-linked scratch copy (depmod replaces its outputs by rename, so the cache is never
 /// written). `Err` says why it is not available.
-pub fn debian_61_modules_alias(scratch: &Scratch) -> Result<Vec<u8>, String> {
-    let cache = match std::env::var_os("MODKIT_CACHE") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(std::env::var_os("HOME").ok_or("no HOME")?).join(".cache/modkit"),
-    };
-    let modules = cache.join("kernels/6.1/lib/modules");
-    let version = std::fs::read_dir(&modules)
-        .map_err(|e| {
-            format!(
-                "no Debian 6.1 tree in the kernel cache ({}: {e}; run `cargo xtask vmtest`)",
-                modules.display()
-            )
-        })?
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .find(|n| n.starts_with("6.1."))
-        .ok_or("no 6.1 version in the kernel cache")?;
-    if !have("/usr/sbin/depmod") && !have("/sbin/depmod") {
-        return Err("kmod's depmod is not installed".into());
-    }
+pub fn debian_61_modules_alias(scratch: &Scratch) -> Result<Vec<u8>, Missing> {
+    let tree = modkit_testkit::kernel_modules_dir("6.1")?;
+    let depmod = modkit_testkit::kmod("depmod")?;
+    let version = tree.file_name().unwrap().to_str().unwrap().to_owned();
     let root = scratch.0.join("root");
     let dest = root.join("lib/modules");
     std::fs::create_dir_all(&dest).unwrap();
     let status = std::process::Command::new("cp")
         .arg("-al")
-        .arg(modules.join(&version))
+        .arg(&tree)
         .arg(&dest)
         .status()
-        .map_err(|e| format!("cp: {e}"))?;
+        .expect("running cp");
     assert!(status.success(), "cp -al failed");
-    let depmod = if have("/usr/sbin/depmod") {
-        "/usr/sbin/depmod"
-    } else {
-        "/sbin/depmod"
-    };
     let status = std::process::Command::new(depmod)
         .arg("-b")
         .arg(&root)
         .arg(&version)
         .status()
-        .map_err(|e| format!("depmod: {e}"))?;
+        .expect("running kmod's depmod");
     assert!(status.success(), "depmod failed");
     Ok(std::fs::read(dest.join(&version).join("modules.alias")).unwrap())
 }
