@@ -78,7 +78,10 @@ struct Args {
     /// Do not use or update the incremental cache
     #[arg(long = "no-cache")]
     no_cache: bool,
-    /// The incremental cache file [default: BASEDIR/var/cache/modkit/depmod-VERSION.cache]
+    /// The incremental cache file [default: CACHE/depmod/HASH-VERSION.cache, where CACHE is
+    /// $MODKIT_CACHE, $XDG_CACHE_HOME/modkit, ~/.cache/modkit or /var/cache/modkit and HASH names
+    /// the module directory; nothing is cached if that is inside BASEDIR or DIR of -o, and the
+    /// files of module directories that are gone are removed]
     #[arg(long = "cache-file", value_name = "FILE")]
     cache_file: Option<PathBuf>,
     /// Kernel version, then module files to index instead of the whole tree
@@ -301,18 +304,32 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         run.files = Some(files);
     }
 
+    let outdir = args.outdir.as_deref().map(absolute);
+    let mut notes = Vec::new();
     if !args.no_cache && !args.show && all {
-        run.cache_path = Some(args.cache_file.clone().unwrap_or_else(|| {
-            modkit_depgraph::cache::default_cache_path(basedir.as_deref(), &version)
-        }));
+        run.cache_path = match &args.cache_file {
+            Some(file) => Some(file.clone()),
+            None => default_cache(&dir, &version, [&basedir, &outdir], &mut notes),
+        };
     }
 
-    let out_dir = match &args.outdir {
-        Some(o) => modkit::module_dir(Some(absolute(o).as_os_str()), Some(&version)),
+    let out_dir = match &outdir {
+        Some(o) => modkit::module_dir(Some(o.as_os_str()), Some(&version)),
         None => dir.clone(),
     };
     let generated = run.generate_into(&out_dir);
     let messages = print_messages(&mut run, args.verbose);
+    notes.append(&mut run.cache_notes);
+    // The cache only speeds depmod up: a run without it writes the same files, and kmod has no
+    // such message, so why it was not used is said only with -v.
+    let note = |text: &dyn std::fmt::Display| {
+        if args.verbose > 0 {
+            log("INFO", text);
+        }
+    };
+    for text in &notes {
+        note(text);
+    }
     let generated = match generated {
         Ok(g) => g,
         Err(Error::Cycles { .. }) => return ExitCode::FAILURE,
@@ -349,12 +366,22 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         log("FATAL", err);
         return ExitCode::FAILURE;
     }
-    // The cache only speeds up the next run: failing to save it (a read-only /var, say) is
-    // not worth a message that kmod would not print, except in verbose mode.
-    if let Err(err) = run.save_cache(&generated, &out_dir, &messages)
-        && args.verbose > 0
+    if let Err(err) = run.save_cache(&generated, &out_dir, &messages) {
+        note(&format_args!("could not write the cache: {err}"));
+    }
+    // The default location holds one file per module directory: drop those of trees that are
+    // gone (the temporary trees of initramfs and package builds), never a chosen --cache-file's
+    // neighbours.
+    if args.cache_file.is_none()
+        && let Some(path) = &run.cache_path
+        && let Some(dir) = path.parent()
     {
-        log("WARNING", format_args!("could not write the cache: {err}"));
+        let removed = modkit_depgraph::cache::prune(dir, path);
+        if removed > 0 {
+            note(&format_args!(
+                "removed {removed} cache file(s) of module directories that no longer exist"
+            ));
+        }
     }
     if args.verbose > 1 {
         for (phase, took) in &generated.timings {
@@ -363,15 +390,65 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
                 format_args!("{phase}: {:.1} ms", took.as_secs_f64() * 1e3),
             );
         }
+    }
+    if let Some(path) = &run.cache_path
+        && args.verbose > 0
+    {
         log(
             "INFO",
             format_args!(
-                "{} modules parsed, {} from the cache",
-                generated.stats.parsed, generated.stats.cached
+                "{} modules parsed, {} from the cache {}",
+                generated.stats.parsed,
+                generated.stats.cached,
+                path.display()
             ),
         );
     }
     ExitCode::SUCCESS
+}
+
+/// The default cache file of module directory `dir` (see `cache::default_cache_path`), or
+/// `None`, with a note saying why, when it would land inside one of `roots` (`-b` and `-o`):
+/// an initramfs staging tree or a package build root gets the index files and nothing else.
+fn default_cache(
+    dir: &Path,
+    version: &str,
+    roots: [&Option<PathBuf>; 2],
+    notes: &mut Vec<String>,
+) -> Option<PathBuf> {
+    let path = modkit_depgraph::cache::default_cache_path(dir, version);
+    let resolved = resolve(&path);
+    for root in roots.into_iter().flatten() {
+        let root = resolve(root);
+        if root.parent().is_some() && resolved.starts_with(&root) {
+            notes.push(format!(
+                "not using the cache: {} is inside {}",
+                path.display(),
+                root.display()
+            ));
+            return None;
+        }
+    }
+    Some(path)
+}
+
+/// `path` with its longest existing ancestor made canonical (symbolic links resolved), so that
+/// a path not created yet can be compared with one that exists.
+fn resolve(path: &Path) -> PathBuf {
+    let mut rest = Vec::new();
+    let mut at = path;
+    loop {
+        if let Ok(canonical) = std::fs::canonicalize(at) {
+            return rest.iter().rev().fold(canonical, |p, c| p.join(c));
+        }
+        match (at.parent(), at.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name);
+                at = parent;
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
 }
 
 /// Print the run's trace (stdout) and messages (stderr, `depmod: LEVEL: text`); returns the

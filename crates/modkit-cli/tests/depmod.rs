@@ -1,13 +1,15 @@
 //! The depmod command line: exact stdout, stderr and exit status, on small trees made of the
 //! sample module fixtures and of synthetic modules; where kmod's depmod is installed, the same
-//! runs of kmod give the same output, files and status.
+//! runs of kmod give the same output, files and status. The incremental cache: where it goes
+//! (never into the tree), that it is used, that a module rewritten in place is read again, and
+//! that a cache that cannot be used changes nothing but a `-v` note.
 
 mod common;
 
 #[path = "../../modkit-depgraph/tests/common/elf.rs"]
 mod elf;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -297,23 +299,17 @@ fn cycles_fail_naming_every_module() {
     );
 }
 
-/// kmod's depmod, if installed (Debian's kmod 30 in CI).
-fn kmod_depmod() -> Option<PathBuf> {
-    let p = PathBuf::from("/usr/sbin/depmod");
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!(
-            "SKIPPED: kmod's depmod is not installed; the differential depmod tests did not run"
-        );
-        None
-    }
+/// kmod 30's depmod, or `None` after a recorded skip (under CI, a failure).
+fn kmod_depmod(test: &str) -> Option<PathBuf> {
+    modkit_testkit::require(test, modkit_testkit::kmod("depmod"))
 }
 
 /// Run kmod and modkit (post-order layout) on two copies of a tree made by `make`; the same
 /// stdout, stderr (with the root spelled ROOT), status and files.
 fn differential(name: &str, make: fn(&str) -> Root, extra: &[&str]) {
-    let Some(kmod) = kmod_depmod() else { return };
+    let Some(kmod) = kmod_depmod(name) else {
+        return;
+    };
     let (k, m) = (
         make(&format!("{name}-kmod")),
         make(&format!("{name}-modkit")),
@@ -354,11 +350,15 @@ fn unknown_root(name: &str) -> Root {
     r
 }
 
-/// kmod and modkit with `-e FLAG ROOT/FILE` on two copies of a tree that holds FILE.
-fn differential_with_file(name: &str, make: fn(&str) -> Root, flag: &str, file: &str) -> String {
-    let Some(kmod) = kmod_depmod() else {
-        return String::new();
-    };
+/// kmod and modkit with `-e FLAG ROOT/FILE` on two copies of a tree that holds FILE; kmod's
+/// stderr, or `None` when kmod is not here (a recorded skip; under CI a failure).
+fn differential_with_file(
+    name: &str,
+    make: fn(&str) -> Root,
+    flag: &str,
+    file: &str,
+) -> Option<String> {
+    let kmod = kmod_depmod(name)?;
     let (k, m) = (
         make(&format!("{name}-kmod")),
         make(&format!("{name}-modkit")),
@@ -388,14 +388,13 @@ fn differential_with_file(name: &str, make: fn(&str) -> Root, flag: &str, file: 
     mout.stderr = mout.stderr.replace(m.path(), "ROOT");
     assert_eq!(mout, kout, "{name}");
     assert_eq!(m.files(), k.files(), "{name}");
-    kout.stderr
+    Some(kout.stderr)
 }
 
 /// `-e -F System.map`: the unknown-symbol warnings, in kmod's order and words.
 #[test]
 fn same_as_kmod_on_unknown_symbols() {
-    let stderr = differential_with_file("diff-unknown", unknown_root, "-F", "System.map");
-    if kmod_depmod().is_some() {
+    if let Some(stderr) = differential_with_file("diff-unknown", unknown_root, "-F", "System.map") {
         assert!(stderr.contains("needs unknown symbol"), "{stderr}");
     }
 }
@@ -416,8 +415,9 @@ fn symvers_root(name: &str) -> Root {
 /// kmod's message ends with `%m` of whatever errno was left over, which is not reproducible.)
 #[test]
 fn same_as_kmod_on_symbol_versions() {
-    let stderr = differential_with_file("diff-symvers", symvers_root, "-E", "Module.symvers");
-    if kmod_depmod().is_some() {
+    if let Some(stderr) =
+        differential_with_file("diff-symvers", symvers_root, "-E", "Module.symvers")
+    {
         assert!(
             stderr.contains("disagrees about version of symbol _printk"),
             "{stderr}"
@@ -531,4 +531,459 @@ fn temporaries_of_killed_runs_are_cleared() {
     );
     assert_eq!(files[".notes.4194304.tmp"], b"keep");
     assert_eq!(files[&live], b"keep");
+}
+
+// ---- the incremental cache ------------------------------------------------------------------
+
+/// The index files depmod writes (the default, kmod 34 layout).
+const INDEX_FILES: [&str; 11] = [
+    "modules.alias",
+    "modules.alias.bin",
+    "modules.builtin.alias.bin",
+    "modules.builtin.bin",
+    "modules.dep",
+    "modules.dep.bin",
+    "modules.devname",
+    "modules.softdep",
+    "modules.symbols",
+    "modules.symbols.bin",
+    "modules.weakdep",
+];
+
+/// `modkit depmod ARGS` with the host's cache directory moved: `XDG_CACHE_HOME` and `HOME` as
+/// given (`None` unsets), `MODKIT_CACHE` unset. The real cache is left alone and the test sees
+/// where the cache goes.
+fn depmod_cached(xdg: Option<&Path>, home: Option<&Path>, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_modkit"));
+    cmd.arg("depmod").args(args).env_remove("MODKIT_CACHE");
+    for (var, value) in [("XDG_CACHE_HOME", xdg), ("HOME", home)] {
+        match value {
+            Some(v) => cmd.env(var, v),
+            None => cmd.env_remove(var),
+        };
+    }
+    output(&mut cmd)
+}
+
+/// Every path under `dir` (files, directories, links), relative to it; empty if it is missing.
+fn list_tree(dir: &Path) -> BTreeSet<String> {
+    fn walk(base: &Path, dir: &Path, out: &mut BTreeSet<String>) {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries {
+            let e = e.unwrap();
+            let p = e.path();
+            out.insert(p.strip_prefix(base).unwrap().to_string_lossy().into_owned());
+            if e.file_type().unwrap().is_dir() {
+                walk(base, &p, out);
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// The index files as paths relative to a root with `lib/modules/1.0`.
+fn index_paths() -> BTreeSet<String> {
+    INDEX_FILES
+        .iter()
+        .map(|n| format!("lib/modules/1.0/{n}"))
+        .collect()
+}
+
+/// The one cache file under `base` (`BASE/depmod/HASH-1.0.cache`, HASH 16 hex digits).
+fn the_cache_file(base: &Path) -> PathBuf {
+    let found = list_tree(base);
+    let files: Vec<&String> = found.iter().filter(|p| p.ends_with(".cache")).collect();
+    assert_eq!(
+        files.len(),
+        1,
+        "one cache file under {}: {found:?}",
+        base.display()
+    );
+    let name = files[0].strip_prefix("depmod/").expect("in depmod/");
+    let hash = name
+        .strip_suffix("-1.0.cache")
+        .expect("named HASH-1.0.cache");
+    assert!(
+        hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{name}"
+    );
+    base.join(files[0])
+}
+
+fn counts_line(parsed: usize, cached: usize, cache: &Path) -> String {
+    format!(
+        "depmod: INFO: {parsed} modules parsed, {cached} from the cache {}\n",
+        cache.display()
+    )
+}
+
+/// `depmod -b ROOT` adds the index files to ROOT and nothing else; the cache goes to
+/// `$XDG_CACHE_HOME/modkit/depmod/`, else `$HOME/.cache/modkit/depmod/`, and the next run takes
+/// every module from it.
+#[test]
+fn the_cache_lives_in_the_host_cache_directory_not_in_the_root() {
+    let r = sample_root("cache-home");
+    let scratch = Root::new("cache-home-dirs");
+    let (xdg, home) = (scratch.0.join("xdg"), scratch.0.join("home"));
+    let before = list_tree(&r.0);
+
+    let out = depmod_cached(Some(&xdg), Some(&home), &["-b", r.path(), "1.0"]);
+    assert_eq!(
+        out,
+        Output {
+            stdout: String::new(),
+            stderr: missing_warnings(&r),
+            code: 0
+        }
+    );
+    let after = list_tree(&r.0);
+    assert!(after.is_superset(&before), "depmod removed files");
+    let added: BTreeSet<String> = after.difference(&before).cloned().collect();
+    assert_eq!(added, index_paths(), "only the index files are new in ROOT");
+    let cache = the_cache_file(&xdg.join("modkit"));
+    assert!(
+        !home.exists(),
+        "$HOME is not used when $XDG_CACHE_HOME is set"
+    );
+    let files = r.files();
+
+    // With -v the run goes through the cache's entries and says so: nothing parsed.
+    let out = depmod_cached(Some(&xdg), Some(&home), &["-b", r.path(), "-v", "1.0"]);
+    assert_eq!(
+        out.stderr,
+        format!("{}{}", missing_warnings(&r), counts_line(0, 2, &cache))
+    );
+    assert_eq!(out.code, 0);
+    assert_eq!(r.files(), files);
+    assert_eq!(list_tree(&r.0), after);
+
+    // Without XDG_CACHE_HOME: under $HOME/.cache; that cache is new, so everything is parsed.
+    let out = depmod_cached(None, Some(&home), &["-b", r.path(), "-v", "1.0"]);
+    let cache = the_cache_file(&home.join(".cache/modkit"));
+    assert_eq!(
+        out.stderr,
+        format!("{}{}", missing_warnings(&r), counts_line(2, 0, &cache))
+    );
+    assert_eq!(list_tree(&r.0), after);
+    assert_eq!(r.files(), files);
+}
+
+/// A cache directory that would be inside ROOT is not used: ROOT still gets only the indexes.
+#[test]
+fn a_cache_directory_inside_the_root_is_not_used() {
+    let r = sample_root("cache-in-root");
+    let xdg = r.0.join("xdg");
+    let before = list_tree(&r.0);
+    let out = depmod_cached(Some(&xdg), None, &["-b", r.path(), "1.0"]);
+    assert_eq!(
+        (out.stderr.as_str(), out.code),
+        (missing_warnings(&r).as_str(), 0)
+    );
+    let added: BTreeSet<String> = list_tree(&r.0).difference(&before).cloned().collect();
+    assert_eq!(added, index_paths());
+    let out = depmod_cached(Some(&xdg), None, &["-b", r.path(), "-v", "1.0"]);
+    let root = fs::canonicalize(&r.0).unwrap();
+    assert!(
+        out.stderr.contains(&format!(
+            "depmod: INFO: not using the cache: {}",
+            xdg.display()
+        )) && out
+            .stderr
+            .contains(&format!("is inside {}\n", root.display())),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("from the cache"), "{}", out.stderr);
+    assert!(!xdg.exists());
+}
+
+/// With `-o OUTDIR` the source tree is left exactly as it was; the indexes go to OUTDIR.
+#[test]
+fn outdir_adds_nothing_to_the_source_tree() {
+    let r = sample_root("cache-outdir-src");
+    let o = Root::new("cache-outdir-out");
+    let scratch = Root::new("cache-outdir-dirs");
+    let xdg = scratch.0.join("xdg");
+    let (src_before, out_before) = (list_tree(&r.0), list_tree(&o.0));
+    for verbose in [false, true] {
+        let mut args = vec!["-b", r.path(), "-o", o.path(), "1.0"];
+        if verbose {
+            args.insert(0, "-v");
+        }
+        let out = depmod_cached(Some(&xdg), None, &args);
+        assert_eq!(out.code, 0, "{out:?}");
+        assert_eq!(list_tree(&r.0), src_before, "the source tree changed");
+        let added: BTreeSet<String> = list_tree(&o.0).difference(&out_before).cloned().collect();
+        assert_eq!(added, index_paths());
+    }
+    // The second run (-v) took every module from the cache.
+    let cache = the_cache_file(&xdg.join("modkit"));
+    let out = depmod_cached(
+        Some(&xdg),
+        None,
+        &["-b", r.path(), "-o", o.path(), "-v", "1.0"],
+    );
+    assert!(
+        out.stderr.ends_with(&counts_line(0, 2, &cache)),
+        "{}",
+        out.stderr
+    );
+}
+
+/// A cache that cannot be written or read: the run is the same as without it, silent about it
+/// (as kmod, which has no cache), and says why only with -v.
+#[test]
+fn an_unusable_cache_is_mentioned_only_with_verbose() {
+    let r = sample_root("cache-unusable");
+    let scratch = Root::new("cache-unusable-dirs");
+    // A regular file where the cache directory would go: cannot create it, even as root.
+    let blocked = scratch.0.join("blocked");
+    fs::write(&blocked, b"not a directory").unwrap();
+    let out = depmod_cached(Some(&blocked), None, &["-b", r.path(), "1.0"]);
+    assert_eq!(
+        out,
+        Output {
+            stdout: String::new(),
+            stderr: missing_warnings(&r),
+            code: 0
+        }
+    );
+    let files = r.files();
+    assert_eq!(
+        files.keys().map(String::as_str).collect::<Vec<_>>(),
+        INDEX_FILES
+    );
+    let out = depmod_cached(Some(&blocked), None, &["-b", r.path(), "-v", "1.0"]);
+    assert_eq!(out.code, 0);
+    let cache_dir = blocked.join("modkit/depmod");
+    let cache = modkit_depgraph::cache::cache_file(
+        &blocked.join("modkit"),
+        &fs::canonicalize(r.moddir()).unwrap(),
+        "1.0",
+    );
+    assert_eq!(
+        out.stderr,
+        format!(
+            "{}depmod: INFO: could not write the cache: could not create {}: Not a directory (os error 20)\n{}",
+            missing_warnings(&r),
+            cache_dir.display(),
+            counts_line(2, 0, &cache)
+        )
+    );
+    assert_eq!(r.files(), files);
+
+    // A corrupt cache file, and one that cannot be read (a directory): the same.
+    let xdg = scratch.0.join("xdg");
+    assert_eq!(
+        depmod_cached(Some(&xdg), None, &["-b", r.path(), "1.0"]).code,
+        0
+    );
+    let cache = the_cache_file(&xdg.join("modkit"));
+    fs::write(&cache, b"MODKITDS garbage").unwrap();
+    let out = depmod_cached(Some(&xdg), None, &["-b", r.path(), "1.0"]);
+    assert_eq!(
+        (out.stderr.as_str(), out.code),
+        (missing_warnings(&r).as_str(), 0)
+    );
+    assert_eq!(r.files(), files);
+    fs::write(&cache, b"MODKITDS garbage").unwrap();
+    let out = depmod_cached(Some(&xdg), None, &["-b", r.path(), "-v", "1.0"]);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "{}depmod: INFO: not using the cache: {}: corrupt cache (other format version); rebuilding it\n{}",
+            missing_warnings(&r),
+            cache.display(),
+            counts_line(2, 0, &cache)
+        )
+    );
+    fs::remove_file(&cache).unwrap();
+    fs::create_dir(&cache).unwrap();
+    let out = depmod_cached(Some(&xdg), None, &["-b", r.path(), "1.0"]);
+    assert_eq!(
+        (out.stderr.as_str(), out.code),
+        (missing_warnings(&r).as_str(), 0)
+    );
+    let out = depmod_cached(Some(&xdg), None, &["-b", r.path(), "-v", "1.0"]);
+    assert_eq!(out.code, 0);
+    assert!(
+        out.stderr.contains(&format!(
+            "depmod: INFO: not using the cache: could not read cache {}: Is a directory",
+            cache.display()
+        )) && out
+            .stderr
+            .contains("depmod: INFO: could not write the cache: "),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(r.files(), files);
+}
+
+/// Rewrite `path` in place: the same inode and length, new bytes, and the old modification
+/// time put back (an editor's save plus `touch -r`, or a copy that keeps timestamps onto the
+/// existing file). Only the change time, which nobody can set, tells it changed.
+fn rewrite_in_place(path: &Path, bytes: &[u8]) {
+    use std::io::Write;
+    use std::os::unix::fs::MetadataExt;
+    let before = fs::metadata(path).unwrap();
+    assert_eq!(
+        before.len(),
+        bytes.len() as u64,
+        "the same length, for the test to mean anything"
+    );
+    let mut file = fs::File::options().write(true).open(path).unwrap();
+    file.write_all(bytes).unwrap();
+    let times = fs::FileTimes::new()
+        .set_accessed(before.accessed().unwrap())
+        .set_modified(before.modified().unwrap());
+    file.set_times(times).unwrap();
+    // The change time moves by the kernel's clock tick: within the tick the file was created
+    // in, set the times again (which changes it) until it has moved.
+    let start = std::time::Instant::now();
+    while fs::metadata(path).unwrap().ctime_nsec() == before.ctime_nsec()
+        && fs::metadata(path).unwrap().ctime() == before.ctime()
+    {
+        assert!(
+            start.elapsed().as_secs() < 5,
+            "the change time of {} never moved",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        file.set_times(times).unwrap();
+    }
+    let after = fs::metadata(path).unwrap();
+    assert_eq!(
+        (
+            after.dev(),
+            after.ino(),
+            after.size(),
+            after.mtime(),
+            after.mtime_nsec()
+        ),
+        (
+            before.dev(),
+            before.ino(),
+            before.size(),
+            before.mtime(),
+            before.mtime_nsec()
+        ),
+        "rewritten in place with inode, size and mtime kept"
+    );
+    assert_eq!(fs::read(path).unwrap(), bytes);
+}
+
+/// A module rewritten in place with its inode, size and mtime kept is read again: its new
+/// aliases replace the old ones, with and without -v (the up-to-date check and the entries).
+#[test]
+fn a_module_rewritten_in_place_is_read_again() {
+    let r = Root::new("cache-ctime");
+    let scratch = Root::new("cache-ctime-dirs");
+    let xdg = scratch.0.join("xdg");
+    let module = |alias: &str| {
+        let record = format!("alias={alias}");
+        build(
+            &Spec::x86_64()
+                .exports(&["m_fn"])
+                .modinfo(&[record.as_str()]),
+        )
+    };
+    let (one, two, three) = (
+        module("first-alias"),
+        module("other-alias"),
+        module("third-alias"),
+    );
+    assert!(one != two && one.len() == two.len() && two.len() == three.len());
+    r.add("kernel/m.ko", &one);
+    r.add("kernel/u.ko", &build(&Spec::x86_64().imports(&["m_fn"])));
+    let alias_file = || String::from_utf8(r.files()["modules.alias"].clone()).unwrap();
+    let run = |verbose: bool| {
+        let mut args = vec!["-b", r.path()];
+        if verbose {
+            args.push("-v");
+        }
+        args.push("1.0");
+        let out = depmod_cached(Some(&xdg), None, &args);
+        assert_eq!(out.code, 0, "{out:?}");
+        out
+    };
+    run(false);
+    assert!(
+        alias_file().contains("alias first-alias m\n"),
+        "{}",
+        alias_file()
+    );
+    let cache = the_cache_file(&xdg.join("modkit"));
+
+    let path = r.moddir().join("kernel/m.ko");
+    rewrite_in_place(&path, &two);
+    run(false);
+    let text = alias_file();
+    assert!(
+        text.contains("alias other-alias m\n") && !text.contains("first-alias"),
+        "{text}"
+    );
+
+    // With -v: only the rewritten module is parsed.
+    rewrite_in_place(&path, &three);
+    let out = run(true);
+    assert!(
+        out.stderr.ends_with(&counts_line(1, 1, &cache)),
+        "{}",
+        out.stderr
+    );
+    let text = alias_file();
+    assert!(
+        text.contains("alias third-alias m\n") && !text.contains("other-alias"),
+        "{text}"
+    );
+}
+
+/// The default location keeps one file per module directory: the next run removes those of
+/// trees that are gone (an initramfs build's temporary tree) and what killed runs left, and
+/// nothing else.
+#[test]
+fn caches_of_trees_that_are_gone_are_removed() {
+    let scratch = Root::new("cache-prune-dirs");
+    let xdg = scratch.0.join("xdg");
+    let base = xdg.join("modkit");
+    let gone = sample_root("cache-prune-gone");
+    let kept = sample_root("cache-prune-kept");
+    let out = depmod_cached(Some(&xdg), None, &["-b", gone.path(), "1.0"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let gone_cache = the_cache_file(&base);
+    let other = base.join("depmod/notes.cache");
+    fs::write(&other, "not a cache of ours").unwrap();
+    // What a run killed while saving leaves: removed once that process is gone (PID 4194304 is
+    // above Linux's largest pid_max), unless it is not ours or its run is alive.
+    let name = gone_cache.file_name().unwrap().to_str().unwrap();
+    let stale = base.join(format!("depmod/.{name}.4194304.tmp"));
+    let live = base.join(format!("depmod/.{name}.{}.tmp", std::process::id()));
+    let not_ours = base.join("depmod/.notes.cache.4194304.tmp");
+    for f in [&stale, &live, &not_ours] {
+        fs::write(f, "half").unwrap();
+    }
+    let out = depmod_cached(Some(&xdg), None, &["-b", kept.path(), "1.0"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(gone_cache.exists(), "its tree is still there");
+    let kept_stderr = missing_warnings(&kept);
+    drop(gone);
+    let out = depmod_cached(Some(&xdg), None, &["-b", kept.path(), "-v", "1.0"]);
+    assert!(!stale.exists() && live.exists() && not_ours.exists());
+    for f in [&other, &live, &not_ours] {
+        fs::remove_file(f).unwrap();
+    }
+    let kept_cache = the_cache_file(&base);
+    assert_ne!(kept_cache, gone_cache);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "{kept_stderr}depmod: INFO: removed 1 cache file(s) of module directories that no \
+             longer exist\n{}",
+            counts_line(0, 2, &kept_cache)
+        )
+    );
 }

@@ -1,20 +1,25 @@
 //! The incremental cache: what was read from each module file, keyed by the file's identity
-//! (device, inode, size, modification time in nanoseconds), so that a re-run only parses the
-//! files that changed.
+//! (device, inode, size, modification and change times in nanoseconds), so that a re-run only
+//! parses the files that changed.
 //!
 //! Format (all integers little-endian): `MODKITDC`, u32 format version, u64 entry count, the
 //! entries, then a u64 FNV-1a checksum of everything before it. A file that fails any check is
 //! reported as corrupt and ignored; the next run rewrites it.
+//!
+//! The file lives in the host's cache directory ([`default_cache_path`]), never in the tree
+//! depmod indexes: `depmod -b ROOT` writes nothing in ROOT but the index files.
 
 use std::collections::HashMap;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use crate::data::{Export, Import, ModuleData, Span};
 use crate::error::Error;
 
 const MAGIC: &[u8; 8] = b"MODKITDC";
-/// Bump when [`ModuleData`] or its extraction changes meaning.
-const FORMAT_VERSION: u32 = 1;
+/// Bump when [`ModuleData`], its extraction, [`FileKey`] or [`State`] changes meaning (2:
+/// `ctime_ns`, `module_dir`).
+const FORMAT_VERSION: u32 = 2;
 
 /// The identity of a module file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -27,6 +32,9 @@ pub struct FileKey {
     pub size: u64,
     /// `st_mtime` in nanoseconds.
     pub mtime_ns: i128,
+    /// `st_ctime` in nanoseconds. Only the kernel sets it, so a file rewritten in place with
+    /// its inode, size and old mtime (`touch -r`) still shows as changed.
+    pub ctime_ns: i128,
 }
 
 /// Per-module results from an earlier run.
@@ -65,12 +73,13 @@ impl Cache {
     }
 
     /// Read a cache file (its entries; see [`read_state`] for the run state in front of them).
-    /// A missing file is an empty cache; anything unreadable is an error naming the file
-    /// (callers warn and go on without it).
+    /// A missing file (or directory) is an empty cache; anything unreadable is an error naming
+    /// the file (callers note it and go on without it).
     pub fn load(path: &Path) -> Result<Cache, Error> {
+        use std::io::ErrorKind::{NotADirectory, NotFound};
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Cache::new()),
+            Err(e) if matches!(e.kind(), NotFound | NotADirectory) => return Ok(Cache::new()),
             Err(source) => {
                 return Err(Error::Io {
                     path: path.to_path_buf(),
@@ -113,12 +122,7 @@ impl Cache {
         let mut entries = HashMap::with_capacity(count);
         for _ in 0..count {
             let path = r.string()?;
-            let key = FileKey {
-                dev: r.u64()?,
-                ino: r.u64()?,
-                size: r.u64()?,
-                mtime_ns: i128::from_le_bytes(r.take(16)?.try_into().map_err(|_| "short")?),
-            };
+            let key = get_key(&mut r)?;
             let arena = r.string()?;
             let limit = arena.len() as u32;
             let span = |r: &mut Reader<'_>| -> Result<Span, &'static str> {
@@ -218,10 +222,7 @@ pub fn serialize<'a>(
     };
     for (path, key, data) in entries {
         put_str(&mut out, path);
-        out.extend_from_slice(&key.dev.to_le_bytes());
-        out.extend_from_slice(&key.ino.to_le_bytes());
-        out.extend_from_slice(&key.size.to_le_bytes());
-        out.extend_from_slice(&key.mtime_ns.to_le_bytes());
+        put_key(&mut out, key);
         put_str(&mut out, &data.arena);
         out.extend_from_slice(&(data.exports.len() as u64).to_le_bytes());
         for e in &data.exports {
@@ -260,6 +261,8 @@ pub struct State {
     /// Hash of every input: module files' identities, modules.order, modules.builtin*, the
     /// options and configuration, the kernel symbols.
     pub fingerprint: u64,
+    /// The module directory that was indexed (once it is gone, [`prune`] removes the file).
+    pub module_dir: String,
     /// The directory the outputs went to.
     pub out_dir: String,
     /// Each output file and its identity right after it was written.
@@ -275,8 +278,10 @@ impl State {
     fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(64 + self.outputs.len() * 64);
         out.extend_from_slice(&self.fingerprint.to_le_bytes());
-        out.extend_from_slice(&(self.out_dir.len() as u64).to_le_bytes());
-        out.extend_from_slice(self.out_dir.as_bytes());
+        for dir in [&self.module_dir, &self.out_dir] {
+            out.extend_from_slice(&(dir.len() as u64).to_le_bytes());
+            out.extend_from_slice(dir.as_bytes());
+        }
         out.extend_from_slice(&(self.outputs.len() as u64).to_le_bytes());
         for (name, key) in &self.outputs {
             out.extend_from_slice(&(name.len() as u64).to_le_bytes());
@@ -295,6 +300,7 @@ impl State {
     fn from_bytes(bytes: &[u8]) -> Result<State, &'static str> {
         let mut r = Reader { bytes, pos: 0 };
         let fingerprint = r.u64()?;
+        let module_dir = r.string()?;
         let out_dir = r.string()?;
         let n = r.len()?;
         let mut outputs = Vec::with_capacity(n);
@@ -313,6 +319,7 @@ impl State {
         }
         Ok(State {
             fingerprint,
+            module_dir,
             out_dir,
             outputs,
             messages,
@@ -325,6 +332,7 @@ fn put_key(out: &mut Vec<u8>, key: &FileKey) {
     out.extend_from_slice(&key.ino.to_le_bytes());
     out.extend_from_slice(&key.size.to_le_bytes());
     out.extend_from_slice(&key.mtime_ns.to_le_bytes());
+    out.extend_from_slice(&key.ctime_ns.to_le_bytes());
 }
 
 fn get_key(r: &mut Reader<'_>) -> Result<FileKey, &'static str> {
@@ -332,7 +340,8 @@ fn get_key(r: &mut Reader<'_>) -> Result<FileKey, &'static str> {
         dev: r.u64()?,
         ino: r.u64()?,
         size: r.u64()?,
-        mtime_ns: i128::from_le_bytes(r.take(16)?.try_into().map_err(|_| "short")?),
+        mtime_ns: r.i128()?,
+        ctime_ns: r.i128()?,
     })
 }
 
@@ -386,13 +395,105 @@ pub fn file_bytes(state: &State, entries: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Where the cache of module directory `module_dir` lives by default: beside the module
-/// directories, `ROOT/var/cache/modkit/depmod-VERSION.cache`, so the module directory holds
-/// exactly the files kmod writes.
-pub fn default_cache_path(basedir: Option<&Path>, kversion: &str) -> PathBuf {
-    let root = basedir.unwrap_or(Path::new("/"));
-    root.join("var/cache/modkit")
-        .join(format!("depmod-{kversion}.cache"))
+/// The directory modkit keeps its caches in, from the environment (`var` reads a variable):
+/// `$MODKIT_CACHE` (the same base the dev tooling keeps kernel downloads in), else
+/// `$XDG_CACHE_HOME/modkit`, else `$HOME/.cache/modkit`, else `/var/cache/modkit` (root with no
+/// home: early boot, a bare chroot). Empty or relative values are skipped, as the XDG base
+/// directory spec asks.
+pub fn cache_base(var: impl Fn(&str) -> Option<OsString>) -> PathBuf {
+    let absolute = |name: &str| var(name).map(PathBuf::from).filter(|p| p.is_absolute());
+    if let Some(dir) = absolute("MODKIT_CACHE") {
+        dir
+    } else if let Some(dir) = absolute("XDG_CACHE_HOME") {
+        dir.join("modkit")
+    } else if let Some(dir) = absolute("HOME") {
+        dir.join(".cache/modkit")
+    } else {
+        PathBuf::from("/var/cache/modkit")
+    }
+}
+
+/// The cache file of module directory `module_dir` under `base`:
+/// `BASE/depmod/HASH-VERSION.cache`, HASH being 16 hex digits of [`fnv1a`] over the bytes of
+/// the path (pass the canonical one). The hash is the same on every run and platform, so each
+/// module directory (each `-b ROOT`) keeps its own file; the version is there for people
+/// looking, with `/` made `_` so it stays one file name.
+pub fn cache_file(base: &Path, module_dir: &Path, kversion: &str) -> PathBuf {
+    let hash = fnv1a(module_dir.as_os_str().as_encoded_bytes());
+    let mut version: String = kversion.replace('/', "_");
+    // Well within NAME_MAX with the hash and suffix, whatever version string was given.
+    if let Some((i, _)) = version.char_indices().nth(128) {
+        version.truncate(i);
+    }
+    base.join("depmod")
+        .join(format!("{hash:016x}-{version}.cache"))
+}
+
+/// Where the cache of `module_dir` lives by default: [`cache_file`] under [`cache_base`] of
+/// this process's environment, keyed by the canonical path of `module_dir` (as given if it
+/// cannot be resolved; such a run fails anyway).
+pub fn default_cache_path(module_dir: &Path, kversion: &str) -> PathBuf {
+    let canonical = std::fs::canonicalize(module_dir).unwrap_or_else(|_| module_dir.to_path_buf());
+    cache_file(
+        &cache_base(|name| std::env::var_os(name)),
+        &canonical,
+        kversion,
+    )
+}
+
+/// Remove the cache files in `dir` (a directory of [`cache_file`]s) whose module directory no
+/// longer exists, all but `keep`: an initramfs or package build indexes a fresh temporary tree
+/// each time, and its cache would otherwise stay forever. Also the temporaries of runs killed
+/// while saving (`.NAME.PID.tmp`, process PID gone, as `/proc` tells). Only files named as
+/// [`cache_file`] names them are looked at, and a cache file only with a readable state.
+/// Returns how many cache files were removed.
+pub fn prune(dir: &Path, keep: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let ours = |name: &str| {
+        name.len() > 17
+            && name.as_bytes()[..16].iter().all(u8::is_ascii_hexdigit)
+            && name.as_bytes()[16] == b'-'
+            && name.ends_with(".cache")
+    };
+    let proc = Path::new("/proc");
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            continue;
+        };
+        let temporary = name
+            .strip_prefix('.')
+            .and_then(|n| n.strip_suffix(".tmp"))
+            .and_then(|n| n.rsplit_once('.'));
+        if let Some((file, pid)) = temporary {
+            let gone = pid.parse::<u32>().is_ok_and(|pid| {
+                pid != std::process::id()
+                    && proc.join("self").exists()
+                    && !proc.join(pid.to_string()).exists()
+            });
+            if ours(file) && gone {
+                let _ = std::fs::remove_file(&path);
+            }
+            continue;
+        }
+        if !ours(name) || path == keep {
+            continue;
+        }
+        let gone = read_state(&path).is_some_and(|state| {
+            matches!(
+                std::fs::symlink_metadata(&state.module_dir),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound
+            )
+        });
+        if gone && std::fs::remove_file(&path).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
 }
 
 /// A checksum over 8-byte words (FNV-1a style mixing, word at a time for speed).
@@ -430,6 +531,11 @@ impl<'a> Reader<'a> {
     fn u64(&mut self) -> Result<u64, &'static str> {
         Ok(u64::from_le_bytes(
             self.take(8)?.try_into().map_err(|_| "short")?,
+        ))
+    }
+    fn i128(&mut self) -> Result<i128, &'static str> {
+        Ok(i128::from_le_bytes(
+            self.take(16)?.try_into().map_err(|_| "short")?,
         ))
     }
     /// A count of following items; each takes at least one byte, which bounds it.
@@ -470,6 +576,7 @@ mod tests {
             ino: 2,
             size: 3,
             mtime_ns: -4,
+            ctime_ns: 5,
         };
         c.insert("/m/a.ko".into(), key, d);
         c
@@ -485,13 +592,18 @@ mod tests {
             ino: 2,
             size: 3,
             mtime_ns: -4,
+            ctime_ns: 5,
         };
         let d = back.get("/m/a.ko", &key).unwrap();
         assert_eq!(d.str(&d.aliases[0]), "modkit:hello-api");
         assert_eq!(Some(d), c.get("/m/a.ko", &key));
-        // A changed identity is a miss.
+        // A changed identity is a miss, the change time included.
         assert!(
             back.get("/m/a.ko", &FileKey { mtime_ns: 5, ..key })
+                .is_none()
+        );
+        assert!(
+            back.get("/m/a.ko", &FileKey { ctime_ns: 6, ..key })
                 .is_none()
         );
         assert_eq!(back.to_bytes(), bytes);
@@ -526,5 +638,61 @@ mod tests {
         );
         assert!(Cache::load(&dir.join("missing")).unwrap().is_empty());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn cache_base_follows_the_environment() {
+        fn env<'a>(vars: &'a [(&str, &str)]) -> impl Fn(&str) -> Option<OsString> + 'a {
+            move |name| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| OsString::from(v))
+            }
+        }
+        let all = [
+            ("MODKIT_CACHE", "/m"),
+            ("XDG_CACHE_HOME", "/x"),
+            ("HOME", "/h"),
+        ];
+        assert_eq!(cache_base(env(&all[..])), Path::new("/m"));
+        assert_eq!(cache_base(env(&all[1..])), Path::new("/x/modkit"));
+        assert_eq!(cache_base(env(&all[2..])), Path::new("/h/.cache/modkit"));
+        assert_eq!(cache_base(env(&[])), Path::new("/var/cache/modkit"));
+        // Relative or empty values are not used.
+        let relative = [
+            ("XDG_CACHE_HOME", "cache"),
+            ("HOME", ""),
+            ("MODKIT_CACHE", ""),
+        ];
+        assert_eq!(cache_base(env(&relative)), Path::new("/var/cache/modkit"));
+    }
+
+    #[test]
+    fn cache_file_names_are_stable() {
+        // Pinned: the name must not change between runs, builds or hosts, or every cache is lost.
+        assert_eq!(
+            cache_file(
+                Path::new("/c"),
+                Path::new("/lib/modules/6.1.0-1-amd64"),
+                "6.1.0-1-amd64"
+            ),
+            Path::new("/c/depmod/0f21372585377e9e-6.1.0-1-amd64.cache")
+        );
+        let other = cache_file(
+            Path::new("/c"),
+            Path::new("/r/lib/modules/6.1.0-1-amd64"),
+            "6.1.0-1-amd64",
+        );
+        assert_ne!(
+            other,
+            cache_file(
+                Path::new("/c"),
+                Path::new("/lib/modules/6.1.0-1-amd64"),
+                "6.1.0-1-amd64"
+            )
+        );
+        // A version is one file name, however odd.
+        let odd = cache_file(Path::new("/c"), Path::new("/m"), "1.0/../../x");
+        assert_eq!(odd.parent(), Some(Path::new("/c/depmod")));
     }
 }

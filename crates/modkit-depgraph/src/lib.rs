@@ -69,10 +69,14 @@ pub struct Depmod {
     pub flavor: Flavor,
     /// Produce the binary indexes too (false for `-n`).
     pub binaries: bool,
-    /// The incremental cache file, if caching.
+    /// The incremental cache file, if caching (see [`cache::default_cache_path`]).
     pub cache_path: Option<PathBuf>,
     /// Messages of the run, in order.
     pub diagnostics: Diagnostics,
+    /// Why the cache could not be used (unreadable, corrupt). Kept out of `diagnostics`, which
+    /// hold what kmod prints: the run is the same without the cache, so `depmod` shows these
+    /// only with `-v`.
+    pub cache_notes: Vec<String>,
 }
 
 /// What a run produced.
@@ -106,6 +110,7 @@ impl Depmod {
             binaries: true,
             cache_path: None,
             diagnostics: Diagnostics::default(),
+            cache_notes: Vec::new(),
         }
     }
 
@@ -204,18 +209,18 @@ impl Depmod {
                 });
             }
         }
-        let diag = &mut self.diagnostics;
         let cache = match &self.cache_path {
             Some(path) => match Cache::load(path) {
                 Ok(c) => Some(c),
                 Err(err) => {
-                    diag.warning(format!("{err}; ignoring it and rebuilding"));
+                    self.cache_notes
+                        .push(format!("not using the cache: {err}; rebuilding it"));
                     Some(Cache::new())
                 }
             },
             None => None,
         };
-        let cached_entries = cache.as_ref().map_or(0, Cache::len);
+        let diag = &mut self.diagnostics;
         let mut timings = Vec::with_capacity(4);
         let mut clock = std::time::Instant::now();
         let mut lap =
@@ -232,7 +237,6 @@ impl Depmod {
         lap("order and resolve", &mut timings);
         let files = output::render(&graph, &self.module_dir, self.flavor, self.binaries, diag)?;
         lap("render", &mut timings);
-        let _ = cached_entries;
         let cache_entries = self.cache_path.as_ref().map(|_| {
             cache::serialize(graph.modules.iter().filter_map(|m| {
                 m.key
@@ -280,6 +284,7 @@ impl Depmod {
         }
         let state = cache::State {
             fingerprint: generated.fingerprint,
+            module_dir: self.module_dir.to_string_lossy().into_owned(),
             out_dir: out_dir.to_string_lossy().into_owned(),
             outputs,
             messages: messages

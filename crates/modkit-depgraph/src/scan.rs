@@ -269,7 +269,8 @@ pub fn file_key(meta: &Metadata) -> FileKey {
         dev: meta.dev(),
         ino: meta.ino(),
         size: meta.size(),
-        mtime_ns: meta.mtime() as i128 * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+        mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+        ctime_ns: i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()),
     }
 }
 

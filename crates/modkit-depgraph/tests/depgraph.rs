@@ -1,6 +1,7 @@
 //! The module database over small synthetic trees: module order, dependency order, cycles,
-//! symbol resolution, the incremental cache, bad module files and corrupt caches, modules of
-//! other architectures, and snapshots of every file for the sample modules.
+//! symbol resolution, the incremental cache (change times included), bad module files and
+//! corrupt caches, modules of other architectures, and snapshots of every file for the sample
+//! modules.
 
 mod common;
 
@@ -415,7 +416,8 @@ fn bad_module_files_are_named_and_keep_their_line() {
     );
 }
 
-fn cached(t: &Tree, cache: &Path) -> (Run, modkit_depgraph::LoadStats) {
+/// A run with `cache`: its files, messages, load statistics and cache notes.
+fn cached(t: &Tree, cache: &Path) -> (Run, modkit_depgraph::LoadStats, Vec<String>) {
     let mut d = depmod(t);
     d.cache_path = Some(cache.to_path_buf());
     let g = d.generate().unwrap();
@@ -427,7 +429,7 @@ fn cached(t: &Tree, cache: &Path) -> (Run, modkit_depgraph::LoadStats) {
     let stats = g.stats;
     let files = g.files.into_iter().map(|f| (f.name, f.bytes)).collect();
     let messages = messages.into_iter().map(|m| (m.level, m.text)).collect();
-    (Run { files, messages }, stats)
+    (Run { files, messages }, stats, d.cache_notes)
 }
 
 #[test]
@@ -438,7 +440,7 @@ fn cache_invalidation() {
     t.add("kernel/b.ko", &Spec::x86_64().imports(&["c_fn"]));
     t.add("kernel/a.ko", &Spec::x86_64());
     t.order(&["kernel/a.ko", "kernel/b.ko", "kernel/c.ko"]);
-    let (first, stats) = cached(&t, &cache);
+    let (first, stats, _) = cached(&t, &cache);
     assert_eq!((stats.parsed, stats.cached), (3, 0));
     assert_eq!(
         first.text("modules.dep"),
@@ -446,18 +448,18 @@ fn cache_invalidation() {
     );
 
     // Nothing changed: nothing to do.
-    let (_, stats) = cached(&t, &cache);
+    let (_, stats, _) = cached(&t, &cache);
     assert_eq!((stats.parsed, stats.cached), (0, 3));
 
     // An output removed: everything from the cache, files rewritten the same.
     std::fs::remove_file(t.dir().join("modules.dep")).unwrap();
-    let (again, stats) = cached(&t, &cache);
+    let (again, stats, _) = cached(&t, &cache);
     assert_eq!((stats.parsed, stats.cached), (0, 3));
     assert_eq!(again.files, first.files);
 
     // A module rewritten with new contents: only it is read again, and it counts.
     t.add("kernel/a.ko", &Spec::x86_64().imports(&["c_fn"]));
-    let (changed, stats) = cached(&t, &cache);
+    let (changed, stats, _) = cached(&t, &cache);
     assert_eq!((stats.parsed, stats.cached), (1, 2));
     assert_eq!(
         changed.text("modules.dep"),
@@ -472,34 +474,88 @@ fn cache_invalidation() {
     file.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5))
         .unwrap();
     drop(file);
-    let (_, stats) = cached(&t, &cache);
+    let (_, stats, _) = cached(&t, &cache);
     assert_eq!((stats.parsed, stats.cached), (1, 2));
 }
 
+/// A corrupt cache is not trusted: the module is read again and the files are the same. The
+/// reason is a cache note, not one of depmod's messages, which are kmod's (and are replayed).
 #[test]
-fn corrupt_cache_is_ignored_with_a_warning() {
+fn corrupt_cache_is_ignored_with_a_note() {
     let t = Tree::new("corrupt-cache");
     let cache = t.root.join("depmod.cache");
     t.add("kernel/a.ko", &Spec::x86_64().exports(&["f"]));
     t.order(&["kernel/a.ko"]);
-    let (good, _) = cached(&t, &cache);
+    let (good, _, notes) = cached(&t, &cache);
+    assert!(notes.is_empty(), "{notes:?}");
     let mut bytes = std::fs::read(&cache).unwrap();
     let last = bytes.len() - 20;
     bytes[last] ^= 0xff;
     std::fs::write(&cache, &bytes).unwrap();
     std::fs::remove_file(t.dir().join("modules.dep")).unwrap(); // force the entries to be read
-    let (again, stats) = cached(&t, &cache);
+    let (again, stats, notes) = cached(&t, &cache);
     assert_eq!(stats.parsed, 1);
     assert_eq!(again.files, good.files);
-    let warning = again
-        .messages
-        .iter()
-        .find(|(l, t)| *l == Level::Warning && t.contains("corrupt cache"))
-        .expect("a corrupt-cache warning");
+    assert_eq!(again.messages, good.messages);
+    assert_eq!(notes.len(), 1, "{notes:?}");
     assert!(
-        warning.1.contains(&cache.display().to_string()),
+        notes[0].contains("corrupt cache") && notes[0].contains(&cache.display().to_string()),
         "{}",
-        warning.1
+        notes[0]
+    );
+    // Rewritten by that run: the next one uses it.
+    std::fs::remove_file(t.dir().join("modules.dep")).unwrap();
+    let (_, stats, notes) = cached(&t, &cache);
+    assert_eq!((stats.parsed, stats.cached, notes.len()), (0, 1, 0));
+}
+
+/// A module rewritten in place (same inode, same size, old mtime put back) is read again: the
+/// change time is part of the key. Without it the old aliases would stay.
+#[test]
+fn cache_sees_a_module_rewritten_in_place() {
+    use std::os::unix::fs::MetadataExt;
+    let t = Tree::new("cache-ctime");
+    let cache = t.root.join("depmod.cache");
+    let path = t.add("kernel/a.ko", &Spec::x86_64().modinfo(&["alias=old-alias"]));
+    t.add("kernel/b.ko", &Spec::x86_64());
+    t.order(&["kernel/a.ko", "kernel/b.ko"]);
+    let (first, _, _) = cached(&t, &cache);
+    assert!(first.text("modules.alias").contains("alias old-alias a\n"));
+
+    let new = build(&Spec::x86_64().modinfo(&["alias=new-alias"]));
+    let before = std::fs::metadata(&path).unwrap();
+    assert_eq!(before.len(), new.len() as u64);
+    let mut file = std::fs::File::options().write(true).open(&path).unwrap();
+    std::io::Write::write_all(&mut file, &new).unwrap();
+    let times = std::fs::FileTimes::new().set_modified(before.modified().unwrap());
+    file.set_times(times).unwrap();
+    // The change time moves with the kernel's clock tick; set the times until it has moved.
+    let start = std::time::Instant::now();
+    while std::fs::metadata(&path).unwrap().ctime_nsec() == before.ctime_nsec()
+        && std::fs::metadata(&path).unwrap().ctime() == before.ctime()
+    {
+        assert!(start.elapsed().as_secs() < 5, "the change time never moved");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        file.set_times(times).unwrap();
+    }
+    drop(file);
+    let after = std::fs::metadata(&path).unwrap();
+    assert_eq!(
+        (after.ino(), after.size(), after.mtime(), after.mtime_nsec()),
+        (
+            before.ino(),
+            before.size(),
+            before.mtime(),
+            before.mtime_nsec()
+        )
+    );
+
+    let (changed, stats, _) = cached(&t, &cache);
+    assert_eq!((stats.parsed, stats.cached), (1, 1));
+    let aliases = changed.text("modules.alias");
+    assert!(
+        aliases.contains("alias new-alias a\n") && !aliases.contains("old-alias"),
+        "{aliases}"
     );
 }
 
