@@ -1,9 +1,12 @@
 //! `cargo xtask compat`, depmod part: `modkit depmod --index-layout postorder` must write every
 //! file kmod 30's depmod writes, byte for byte, on Debian's module trees (with and without the
-//! sample modules in `extra/`), also when it works from its incremental cache; and kmod's own
-//! `modprobe --show-depends` must give the same answers over our indexes as over kmod's.
+//! sample modules in `extra/`), also when it works from its incremental cache (which must
+//! really be used: nothing parsed when nothing changed, exactly the changed module after a
+//! change); and kmod's own `modprobe --show-depends` must give the same answers over our
+//! indexes as over kmod's.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, ensure};
@@ -48,12 +51,17 @@ pub(crate) fn check(
             .ignore_status()
             .output()
             .context("running kmod's depmod")?;
+        // A scratch cache file: the runs depend neither on the host's cache nor on its
+        // environment, and start from nothing.
         let cache = scratch.join(if extra { "extra.cache" } else { "plain.cache" });
         let _ = std::fs::remove_file(&cache);
-        let mrun = |sh: &Shell| {
+        // `-v` adds the trace on stdout (not compared) and, on stderr, `depmod: INFO:` lines
+        // with the cache's counts, which `cache_counts` takes out before stderr is compared.
+        let mrun = |sh: &Shell, verbose: bool| {
+            let v = verbose.then_some("-v");
             cmd!(
                 sh,
-                "{modkit} depmod --index-layout postorder --cache-file {cache} -b {mroot} {release}"
+                "{modkit} depmod --index-layout postorder --cache-file {cache} {v...} -b {mroot} {release}"
             )
             .quiet()
             .ignore_status()
@@ -64,26 +72,52 @@ pub(crate) fn check(
         let mdir = mroot.join("lib/modules").join(release);
 
         // 1. A full run (the cache starts empty).
-        let mout = mrun(sh)?;
+        let mout = mrun(sh, false)?;
         let mut diffs = compare_runs(&kout, &mout);
         let (compared, file_diffs) = compare_dirs(&kdir, &mdir)?;
         diffs += file_diffs;
         report_line(format!("{label}: files, full run"), compared, diffs);
+        let modules = std::fs::read_to_string(kdir.join("modules.dep"))?
+            .lines()
+            .count();
+        ensure!(
+            modules > 0,
+            "kmod's modules.dep in {} is empty",
+            kdir.display()
+        );
 
-        // 2. Nothing changed: the cached run must leave identical files.
-        let mout = mrun(sh)?;
+        // 2. Nothing changed: the run must see it from the cache and write nothing (every
+        // output keeps its inode: depmod replaces a file it writes); then, with -v (which
+        // skips that shortcut), take every module from the cache and parse none.
+        let before = output_inodes(&mdir)?;
+        let mout = mrun(sh, false)?;
         let mut diffs = compare_runs(&kout, &mout);
+        let after = output_inodes(&mdir)?;
+        if after != before {
+            let rewritten: Vec<&String> = after
+                .iter()
+                .filter(|(name, ino)| before.get(*name) != Some(*ino))
+                .map(|(name, _)| name)
+                .collect();
+            println!("  the cached re-run rewrote {rewritten:?} although nothing changed");
+            diffs += 1;
+        }
+        let (mout, counts) = cache_counts(mrun(sh, true)?);
+        diffs += compare_runs(&kout, &mout);
+        diffs += expect_counts(counts, (0, modules), "cached re-run");
         let (compared, file_diffs) = compare_dirs(&kdir, &mdir)?;
         diffs += file_diffs;
         report_line(format!("{label}: files, cached re-run"), compared, diffs);
 
-        // 3. An output removed and a module touched: rebuilt from the cache plus one re-read.
+        // 3. An output removed and a module replaced (a new inode): rebuilt from the cache
+        // plus exactly that module.
         std::fs::remove_file(mdir.join("modules.alias.bin"))?;
         let touched = first_module(&mdir)?;
         std::fs::copy(&touched, touched.with_extension("tmp"))?;
         std::fs::rename(touched.with_extension("tmp"), &touched)?;
-        let mout = mrun(sh)?;
+        let (mout, counts) = cache_counts(mrun(sh, true)?);
         let mut diffs = compare_runs(&kout, &mout);
+        diffs += expect_counts(counts, (1, modules - 1), "incremental run");
         let (compared, file_diffs) = compare_dirs(&kdir, &mdir)?;
         diffs += file_diffs;
         report_line(
@@ -162,6 +196,68 @@ fn is_output(name: &str) -> bool {
             | "modules.builtin.alias.bin"
             | "modules.devname"
     )
+}
+
+/// The inode of each output file in `dir`: a run that writes nothing leaves them all.
+fn output_inodes(dir: &Path) -> Result<BTreeMap<String, u64>> {
+    let mut inodes = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if is_output(&name) {
+            inodes.insert(name, entry.metadata()?.ino());
+        }
+    }
+    ensure!(!inodes.is_empty(), "no output files in {}", dir.display());
+    Ok(inodes)
+}
+
+/// Take modkit's `depmod: INFO:` lines (`-v`) out of a run's stderr, so the rest compares with
+/// kmod's, and read the cache's counts from them: `depmod: INFO: P modules parsed, C from the
+/// cache FILE` gives `Some((P, C))`; `None` when the run did not use the cache at all. Other
+/// `INFO` lines (why the cache was not used) are printed.
+fn cache_counts(mut out: std::process::Output) -> (std::process::Output, Option<(usize, usize)>) {
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    let mut counts = None;
+    let mut rest = String::with_capacity(text.len());
+    let mut notes = String::new();
+    for line in text.split_inclusive('\n') {
+        let Some(info) = line.strip_prefix("depmod: INFO: ") else {
+            rest.push_str(line);
+            continue;
+        };
+        let parsed = info.split_once(" modules parsed, ").and_then(|(p, c)| {
+            let (c, _) = c.split_once(" from the cache ")?;
+            Some((p.parse().ok()?, c.parse().ok()?))
+        });
+        match parsed {
+            Some(c) => counts = Some(c),
+            None => notes.push_str(line),
+        }
+    }
+    if !notes.is_empty() {
+        print!("  modkit depmod -v said:\n{notes}");
+    }
+    out.stderr = rest.into_bytes();
+    (out, counts)
+}
+
+/// 1 (a difference) unless the run parsed and took from the cache exactly `(parsed, cached)`.
+fn expect_counts(counts: Option<(usize, usize)>, want: (usize, usize), what: &str) -> usize {
+    match counts {
+        Some(c) if c == want => 0,
+        Some((parsed, cached)) => {
+            println!(
+                "  {what}: parsed {parsed} and took {cached} from the cache; expected {} and {}",
+                want.0, want.1
+            );
+            1
+        }
+        None => {
+            println!("  {what}: no cache counts in the -v output; the cache was not used");
+            1
+        }
+    }
 }
 
 /// Exit status and stderr must match (both runs print nothing on these trees).
