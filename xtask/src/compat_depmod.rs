@@ -12,19 +12,20 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, ensure};
 use xshell::{Shell, cmd};
 
+use crate::compat::Tally;
 use crate::kernels::KernelTree;
 use crate::kmods;
 
 /// Module names given to one `modprobe -a --show-depends` run.
 const BATCH: usize = 500;
 
-/// Run every depmod check on `tree` with the `modkit` binary; each check reports
-/// `(name, files or names compared, differences)` through `report_line`.
+/// Run every depmod check on `tree` with the `modkit` binary; each check reports its name and
+/// [`Tally`] through `report_line`.
 pub(crate) fn check(
     sh: &Shell,
     tree: &KernelTree,
     modkit: &Path,
-    report_line: &mut dyn FnMut(String, usize, usize),
+    report_line: &mut dyn FnMut(String, Tally),
 ) -> Result<()> {
     let depmod = crate::tools::kmod_tool("depmod")?;
     let modprobe = crate::tools::kmod_tool("modprobe")?;
@@ -76,7 +77,10 @@ pub(crate) fn check(
         let mut diffs = compare_runs(&kout, &mout);
         let (compared, file_diffs) = compare_dirs(&kdir, &mdir)?;
         diffs += file_diffs;
-        report_line(format!("{label}: files, full run"), compared, diffs);
+        report_line(
+            format!("{label}: files, full run"),
+            tally(compared, &kout, diffs),
+        );
         let modules = std::fs::read_to_string(kdir.join("modules.dep"))?
             .lines()
             .count();
@@ -107,7 +111,10 @@ pub(crate) fn check(
         diffs += expect_counts(counts, (0, modules), "cached re-run");
         let (compared, file_diffs) = compare_dirs(&kdir, &mdir)?;
         diffs += file_diffs;
-        report_line(format!("{label}: files, cached re-run"), compared, diffs);
+        report_line(
+            format!("{label}: files, cached re-run"),
+            tally(compared, &kout, diffs),
+        );
 
         // 3. An output removed and a module replaced (a new inode): rebuilt from the cache
         // plus exactly that module.
@@ -122,16 +129,19 @@ pub(crate) fn check(
         diffs += file_diffs;
         report_line(
             format!("{label}: files, incremental run after a change"),
-            compared,
-            diffs,
+            tally(compared, &kout, diffs),
         );
 
         // modprobe --show-depends over both sets of indexes, for every module name.
         let names = crate::compat::compat_modprobe::module_names(&kdir)?;
-        let mut diffs = 0;
+        let mut t = Tally {
+            compared: names.len(),
+            ..Tally::default()
+        };
         for chunk in names.chunks(BATCH) {
-            let k = show_depends(sh, &modprobe, &kroot, release, chunk)?;
-            let m = show_depends(sh, &modprobe, &mroot, release, chunk)?;
+            let (k, status) = show_depends(sh, &modprobe, &kroot, release, chunk)?;
+            t.kmod_ran(status);
+            let (m, _) = show_depends(sh, &modprobe, &mroot, release, chunk)?;
             let k = k.replace(&kroot.display().to_string(), "ROOT");
             let m = m.replace(&mroot.display().to_string(), "ROOT");
             if k != m {
@@ -139,13 +149,12 @@ pub(crate) fn check(
                 let ml: Vec<&str> = m.lines().collect();
                 let n = kl.iter().zip(&ml).filter(|(a, b)| a != b).count()
                     + kl.len().abs_diff(ml.len());
-                diffs += n.max(1);
+                t.diffs += n.max(1);
             }
         }
         report_line(
             format!("{label}: modprobe --show-depends over our indexes"),
-            names.len(),
-            diffs,
+            t,
         );
     }
     Ok(())
@@ -344,7 +353,7 @@ fn show_depends(
     root: &Path,
     release: &str,
     names: &[String],
-) -> Result<String> {
+) -> Result<(String, Option<i32>)> {
     let out = cmd!(
         sh,
         "{modprobe} -d {root} -S {release} -a --show-depends {names...}"
@@ -356,28 +365,32 @@ fn show_depends(
     let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&out.stderr));
     text.push_str(&format!("status {:?}\n", out.status.code()));
-    Ok(text)
+    Ok((text, out.status.code()))
 }
 
-/// The big-endian check: Debian's s390x 6.1 kernel modules (fetched with apt for the foreign
-/// architecture, cached under `cache_dir()/foreign/`), indexed by both tools on this x86-64
-/// host; files, messages (with `-e -F System.map`, thousands of warnings) and status must match.
-/// When the packages cannot be had (no network, no root for `dpkg --add-architecture`), this
-/// says so loudly and reports nothing; the synthetic cross-architecture tests of modkit-depgraph
-/// still run.
+/// A check over `compared` files against one kmod run `kout`.
+fn tally(compared: usize, kout: &std::process::Output, diffs: usize) -> Tally {
+    let mut t = Tally {
+        compared,
+        diffs,
+        ..Tally::default()
+    };
+    t.kmod_ran(kout.status.code());
+    t
+}
+
+/// The big-endian check: Debian's s390x 6.1 kernel modules (fetched with apt through a private
+/// package list under `cache_dir()/foreign/`, the host's apt and dpkg configuration untouched),
+/// indexed by both tools on this x86-64 host; files, messages (with `-e -F System.map`,
+/// thousands of warnings) and status must match. An `Err` means the package could not be had
+/// (no network, say): the caller reports it in the summary, and under CI fails.
 pub(crate) fn check_foreign(
     sh: &Shell,
     modkit: &Path,
-    report_line: &mut dyn FnMut(String, usize, usize),
+    report_line: &mut dyn FnMut(String, Tally),
 ) -> Result<()> {
-    let tree = match fetch_s390x(sh) {
-        Ok(t) => t,
-        Err(err) => {
-            println!("compat: SKIPPED the s390x depmod check: {err:#}");
-            return Ok(());
-        }
-    };
-    let (root, release) = tree;
+    let (root, release) =
+        fetch_s390x(sh).context("Debian's s390x kernel package could not be fetched")?;
     let scratch = crate::cache_dir().join("compat-depmod").join(&release);
     let kroot = scratch.join("kmod");
     let mroot = scratch.join("modkit");
@@ -430,44 +443,69 @@ pub(crate) fn check_foreign(
         let lines = kout.stderr.iter().filter(|&&b| b == b'\n').count();
         report_line(
             format!("depmod s390x ({release}) {what}: files + {lines} message lines"),
-            compared,
-            diffs,
+            tally(compared, &kout, diffs),
         );
     }
     Ok(())
 }
 
-/// Debian's newest 6.1 s390x kernel image, extracted; returns (root, release).
+/// Debian's newest 6.1 s390x kernel image, extracted under `cache_dir()/foreign/`; returns
+/// (root, release). apt reads the host's sources but keeps its s390x package lists and
+/// downloads in `foreign/apt/`, so neither `dpkg --add-architecture` nor the host's lists are
+/// touched.
 fn fetch_s390x(sh: &Shell) -> Result<(PathBuf, String)> {
-    let base = crate::cache_dir().join("foreign");
-    std::fs::create_dir_all(&base)?;
-    let foreign = cmd!(sh, "dpkg --print-foreign-architectures").read()?;
-    if !foreign.lines().any(|l| l.trim() == "s390x") {
-        cmd!(sh, "dpkg --add-architecture s390x")
-            .run()
-            .context("adding the s390x architecture to dpkg (needs root)")?;
-        cmd!(sh, "apt-get update -q")
-            .run()
-            .context("apt-get update")?;
+    let base = std::path::absolute(crate::cache_dir().join("foreign"))?;
+    let apt = base.join("apt");
+    for dir in ["lists/partial", "cache/archives/partial"] {
+        std::fs::create_dir_all(apt.join(dir))?;
     }
-    let list = cmd!(
-        sh,
-        "apt-cache search --names-only ^linux-image-6\\.1\\.0-[0-9]+-s390x$"
-    )
-    .read()
-    .context("apt-cache search")?;
-    let package = list
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .max_by_key(|p| {
-            p.trim_start_matches("linux-image-6.1.0-")
-                .split('-')
-                .next()
-                .and_then(|n| n.parse::<u32>().ok())
-                .unwrap_or(0)
-        })
-        .context("no linux-image-6.1.0-*-s390x package")?
-        .to_owned();
+    let options: Vec<String> = [
+        "APT::Architecture=s390x".to_owned(),
+        "APT::Architectures=s390x".to_owned(),
+        format!("Dir::State::Lists={}", apt.join("lists").display()),
+        format!("Dir::Cache={}", apt.join("cache").display()),
+        "Debug::NoLocking=1".to_owned(),
+        "APT::Sandbox::User=root".to_owned(),
+    ]
+    .into_iter()
+    .flat_map(|o| ["-o".to_owned(), o])
+    .collect();
+    let options = &options;
+    let search = || -> Result<Option<String>> {
+        let list = cmd!(
+            sh,
+            "apt-cache {options...} search --names-only ^linux-image-6\\.1\\.0-[0-9]+-s390x$"
+        )
+        .quiet()
+        .read()
+        .context("apt-cache search (s390x lists)")?;
+        Ok(list
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .max_by_key(|p| {
+                p.trim_start_matches("linux-image-6.1.0-")
+                    .split('-')
+                    .next()
+                    .and_then(|n| n.parse::<u32>().ok())
+                    .unwrap_or(0)
+            })
+            .map(str::to_owned))
+    };
+    let package = match search()? {
+        Some(p) => p,
+        None => {
+            println!(
+                "compat: fetching Debian's s390x package lists into {} (the host's apt is not changed)",
+                apt.display()
+            );
+            cmd!(sh, "apt-get {options...} update -q")
+                .quiet()
+                .ignore_stdout()
+                .run()
+                .context("apt-get update of the private s390x lists")?;
+            search()?.context("no linux-image-6.1.0-*-s390x package in Debian's s390x lists")?
+        }
+    };
     let release = package.trim_start_matches("linux-image-").to_owned();
     let root = base.join(&release);
     if !root
@@ -477,8 +515,9 @@ fn fetch_s390x(sh: &Shell) -> Result<(PathBuf, String)> {
         .exists()
     {
         let _dir = sh.push_dir(&base);
-        let spec = format!("{package}:s390x");
-        cmd!(sh, "apt-get download -q {spec}")
+        println!("compat: downloading {package} (s390x)");
+        cmd!(sh, "apt-get {options...} download -q {package}")
+            .quiet()
             .run()
             .context("downloading the s390x kernel")?;
         let deb = std::fs::read_dir(&base)?

@@ -8,6 +8,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+
+use super::Tally;
 use xshell::{Shell, cmd};
 
 /// Names given to one `modprobe -a` run.
@@ -42,7 +44,7 @@ pub(crate) fn check(
     release: &str,
     label: &str,
     modkit: &Path,
-    record: &mut dyn FnMut(String, usize, usize),
+    record: &mut dyn FnMut(String, Tally),
 ) -> Result<()> {
     let moddir = root.join("lib/modules").join(release);
     let kmod = crate::tools::kmod_tool("modprobe")?;
@@ -81,15 +83,20 @@ pub(crate) fn check(
     ];
     let (kmod_cmd, ours_cmd) = (base(&kmod, false), base(modkit, true));
 
-    let compare = |check: &str, mode: &[&str], names: &[String]| -> Result<(usize, usize)> {
-        let mut diffs = 0;
+    let compare = |check: &str, mode: &[&str], names: &[String]| -> Result<Tally> {
+        let mut tally = Tally {
+            compared: names.len(),
+            ..Tally::default()
+        };
         let mut shown = 0;
         for batch in names.chunks(BATCH) {
             let mut args = common.clone();
             args.extend(mode.iter().map(|s| s.to_string()));
             args.push("-a".to_owned());
             args.extend(batch.iter().cloned());
-            if run(&kmod_cmd, &args)? == run(&ours_cmd, &args)? {
+            let theirs = run(&kmod_cmd, &args)?;
+            tally.kmod_ran(theirs.0);
+            if theirs == run(&ours_cmd, &args)? {
                 continue;
             }
             for name in batch {
@@ -99,7 +106,7 @@ pub(crate) fn check(
                 args.push(name.clone());
                 let (k, o) = (run(&kmod_cmd, &args)?, run(&ours_cmd, &args)?);
                 if k != o {
-                    diffs += 1;
+                    tally.diffs += 1;
                     if shown < 5 {
                         shown += 1;
                         println!(
@@ -115,18 +122,21 @@ pub(crate) fn check(
                 }
             }
         }
-        Ok((names.len(), diffs))
+        Ok(tally)
     };
 
     let names = module_names(&moddir)?;
-    let (n, d) = compare("--show-depends", &["--show-depends"], &names)?;
-    record(format!("{label}: modprobe --show-depends NAME"), n, d);
+    let tally = compare("--show-depends", &["--show-depends"], &names)?;
+    record(format!("{label}: modprobe --show-depends NAME"), tally);
 
     let aliases = concrete_aliases(&moddir)?;
-    let (n, d) = compare("-R", &["-R"], &aliases)?;
-    record(format!("{label}: modprobe -R MODALIAS"), n, d);
+    let tally = compare("-R", &["-R"], &aliases)?;
+    record(format!("{label}: modprobe -R MODALIAS"), tally);
 
-    let mut diffs = 0;
+    let mut tally = Tally {
+        compared: CONFIGS.len(),
+        ..Tally::default()
+    };
     for (i, files) in CONFIGS.iter().enumerate() {
         let dir = scratch.join(format!("conf{i}"));
         std::fs::create_dir_all(&dir)?;
@@ -143,9 +153,10 @@ pub(crate) fn check(
             "-c".to_owned(),
         ];
         let (mut k, o) = (run(&kmod_cmd, &args)?, run(&ours_cmd, &args)?);
+        tally.kmod_ran(k.0);
         k.2 = libkmod_log_as_modprobe(&k.2);
         if k != o {
-            diffs += 1;
+            tally.diffs += 1;
             println!(
                 "compat: -c with config set {i}: kmod {:?} {:?}, modkit {:?} {:?}",
                 k.0,
@@ -155,7 +166,7 @@ pub(crate) fn check(
             );
         }
     }
-    record(format!("{label}: modprobe -c"), CONFIGS.len(), diffs);
+    record(format!("{label}: modprobe -c"), tally);
     let _ = std::fs::remove_dir_all(&scratch);
     Ok(())
 }
