@@ -275,10 +275,10 @@ fn parse_stats(log: &str) -> Stats {
                 stats.executions = stats.executions.max(n);
             }
             stats.seconds = words.nth(2).and_then(|s| s.parse().ok());
-        } else if let Some(rest) = line.strip_prefix('#') {
-            if let Some(Ok(n)) = rest.split_whitespace().next().map(str::parse::<u64>) {
-                stats.executions = stats.executions.max(n);
-            }
+        } else if let Some(rest) = line.strip_prefix('#')
+            && let Some(Ok(n)) = rest.split_whitespace().next().map(str::parse::<u64>)
+        {
+            stats.executions = stats.executions.max(n);
         }
     }
     stats

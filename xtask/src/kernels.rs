@@ -168,10 +168,10 @@ pub fn ensure(sh: &Shell, series: Series) -> Result<KernelTree> {
         }
     };
     let wanted = Stamp::new(&packages)?;
-    if let Some(stamp) = &cached {
-        if stamp.packages == wanted.packages {
-            return tree(series, &root, stamp);
-        }
+    if let Some(stamp) = &cached
+        && stamp.packages == wanted.packages
+    {
+        return tree(series, &root, stamp);
     }
 
     eprintln!("kernel {series}: {} ({})", wanted.release, wanted.version);

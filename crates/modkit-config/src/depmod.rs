@@ -255,14 +255,13 @@ impl DepmodConfig {
                 Search::BuiltIn => builtin = Some(i),
                 Search::External => external = Some(i),
                 Search::Dir(dir) => {
-                    if let Some(rel) = relpath {
-                        if rel.len() > dir.len()
+                    if let Some(rel) = relpath
+                        && rel.len() > dir.len()
                             && rel.as_bytes()[dir.len()] == b'/'
                             && rel.starts_with(dir.as_str())
                         {
                             found = Some(i);
                         }
-                    }
                 }
             }
         }

@@ -487,11 +487,10 @@ impl ModprobeConfig {
                 let mut par = param.map(|s| text(s..p)).unwrap_or_default();
                 let val = value.map(|v| text(v..p));
                 // Boot loaders pass `"mod.p=a b"`; kmod moves the quote to after the `=`.
-                if let (Some(q), Some(v), Some(ps)) = (quote_start, value, param) {
-                    if q < modname && v > ps {
+                if let (Some(q), Some(v), Some(ps)) = (quote_start, value, param)
+                    && q < modname && v > ps {
                         par = format!("{}\"{}", text(ps..v), text(v..p));
                     }
-                }
                 self.cmdline_result(module, par, val, warnings);
                 modname = p + 1;
                 state = State::Modname;

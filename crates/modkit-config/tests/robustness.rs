@@ -97,7 +97,7 @@ fn generated_garbage() {
         let mut s = String::new();
         for _ in 0..len {
             let r = rng.next();
-            if r % 4 == 0 {
+            if r.is_multiple_of(4) {
                 s.push_str(WORDS[(r / 4 % WORDS.len() as u64) as usize]);
             } else {
                 s.push(char::from(

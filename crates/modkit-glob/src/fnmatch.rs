@@ -31,13 +31,12 @@ pub fn fnmatch(pattern: &[u8], string: &[u8]) -> bool {
                 star = Some((p, n));
                 continue;
             }
-            if let Some(&ch) = string.get(n) {
-                if let Some(next) = match_one(pattern, p, ch) {
+            if let Some(&ch) = string.get(n)
+                && let Some(next) = match_one(pattern, p, ch) {
                     p = next;
                     n += 1;
                     continue;
                 }
-            }
         } else if n == string.len() {
             return true;
         }

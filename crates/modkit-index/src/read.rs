@@ -556,13 +556,12 @@ fn wild_all<'a>(
             continue;
         }
         stack.pop();
-        if let Some(values) = node.values(data)? {
-            if fnmatch(pattern, subkey) {
+        if let Some(values) = node.values(data)?
+            && fnmatch(pattern, subkey) {
                 for v in values {
                     add_value(out, v);
                 }
             }
-        }
         pattern.truncate(own_mark);
     }
     Ok(())
@@ -614,24 +613,21 @@ impl<'a> Iter<'a> {
     }
 
     fn step(&mut self) -> Result<Option<Entry<'a>>> {
-        if let Some(root) = self.root.take() {
-            if let Some(node) = Node::read(self.data, root, 8)? {
-                if let Some(e) = self.enter(node, None)? {
+        if let Some(root) = self.root.take()
+            && let Some(node) = Node::read(self.data, root, 8)?
+                && let Some(e) = self.enter(node, None)? {
                     return Ok(Some(e));
                 }
-            }
-        }
         while let Some(top) = self.stack.last_mut() {
             let node = top.node;
             if top.next_child < node.nchild {
                 let i = top.next_child;
                 top.next_child += 1;
                 let (reference, at) = node.slot(self.data, i);
-                if let Some(child) = Node::read(self.data, reference, at)? {
-                    if let Some(e) = self.enter(child, Some(node.first + i as u8))? {
+                if let Some(child) = Node::read(self.data, reference, at)?
+                    && let Some(e) = self.enter(child, Some(node.first + i as u8))? {
                         return Ok(Some(e));
                     }
-                }
             } else {
                 let mark = top.mark;
                 self.stack.pop();

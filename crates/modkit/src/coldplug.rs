@@ -211,11 +211,10 @@ impl Planner<'_> {
         self.by_name.insert(name.clone(), step);
         self.in_progress.remove(&name);
         for soft in post {
-            if let Some(after) = self.step(soft)? {
-                if !self.plan.steps[after].soft_deps.contains(&step) && after > step {
+            if let Some(after) = self.step(soft)?
+                && !self.plan.steps[after].soft_deps.contains(&step) && after > step {
                     self.plan.steps[after].soft_deps.push(step);
                 }
-            }
         }
         Ok(Some(step))
     }

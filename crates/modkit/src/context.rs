@@ -439,13 +439,12 @@ impl Context {
             return Ok(found);
         }
 
-        if !alias.contains(':') {
-            if let Some(line) = self.index_get(IndexFile::Dep, &alias)? {
+        if !alias.contains(':')
+            && let Some(line) = self.index_get(IndexFile::Dep, &alias)? {
                 let id = self.get_or_new(&alias, None);
                 self.parse_depline(id, &line);
                 return Ok(vec![id]);
             }
-        }
 
         if alias.starts_with("symbol:") {
             for module in self.index_wild(IndexFile::Symbols, &alias)? {

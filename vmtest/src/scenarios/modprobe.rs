@@ -111,28 +111,25 @@ impl ModuleDir {
     fn restore(self, ctx: &mut Ctx<'_>) {
         let mut problems = Vec::new();
         let extra = self.dir.join("extra");
-        if extra.exists() {
-            if let Err(err) = std::fs::remove_dir_all(&extra) {
+        if extra.exists()
+            && let Err(err) = std::fs::remove_dir_all(&extra) {
                 problems.push(format!("removing {}: {err}", extra.display()));
             }
-        }
         for path in index_files(&self.dir) {
-            if !self.saved.iter().any(|(saved, _)| *saved == path) {
-                if let Err(err) = std::fs::remove_file(&path) {
+            if !self.saved.iter().any(|(saved, _)| *saved == path)
+                && let Err(err) = std::fs::remove_file(&path) {
                     problems.push(format!("removing {}: {err}", path.display()));
                 }
-            }
         }
         for (path, bytes) in &self.saved {
             if let Err(err) = std::fs::write(path, bytes) {
                 problems.push(format!("restoring {}: {err}", path.display()));
             }
         }
-        if Path::new(CONF).exists() {
-            if let Err(err) = std::fs::remove_file(CONF) {
+        if Path::new(CONF).exists()
+            && let Err(err) = std::fs::remove_file(CONF) {
                 problems.push(format!("removing {CONF}: {err}"));
             }
-        }
         ctx.log(format!(
             "# restored {} and removed {CONF} (for the next scenario)",
             self.display()

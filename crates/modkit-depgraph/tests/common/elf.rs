@@ -102,7 +102,7 @@ impl Out {
         }
     }
     fn align(&mut self, n: usize) {
-        while self.bytes.len() % n != 0 {
+        while !self.bytes.len().is_multiple_of(n) {
             self.bytes.push(0);
         }
     }
