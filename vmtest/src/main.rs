@@ -116,9 +116,10 @@ fn mount_pseudo_filesystems() -> Result<()> {
         std::fs::create_dir_all(target).with_context(|| format!("creating {target}"))?;
         // Already mounted (e.g. devtmpfs when the kernel mounts it itself) is fine.
         if let Err(err) = Mount::builder().fstype(fstype).mount(fstype, target)
-            && err.raw_os_error() != Some(libc::EBUSY) {
-                return Err(err).with_context(|| format!("mounting {fstype} on {target}"));
-            }
+            && err.raw_os_error() != Some(libc::EBUSY)
+        {
+            return Err(err).with_context(|| format!("mounting {fstype} on {target}"));
+        }
     }
     if !Path::new("/tmp").exists() {
         std::fs::create_dir("/tmp").context("creating /tmp")?;

@@ -361,11 +361,12 @@ fn symbols_index(tree: &Path) -> Option<HashMap<String, String>> {
     for line in text.lines() {
         let mut words = line.split_whitespace();
         if let (Some("alias"), Some(key), Some(module)) = (words.next(), words.next(), words.next())
-            && let Some(symbol) = key.strip_prefix("symbol:") {
-                index
-                    .entry(symbol.to_owned())
-                    .or_insert_with(|| module.to_owned());
-            }
+            && let Some(symbol) = key.strip_prefix("symbol:")
+        {
+            index
+                .entry(symbol.to_owned())
+                .or_insert_with(|| module.to_owned());
+        }
     }
     Some(index)
 }

@@ -257,11 +257,11 @@ impl DepmodConfig {
                 Search::Dir(dir) => {
                     if let Some(rel) = relpath
                         && rel.len() > dir.len()
-                            && rel.as_bytes()[dir.len()] == b'/'
-                            && rel.starts_with(dir.as_str())
-                        {
-                            found = Some(i);
-                        }
+                        && rel.as_bytes()[dir.len()] == b'/'
+                        && rel.starts_with(dir.as_str())
+                    {
+                        found = Some(i);
+                    }
                 }
             }
         }

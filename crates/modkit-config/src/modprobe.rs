@@ -488,9 +488,11 @@ impl ModprobeConfig {
                 let val = value.map(|v| text(v..p));
                 // Boot loaders pass `"mod.p=a b"`; kmod moves the quote to after the `=`.
                 if let (Some(q), Some(v), Some(ps)) = (quote_start, value, param)
-                    && q < modname && v > ps {
-                        par = format!("{}\"{}", text(ps..v), text(v..p));
-                    }
+                    && q < modname
+                    && v > ps
+                {
+                    par = format!("{}\"{}", text(ps..v), text(v..p));
+                }
                 self.cmdline_result(module, par, val, warnings);
                 modname = p + 1;
                 state = State::Modname;

@@ -150,10 +150,10 @@ fn decompress_zstd(bytes: &[u8], limit: u64) -> Result<Vec<u8>, Error> {
         if let (Some(stored), Some(computed)) = (
             frame.get_checksum_from_data(),
             frame.get_calculated_checksum(),
-        )
-            && stored != computed {
-                return Err(corrupt(format, "frame checksum mismatch"));
-            }
+        ) && stored != computed
+        {
+            return Err(corrupt(format, "frame checksum mismatch"));
+        }
     }
     Ok(out)
 }

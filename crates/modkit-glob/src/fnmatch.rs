@@ -32,11 +32,12 @@ pub fn fnmatch(pattern: &[u8], string: &[u8]) -> bool {
                 continue;
             }
             if let Some(&ch) = string.get(n)
-                && let Some(next) = match_one(pattern, p, ch) {
-                    p = next;
-                    n += 1;
-                    continue;
-                }
+                && let Some(next) = match_one(pattern, p, ch)
+            {
+                p = next;
+                n += 1;
+                continue;
+            }
         } else if n == string.len() {
             return true;
         }

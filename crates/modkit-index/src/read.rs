@@ -557,11 +557,12 @@ fn wild_all<'a>(
         }
         stack.pop();
         if let Some(values) = node.values(data)?
-            && fnmatch(pattern, subkey) {
-                for v in values {
-                    add_value(out, v);
-                }
+            && fnmatch(pattern, subkey)
+        {
+            for v in values {
+                add_value(out, v);
             }
+        }
         pattern.truncate(own_mark);
     }
     Ok(())
@@ -615,9 +616,10 @@ impl<'a> Iter<'a> {
     fn step(&mut self) -> Result<Option<Entry<'a>>> {
         if let Some(root) = self.root.take()
             && let Some(node) = Node::read(self.data, root, 8)?
-                && let Some(e) = self.enter(node, None)? {
-                    return Ok(Some(e));
-                }
+            && let Some(e) = self.enter(node, None)?
+        {
+            return Ok(Some(e));
+        }
         while let Some(top) = self.stack.last_mut() {
             let node = top.node;
             if top.next_child < node.nchild {
@@ -625,9 +627,10 @@ impl<'a> Iter<'a> {
                 top.next_child += 1;
                 let (reference, at) = node.slot(self.data, i);
                 if let Some(child) = Node::read(self.data, reference, at)?
-                    && let Some(e) = self.enter(child, Some(node.first + i as u8))? {
-                        return Ok(Some(e));
-                    }
+                    && let Some(e) = self.enter(child, Some(node.first + i as u8))?
+                {
+                    return Ok(Some(e));
+                }
             } else {
                 let mark = top.mark;
                 self.stack.pop();

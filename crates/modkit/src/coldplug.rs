@@ -212,9 +212,11 @@ impl Planner<'_> {
         self.in_progress.remove(&name);
         for soft in post {
             if let Some(after) = self.step(soft)?
-                && !self.plan.steps[after].soft_deps.contains(&step) && after > step {
-                    self.plan.steps[after].soft_deps.push(step);
-                }
+                && !self.plan.steps[after].soft_deps.contains(&step)
+                && after > step
+            {
+                self.plan.steps[after].soft_deps.push(step);
+            }
         }
         Ok(Some(step))
     }

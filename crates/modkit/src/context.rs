@@ -440,11 +440,12 @@ impl Context {
         }
 
         if !alias.contains(':')
-            && let Some(line) = self.index_get(IndexFile::Dep, &alias)? {
-                let id = self.get_or_new(&alias, None);
-                self.parse_depline(id, &line);
-                return Ok(vec![id]);
-            }
+            && let Some(line) = self.index_get(IndexFile::Dep, &alias)?
+        {
+            let id = self.get_or_new(&alias, None);
+            self.parse_depline(id, &line);
+            return Ok(vec![id]);
+        }
 
         if alias.starts_with("symbol:") {
             for module in self.index_wild(IndexFile::Symbols, &alias)? {

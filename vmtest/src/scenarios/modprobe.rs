@@ -112,14 +112,16 @@ impl ModuleDir {
         let mut problems = Vec::new();
         let extra = self.dir.join("extra");
         if extra.exists()
-            && let Err(err) = std::fs::remove_dir_all(&extra) {
-                problems.push(format!("removing {}: {err}", extra.display()));
-            }
+            && let Err(err) = std::fs::remove_dir_all(&extra)
+        {
+            problems.push(format!("removing {}: {err}", extra.display()));
+        }
         for path in index_files(&self.dir) {
             if !self.saved.iter().any(|(saved, _)| *saved == path)
-                && let Err(err) = std::fs::remove_file(&path) {
-                    problems.push(format!("removing {}: {err}", path.display()));
-                }
+                && let Err(err) = std::fs::remove_file(&path)
+            {
+                problems.push(format!("removing {}: {err}", path.display()));
+            }
         }
         for (path, bytes) in &self.saved {
             if let Err(err) = std::fs::write(path, bytes) {
@@ -127,9 +129,10 @@ impl ModuleDir {
             }
         }
         if Path::new(CONF).exists()
-            && let Err(err) = std::fs::remove_file(CONF) {
-                problems.push(format!("removing {CONF}: {err}"));
-            }
+            && let Err(err) = std::fs::remove_file(CONF)
+        {
+            problems.push(format!("removing {CONF}: {err}"));
+        }
         ctx.log(format!(
             "# restored {} and removed {CONF} (for the next scenario)",
             self.display()
