@@ -2,12 +2,18 @@
 //! medians of N interleaved runs, with the ratios issue 3 sets as goals: full run (6.1 <= 0.35,
 //! 6.12 <= 0.6 of kmod), re-run with nothing changed (<= 0.05 of kmod's full run, output still
 //! byte-identical) and peak memory (no more than kmod's).
+//!
+//! Every run is checked after its clock stops: it must exit 0 and print nothing (its stdout
+//! and stderr go to files, read afterwards), and every file in its module directory must be
+//! byte-identical to what kmod's first run wrote (modkit with `--index-layout postorder`, kmod
+//! 30's node order), so a fast run that writes the wrong thing or complains fails the bench.
 
 #[path = "bench_alias.rs"]
 mod bench_alias;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail, ensure};
@@ -64,20 +70,63 @@ pub fn run(args: Args) -> Result<()> {
             c.arg("-b").arg(root).arg(release);
             c
         };
-        // Warm the page cache and fill the incremental cache.
-        measure(kmod_cmd(&kroot))?;
-        measure(modkit_cmd(&froot, false))?;
-        measure(modkit_cmd(&iroot, true))?;
+        let logs = scratch.join("logs");
+        std::fs::create_dir_all(&logs)?;
+        let moddir = |root: &Path| root.join("lib/modules").join(release);
+        // Warm the page cache and fill the incremental cache; kmod's first run writes the
+        // reference every later run of either tool is compared with.
+        measure(kmod_cmd(&kroot), &logs)?;
+        let reference = top_files(&moddir(&kroot))?;
+        let outputs = reference
+            .keys()
+            .filter(|n| crate::killtest::OUTPUTS.contains(&n.as_str()))
+            .count();
+        ensure!(
+            reference.contains_key("modules.dep") && outputs > 0,
+            "kmod's depmod wrote no modules.dep in {}",
+            moddir(&kroot).display()
+        );
+        measure(modkit_cmd(&froot, false), &logs)?;
+        measure(modkit_cmd(&iroot, true), &logs)?;
 
         let (mut k, mut f, mut i) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut kc, mut fc, mut ic) = (
+            Compared::default(),
+            Compared::default(),
+            Compared::default(),
+        );
         for _ in 0..args.runs {
-            k.push(measure(kmod_cmd(&kroot))?);
-            f.push(measure(modkit_cmd(&froot, false))?);
-            i.push(measure(modkit_cmd(&iroot, true))?);
+            k.push(measure(kmod_cmd(&kroot), &logs)?);
+            kc.add(&reference, &moddir(&kroot))?;
+            f.push(measure(modkit_cmd(&froot, false), &logs)?);
+            fc.add(&reference, &moddir(&froot))?;
+            i.push(measure(modkit_cmd(&iroot, true), &logs)?);
+            ic.add(&reference, &moddir(&iroot))?;
         }
-        let moddir = |root: &Path| root.join("lib/modules").join(release);
-        let same_full = same_outputs(&moddir(&kroot), &moddir(&froot))?;
-        let same_inc = same_outputs(&moddir(&kroot), &moddir(&iroot))?;
+        for (who, c) in [
+            ("kmod", &kc),
+            ("modkit (full)", &fc),
+            ("modkit (re-run)", &ic),
+        ] {
+            ensure!(c.outputs > 0, "{who}: no output files were compared");
+            for d in c.differences.iter().take(10) {
+                println!("  {who}: {d}");
+            }
+        }
+        for (who, c) in [
+            ("kmod's depmod", &kc),
+            ("modkit depmod (full)", &fc),
+            ("modkit depmod (nothing changed)", &ic),
+        ] {
+            if !c.same() {
+                failed.push(format!(
+                    "{} {who}: {} difference(s) from kmod's first run's files",
+                    series.as_str(),
+                    c.differences.len()
+                ));
+            }
+        }
+        let (same_full, same_inc) = (fc.same(), ic.same());
 
         let (km, fm, im) = (median(&k), median(&f), median(&i));
         let goal_full = match series {
@@ -129,9 +178,17 @@ pub fn run(args: Args) -> Result<()> {
             true,
         );
         println!(
-            "  outputs byte-identical to kmod's: full {}, re-run {}",
-            yes(same_full),
-            yes(same_inc)
+            "  outputs byte-identical to kmod's first run, after each timed run ({} files, {} \
+             of them depmod's outputs): kmod {}/{}, full {}/{}, re-run {}/{} files: {}",
+            reference.len(),
+            outputs,
+            kc.identical,
+            kc.outputs,
+            fc.identical,
+            fc.outputs,
+            ic.identical,
+            ic.outputs,
+            yes(kc.same() && same_full && same_inc)
         );
     }
     bench_alias::run(&sh, &modkit, &args.kernel, args.runs, &mut failed)?;
@@ -163,9 +220,17 @@ fn median(samples: &[Sample]) -> Sample {
     }
 }
 
-/// Run a command to completion; wall time and its own peak RSS (from `wait4`).
-fn measure(mut command: Command) -> Result<Sample> {
-    command.stdout(Stdio::null()).stderr(Stdio::piped());
+/// Run a command to completion, its stdout and stderr in files under `logs`; wall time and
+/// its own peak RSS (from `wait4`). After the clock stops, the run must have exited 0 and
+/// printed nothing, or the bench fails with the command and what it said.
+fn measure(mut command: Command, logs: &Path) -> Result<Sample> {
+    let (out_path, err_path) = (logs.join("stdout"), logs.join("stderr"));
+    let create = |path: &Path| {
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))
+    };
+    command
+        .stdout(create(&out_path)?)
+        .stderr(create(&err_path)?);
     let start = Instant::now();
     let child = command
         .spawn()
@@ -182,44 +247,99 @@ fn measure(mut command: Command) -> Result<Sample> {
         "wait4 failed: {}",
         std::io::Error::last_os_error()
     );
-    ensure!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "{command:?} failed (status {status:#x})"
-    );
+    // Reaped by wait4 above: dropping the handle must not wait again (it holds no pipes).
     std::mem::forget(child);
+    let stdout = std::fs::read(&out_path)?;
+    let stderr = std::fs::read(&err_path)?;
+    let exited_ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    if !exited_ok || !stderr.is_empty() || !stdout.is_empty() {
+        let how = if libc::WIFEXITED(status) {
+            format!("exit status {}", libc::WEXITSTATUS(status))
+        } else {
+            format!("wait status {status:#x}")
+        };
+        bail!(
+            "{command:?} ended with {how}; stderr:\n{}\nstdout:\n{}",
+            String::from_utf8_lossy(&stderr).trim_end(),
+            String::from_utf8_lossy(&stdout).trim_end()
+        );
+    }
     Ok(Sample {
         seconds,
         max_rss_kb: usage.ru_maxrss,
     })
 }
 
-/// A scratch root of hard links to the cached tree (never written to).
+/// A scratch root of hard links to the cached tree (never written to), without any index the
+/// cached tree may hold, so every output compared is one the benchmarked runs wrote.
 fn make_root(sh: &Shell, tree: &KernelTree, root: &Path) -> Result<PathBuf> {
-    crate::tools::linked_root(sh, &tree.modules_dir, root, &tree.release)?;
+    let moddir = crate::tools::linked_root(sh, &tree.modules_dir, root, &tree.release)?;
+    for name in crate::killtest::OUTPUTS {
+        let _ = std::fs::remove_file(moddir.join(name));
+    }
     Ok(root.to_path_buf())
 }
 
-/// Whether the files depmod writes are the same in both directories.
-fn same_outputs(a: &Path, b: &Path) -> Result<bool> {
-    let mut names: Vec<String> = std::fs::read_dir(a)?
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("modules."))
-        .collect();
-    names.sort();
-    let mut other: Vec<String> = std::fs::read_dir(b)?
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("modules."))
-        .collect();
-    other.sort();
-    if names != other {
-        return Ok(false);
-    }
-    for n in &names {
-        if std::fs::read(a.join(n))? != std::fs::read(b.join(n))? {
-            return Ok(false);
+/// The regular files at the top of a module directory (depmod's outputs, its inputs such as
+/// modules.order, and anything a run left behind), by name.
+fn top_files(dir: &Path) -> Result<BTreeMap<String, Vec<u8>>> {
+    let mut files = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let entry = entry?;
+        if entry.file_type()?.is_file() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let bytes = std::fs::read(entry.path())
+                .with_context(|| format!("reading {}", entry.path().display()))?;
+            files.insert(name, bytes);
         }
     }
-    Ok(true)
+    Ok(files)
+}
+
+/// Module directories compared with the reference, one after each run.
+#[derive(Debug, Default)]
+struct Compared {
+    /// depmod output files compared, over all runs.
+    outputs: usize,
+    /// Those found byte-identical.
+    identical: usize,
+    differences: Vec<String>,
+}
+
+impl Compared {
+    /// Compare `dir` with `reference`: the same file names, the same bytes.
+    fn add(&mut self, reference: &BTreeMap<String, Vec<u8>>, dir: &Path) -> Result<()> {
+        let now = top_files(dir)?;
+        for name in reference.keys().filter(|n| !now.contains_key(*n)) {
+            self.differences.push(format!("{name} is missing"));
+        }
+        for (name, bytes) in &now {
+            let Some(want) = reference.get(name) else {
+                self.differences
+                    .push(format!("{name} is there and not in kmod's output"));
+                continue;
+            };
+            let output = crate::killtest::OUTPUTS.contains(&name.as_str());
+            self.outputs += usize::from(output);
+            if bytes == want {
+                self.identical += usize::from(output);
+            } else {
+                let at = bytes
+                    .iter()
+                    .zip(want)
+                    .position(|(a, b)| a != b)
+                    .unwrap_or(bytes.len().min(want.len()));
+                self.differences.push(format!(
+                    "{name} differs at byte {at} ({} bytes, kmod's {})",
+                    bytes.len(),
+                    want.len()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn same(&self) -> bool {
+        self.differences.is_empty()
+    }
 }
