@@ -9,7 +9,6 @@
 
 mod bzimage;
 mod coldplug;
-mod cpio;
 mod qemu;
 mod report;
 
@@ -454,7 +453,7 @@ fn initramfs_for(
     let read = |path: &Path| {
         std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
     };
-    let mut archive = cpio::Archive::new();
+    let mut archive = modkit_cpio::Archive::new(0);
     for dir in [
         "bin",
         "sbin",
@@ -470,8 +469,8 @@ fn initramfs_for(
     }
     archive.dir(&format!("lib/modules/{release}"));
     archive.char_device("dev/console", 0o600, 5, 1);
-    archive.file("init", 0o755, &read(&guest.init)?);
-    archive.file("bin/modkit", 0o755, &read(&guest.modkit)?);
+    archive.file("init", 0o755, read(&guest.init)?);
+    archive.file("bin/modkit", 0o755, read(&guest.modkit)?);
     for tool in TOOLS {
         archive.symlink(&format!("sbin/{tool}"), "/bin/modkit");
     }
@@ -480,8 +479,8 @@ fn initramfs_for(
         ("hello_feature", &modules.hello_feature),
     ] {
         let ko = read(path)?;
-        archive.file(&format!("kmods/{name}.ko.xz"), 0o644, &xz_like_kbuild(&ko)?);
-        archive.file(&format!("kmods/{name}.ko"), 0o644, &ko);
+        archive.file(&format!("kmods/{name}.ko.xz"), 0o644, xz_like_kbuild(&ko)?);
+        archive.file(&format!("kmods/{name}.ko"), 0o644, ko.clone());
     }
     coldplug_files.add_to(&mut archive);
     Ok(archive.finish())

@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, ensure};
 use xshell::{Shell, cmd};
 
-use super::cpio;
 use crate::kernels::KernelTree;
 
 /// The drivers of the attached devices.
@@ -76,12 +75,12 @@ pub struct Files {
 }
 
 impl Files {
-    pub fn add_to(&self, archive: &mut cpio::Archive) {
+    pub fn add_to(&self, archive: &mut modkit_cpio::Archive) {
         for dir in &self.dirs {
             archive.dir(dir);
         }
         for (path, data) in &self.files {
-            archive.file(path, 0o644, data);
+            archive.file(path, 0o644, data.clone());
         }
     }
 
