@@ -21,6 +21,8 @@
 //!   the text `modules.alias` as Guix reads it.
 //! - [`coldplug`]: plan and carry out loading what every present device needs, skipping
 //!   blacklisted, built-in and loaded modules, independent modules loaded side by side.
+//! - [`initramfs`]: the modules, firmware and configuration an initramfs needs for a set of
+//!   devices, modules and filesystems, and the image itself.
 //!
 //! Every decision takes a [`Kernel`], so tests run the whole logic against a
 //! [`syscalls::RecordingKernel`] over fake trees. What kmod prints goes through a [`Reporter`];
@@ -38,6 +40,7 @@ pub mod devices;
 pub mod fixtures;
 pub mod guix;
 mod info;
+pub mod initramfs;
 mod name;
 mod probe;
 mod remove;
@@ -49,6 +52,7 @@ mod wild_set;
 use std::path::PathBuf;
 
 pub use modkit_config as config;
+pub use modkit_cpio as cpio;
 pub use modkit_elf as elf;
 pub use modkit_glob as glob;
 pub use modkit_index as index;

@@ -1,0 +1,264 @@
+//! The image: the files of a closure laid out as `/lib/modules/VERSION` of the booted system,
+//! with indexes written by modkit's depmod for exactly those modules, the firmware, the
+//! modprobe.d lines, as a reproducible newc archive (modkit-cpio), compressed if asked.
+
+use std::path::{Path, PathBuf};
+
+use modkit_cpio::{Archive, Compression};
+
+use super::firmware::Firmware;
+use super::{Closure, Reason};
+
+/// The tree's files copied as they are (when it has them): the build order, the built-in
+/// modules and their records, which depmod turns into the built-in indexes.
+pub const COPIED: [&str; 3] = [
+    "modules.order",
+    "modules.builtin",
+    "modules.builtin.modinfo",
+];
+
+/// Where the selected modprobe.d lines go in the image.
+pub const CONFIG_PATH: &str = "etc/modprobe.d/modkit.conf";
+
+/// How to build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// The kernel release: the image has `/lib/modules/VERSION`.
+    pub version: String,
+    /// The mtime of every entry (`SOURCE_DATE_EPOCH`, or 0).
+    pub mtime: u32,
+    /// How to compress the archive.
+    pub compression: Compression,
+}
+
+/// Why a file is in the image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Why {
+    /// A module file.
+    Module {
+        /// The module.
+        name: String,
+        /// Why the module is there.
+        reason: Reason,
+    },
+    /// A file of the tree, copied.
+    Copied,
+    /// An index written by modkit's depmod for the image's modules.
+    Index,
+    /// Firmware named by these modules.
+    Firmware(Vec<String>),
+    /// The modprobe.d lines for the image's modules.
+    Config,
+}
+
+impl std::fmt::Display for Why {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Why::Module { name, reason } => write!(f, "{name}: {reason}"),
+            Why::Copied => f.write_str("copied from the module directory"),
+            Why::Index => f.write_str("index written by modkit depmod for these modules"),
+            Why::Firmware(modules) => write!(f, "firmware of {}", modules.join(", ")),
+            Why::Config => f.write_str("modprobe.d lines for these modules"),
+        }
+    }
+}
+
+/// One file of the image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct File {
+    /// Its path in the image, without a leading `/`.
+    pub path: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Why it is there.
+    pub why: Why,
+}
+
+/// A built image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    /// Every file, sorted by path (directories are implied).
+    pub files: Vec<File>,
+    /// The archive, compressed as asked.
+    pub bytes: Vec<u8>,
+    /// What modkit's depmod said about the subset (its warnings, in its wording).
+    pub depmod_messages: Vec<String>,
+}
+
+/// Why building failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file could not be read or the staging directory written.
+    #[error("{what} {}", path.display())]
+    Io {
+        /// What was being done (`could not read`, `could not write`).
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// modkit's depmod failed on the image's modules.
+    #[error("depmod over the image's modules in {}", dir.display())]
+    Depmod {
+        /// The staging module directory.
+        dir: PathBuf,
+        /// Why.
+        source: modkit_depgraph::Error,
+    },
+    /// Compressing the archive failed.
+    #[error(transparent)]
+    Compress(#[from] modkit_cpio::Error),
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, Error> {
+    std::fs::read(path).map_err(|source| Error::Io {
+        what: "could not read",
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Build the image of `closure` from the module directory `dir`: module files, the
+/// [`COPIED`] files, the indexes modkit's depmod writes for these modules (in a staging copy
+/// under the temporary directory, removed afterwards), `firmware.found`, and `config_lines`
+/// as [`CONFIG_PATH`] (left out when empty).
+pub fn build(
+    dir: &Path,
+    closure: &Closure,
+    firmware: &Firmware,
+    config_lines: &[String],
+    options: &Options,
+) -> Result<Image, Error> {
+    let moddir = format!("lib/modules/{}", options.version);
+    let mut files: Vec<(String, Vec<u8>, Why)> = Vec::new();
+    for module in &closure.modules {
+        files.push((
+            format!("{moddir}/{}", module.rel),
+            read(&module.path)?,
+            Why::Module {
+                name: module.name.clone(),
+                reason: module.reason.clone(),
+            },
+        ));
+    }
+    for name in COPIED {
+        let path = dir.join(name);
+        if path.is_file() {
+            files.push((format!("{moddir}/{name}"), read(&path)?, Why::Copied));
+        }
+    }
+
+    let staging = Staging::new()?;
+    let staged_moddir = staging.0.join(&moddir);
+    for (path, bytes, _) in &files {
+        staging.write(path, bytes)?;
+    }
+    let (indexes, depmod_messages) = depmod_indexes(&staged_moddir)?;
+    drop(staging);
+    for (name, bytes) in indexes {
+        files.push((format!("{moddir}/{name}"), bytes, Why::Index));
+    }
+
+    for found in &firmware.found {
+        files.push((
+            found.image_path.clone(),
+            read(&found.file)?,
+            Why::Firmware(found.modules.clone()),
+        ));
+    }
+    if !config_lines.is_empty() {
+        let mut text =
+            String::from("# The modprobe.d lines for this image's modules (modkit initramfs).\n");
+        for line in config_lines {
+            text.push_str(line);
+            text.push('\n');
+        }
+        files.push((CONFIG_PATH.to_owned(), text.into_bytes(), Why::Config));
+    }
+
+    let mut archive = Archive::new(options.mtime);
+    let mut listed = Vec::with_capacity(files.len());
+    for (path, bytes, why) in files {
+        listed.push(File {
+            path: path.clone(),
+            size: bytes.len() as u64,
+            why,
+        });
+        archive.file(&path, 0o644, bytes);
+    }
+    listed.sort_by(|a, b| a.path.cmp(&b.path));
+    listed.dedup_by(|later, earlier| later.path == earlier.path);
+    let bytes = modkit_cpio::compress(&archive.finish(), options.compression)?;
+    Ok(Image {
+        files: listed,
+        bytes,
+        depmod_messages,
+    })
+}
+
+/// The one call into modkit-depgraph (whose API is being reshaped): the files depmod writes
+/// for the module directory `moddir`, as kmod 30 writes them (post-order tries, which every
+/// kmod reads), no cache, no depmod.d, no kernel symbols; and its warnings.
+fn depmod_indexes(moddir: &Path) -> Result<(Vec<(String, Vec<u8>)>, Vec<String>), Error> {
+    let mut run = modkit_depgraph::Depmod::new(moddir, modkit_depgraph::Flavor::kmod30());
+    let generated = run.generate().map_err(|source| Error::Depmod {
+        dir: moddir.to_owned(),
+        source,
+    })?;
+    let messages = run
+        .diagnostics
+        .drain()
+        .into_iter()
+        .map(|m| format!("{}: {}", m.level, m.text))
+        .collect();
+    let files = generated
+        .files
+        .into_iter()
+        .map(|f| (f.name.to_owned(), f.bytes))
+        .collect();
+    Ok((files, messages))
+}
+
+/// A scratch directory for depmod's input, removed when dropped.
+struct Staging(PathBuf);
+
+impl Staging {
+    fn new() -> Result<Staging, Error> {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "modkit-initramfs-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+            what: "could not create",
+            path: dir.clone(),
+            source,
+        })?;
+        Ok(Staging(dir))
+    }
+
+    fn write(&self, rel: &str, bytes: &[u8]) -> Result<(), Error> {
+        let path = self.0.join(rel);
+        let failed = |source| Error::Io {
+            what: "could not write",
+            path: path.clone(),
+            source,
+        };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(failed)?;
+        }
+        std::fs::write(&path, bytes).map_err(failed)
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
