@@ -7,6 +7,8 @@ use std::fmt::{self, Write as _};
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Json {
     Null,
+    /// A whole number (sizes, counts).
+    Number(u64),
     String(String),
     Array(Vec<Json>),
     Object(Vec<(&'static str, Json)>),
@@ -42,6 +44,7 @@ impl fmt::Display for Json {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Json::Null => f.write_str("null"),
+            Json::Number(n) => write!(f, "{n}"),
             Json::String(s) => escape(s, f),
             Json::Array(items) => {
                 f.write_char('[')?;
@@ -79,10 +82,11 @@ mod tests {
             ("list", Json::strings(["x", "y"])),
             ("none", Json::Null),
             ("empty", Json::Array(Vec::new())),
+            ("size", Json::Number(4096)),
         ]);
         assert_eq!(
             value.to_string(),
-            r#"{"name":"a\"b\\c\nd\u0001","list":["x","y"],"none":null,"empty":[]}"#
+            r#"{"name":"a\"b\\c\nd\u0001","list":["x","y"],"none":null,"empty":[],"size":4096}"#
         );
     }
 }

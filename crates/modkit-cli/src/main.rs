@@ -3,6 +3,7 @@
 mod coldplug;
 mod depmod;
 mod device_modules;
+mod initramfs;
 mod insmod;
 mod json;
 mod lsmod;
@@ -33,6 +34,11 @@ const TOOLS: &[(&str, &str, ToolMain)] = &[
         "device-modules",
         "show the modules a device needs, in load order",
         device_modules::main,
+    ),
+    (
+        "initramfs",
+        "write an initramfs with the modules devices and filesystems need",
+        initramfs::main,
     ),
     (
         "insmod",

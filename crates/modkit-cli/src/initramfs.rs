@@ -1,0 +1,329 @@
+//! `initramfs`: write an initramfs image (newc cpio, compressed) with the modules a set of
+//! devices, modules and filesystems needs, their firmware, their modprobe.d lines and indexes
+//! written by modkit's depmod. The library side is `modkit::initramfs`.
+
+use std::ffi::OsString;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Parser;
+use modkit::cpio::Compression;
+use modkit::initramfs::{self, Reason, Request, image};
+
+use crate::json::Json;
+
+const TOOL: &str = "initramfs";
+
+/// Write an initramfs with the kernel modules some devices, modules and filesystems need.
+///
+/// Every module chosen brings its dependencies (modules.dep), its soft dependencies (`pre:` and
+/// `post:` of every matching softdep line, from modprobe.d and from the modules themselves)
+/// and its weak dependencies, recursively. The image holds the module files under
+/// /lib/modules/VERSION at their modules.dep paths, the tree's modules.order, modules.builtin
+/// and modules.builtin.modinfo, the indexes modkit's depmod writes for just these modules, the
+/// firmware their `firmware=` records name (from ROOT/lib/firmware, plain, .xz or .zst; one
+/// warning lists what is absent), and /etc/modprobe.d/modkit.conf with the `options`,
+/// `blacklist` and `softdep` lines that mention them. Nothing else: no /init yet.
+///
+/// The image is reproducible: the same inputs give the same bytes (entries sorted, uid and gid
+/// 0, every mtime from SOURCE_DATE_EPOCH, or 0).
+#[derive(Debug, Parser)]
+#[command(name = "initramfs", max_term_width = 100)]
+struct Args {
+    /// Write the image to FILE (required unless --list or --json)
+    #[arg(short = 'o', long = "output", value_name = "FILE", required_unless_present_any = ["list", "json"])]
+    output: Option<PathBuf>,
+    /// Compress the image: zstd, xz (CRC32, as the kernel wants), gzip, or none
+    #[arg(long, value_name = "HOW", default_value = "zstd", value_parser = Compression::NAMES)]
+    compress: String,
+    /// Print each file of the image with its size and why it is there
+    #[arg(long)]
+    list: bool,
+    /// Print the files, built-in modules and missing firmware as one JSON object
+    #[arg(long)]
+    json: bool,
+    /// A device's modalias, e.g. `pci:v00001AF4d00001001sv00001AF4sd00000002bc01sc00i00` (repeatable)
+    #[arg(long = "device-alias", value_name = "MODALIAS")]
+    device_aliases: Vec<String>,
+    /// Read modaliases from FILE, one a line (blank lines and `#` comments skipped); `cat
+    /// /sys/devices/**/modalias` on the target machine makes one
+    #[arg(long = "device-aliases", value_name = "FILE")]
+    device_alias_files: Vec<PathBuf>,
+    /// A module by name, or anything modprobe takes (an alias, `symbol:NAME`) (repeatable)
+    #[arg(long = "module", value_name = "NAME")]
+    modules: Vec<String>,
+    /// A filesystem type, found as the kernel asks for it (`fs-TYPE`) (repeatable)
+    #[arg(long = "fs", value_name = "TYPE")]
+    filesystems: Vec<String>,
+    /// A portable image: every block, ATA, SCSI, NVMe, MD, virtio, MMC, USB-storage and USB
+    /// host driver of the tree (by its directory under kernel/drivers), plus --fs
+    #[arg(long)]
+    generic: bool,
+    #[command(flatten)]
+    dirs: crate::ModuleDirArgs,
+}
+
+pub fn main(args: Vec<OsString>) -> ExitCode {
+    let args = match crate::parse_args::<Args>(args) {
+        Ok(args) => args,
+        Err(exit) => return exit,
+    };
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    let status = match run(&args, &mut out) {
+        Ok(exit) => exit.into(),
+        Err(message) => {
+            crate::print_error(TOOL, format_args!("{message}"));
+            ExitCode::FAILURE
+        }
+    };
+    if let Err(err) = out.flush() {
+        return crate::io_exit(TOOL, &err);
+    }
+    status
+}
+
+/// `SOURCE_DATE_EPOCH` as the archive's mtime, or 0.
+fn mtime() -> Result<u32, String> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Err(_) => Ok(0),
+        Ok(text) => text.trim().parse().map_err(|_| {
+            format!("SOURCE_DATE_EPOCH={text} is not a number of seconds from 0 to 4294967295")
+        }),
+    }
+}
+
+/// The modaliases of a --device-aliases file.
+fn read_aliases(path: &Path) -> Result<Vec<String>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|err| format!("could not read modaliases from {}: {err}", path.display()))?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(str::to_owned)
+        .collect())
+}
+
+fn run(args: &Args, out: &mut impl Write) -> Result<crate::Exit, String> {
+    let mut exit = crate::Exit::default();
+    let mtime = mtime()?;
+    let compression = Compression::from_name(&args.compress).unwrap_or_default();
+    let mut request = Request {
+        aliases: args.device_aliases.clone(),
+        modules: args.modules.clone(),
+        filesystems: args.filesystems.clone(),
+        generic: args.generic,
+    };
+    for file in &args.device_alias_files {
+        request.aliases.extend(read_aliases(file)?);
+    }
+    if request == Request::default() {
+        return Err(
+            "nothing to put in the image: give --device-alias, --device-aliases, \
+                    --module, --fs or --generic"
+                .into(),
+        );
+    }
+
+    let root = args
+        .dirs
+        .basedir
+        .as_deref()
+        .map_or_else(|| PathBuf::from("/"), PathBuf::from);
+    // With -b ROOT and no -C, the configuration is ROOT's, not the host's.
+    let config_dirs: Vec<PathBuf> = if !args.dirs.config.is_empty() || args.dirs.basedir.is_none() {
+        args.dirs.config.clone()
+    } else {
+        modkit::config::modprobe::ModprobeConfig::default_dirs()
+            .iter()
+            .map(|dir| root.join(dir.strip_prefix("/").unwrap_or(dir)))
+            .collect()
+    };
+    let dir = modkit::module_dir(args.dirs.basedir.as_deref(), args.dirs.version.as_deref());
+    if !dir.join("modules.dep").is_file() {
+        return Err(format!(
+            "{}: no modules.dep (not a module directory, or depmod has not run there)",
+            dir.display()
+        ));
+    }
+    let version = dir
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let (mut ctx, warnings) = modkit::Context::open(dir.clone(), &config_dirs, None);
+    for warning in &warnings {
+        crate::print_error(TOOL, format_args!("{warning}"));
+    }
+
+    let closure = initramfs::closure(&mut ctx, &request).map_err(|err| err.to_string())?;
+    for warning in &closure.warnings {
+        eprintln!("{TOOL}: WARNING: {warning}");
+    }
+    for reason in &closure.unresolved {
+        match reason {
+            Reason::Named(name) => {
+                crate::print_error(
+                    TOOL,
+                    format_args!("Module {name} not found in directory {}", dir.display()),
+                );
+                exit.fail();
+            }
+            Reason::Filesystem(fs) => {
+                crate::print_error(
+                    TOOL,
+                    format_args!(
+                        "filesystem {fs}: no module fs-{fs} or {fs} in directory {}",
+                        dir.display()
+                    ),
+                );
+                exit.fail();
+            }
+            // Many devices have no driver module (or a built-in one): not an error.
+            _ => {}
+        }
+    }
+    for (name, reason) in &closure.without_file {
+        crate::print_error(
+            TOOL,
+            format_args!("{name} ({reason}): no file for it in {}", dir.display()),
+        );
+        exit.fail();
+    }
+
+    let firmware_dir = root.join("lib/firmware");
+    let firmware = initramfs::firmware::find(&firmware_dir, &closure);
+    if !firmware.missing.is_empty() {
+        let list: Vec<String> = firmware
+            .missing
+            .iter()
+            .map(|(name, modules)| format!("{name} ({})", modules.join(", ")))
+            .collect();
+        eprintln!(
+            "{TOOL}: WARNING: {} firmware file(s) named by the modules are not in {}: {}",
+            list.len(),
+            firmware_dir.display(),
+            list.join(", ")
+        );
+    }
+    let config_lines = initramfs::config_lines(&ctx, &closure);
+    let options = image::Options {
+        version,
+        mtime,
+        compression,
+    };
+    let built = image::build(&dir, &closure, &firmware, &config_lines, &options)
+        .map_err(|err| error_chain(&err))?;
+    for message in &built.depmod_messages {
+        eprintln!("{TOOL}: WARNING: depmod: {message}");
+    }
+    if let Some(path) = &args.output {
+        std::fs::write(path, &built.bytes)
+            .map_err(|err| format!("could not write {}: {err}", path.display()))?;
+    }
+
+    let write_err = |err: io::Error| err.to_string();
+    if args.json {
+        writeln!(out, "{}", to_json(args, &closure, &firmware, &built)).map_err(write_err)?;
+    } else if args.list {
+        for file in &built.files {
+            writeln!(out, "{:>10} {}  {}", file.size, file.path, file.why).map_err(write_err)?;
+        }
+        for (name, reason) in &closure.builtin {
+            writeln!(out, "{:>10} {name}: {reason}", "built-in").map_err(write_err)?;
+        }
+    } else if let Some(path) = &args.output {
+        writeln!(
+            out,
+            "{}: {} modules, {} firmware files, {} files, {} bytes ({})",
+            path.display(),
+            closure.modules.len(),
+            firmware.found.len(),
+            built.files.len(),
+            built.bytes.len(),
+            compression.name()
+        )
+        .map_err(write_err)?;
+    }
+    Ok(exit)
+}
+
+/// An error and its causes, `: `-separated, each once.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn to_json(
+    args: &Args,
+    closure: &initramfs::Closure,
+    firmware: &initramfs::firmware::Firmware,
+    built: &image::Image,
+) -> Json {
+    let files = built
+        .files
+        .iter()
+        .map(|file| {
+            Json::Object(vec![
+                ("path", Json::str(&file.path)),
+                ("size", Json::Number(file.size)),
+                ("why", Json::str(file.why.to_string())),
+            ])
+        })
+        .collect();
+    let named = |list: &[(String, Reason)]| {
+        Json::Array(
+            list.iter()
+                .map(|(name, reason)| {
+                    Json::Object(vec![
+                        ("name", Json::str(name)),
+                        ("why", Json::str(reason.to_string())),
+                    ])
+                })
+                .collect(),
+        )
+    };
+    let unmatched: Vec<&str> = closure
+        .unresolved
+        .iter()
+        .filter_map(|reason| match reason {
+            Reason::Device(alias) => Some(alias.as_str()),
+            _ => None,
+        })
+        .collect();
+    Json::Object(vec![
+        (
+            "output",
+            args.output
+                .as_ref()
+                .map_or(Json::Null, |p| Json::str(p.display().to_string())),
+        ),
+        ("compression", Json::str(&args.compress)),
+        ("size", Json::Number(built.bytes.len() as u64)),
+        ("modules", Json::Number(closure.modules.len() as u64)),
+        ("files", Json::Array(files)),
+        ("builtin", named(&closure.builtin)),
+        ("unmatched_aliases", Json::strings(unmatched)),
+        (
+            "missing_firmware",
+            Json::Array(
+                firmware
+                    .missing
+                    .iter()
+                    .map(|(name, modules)| {
+                        Json::Object(vec![
+                            ("name", Json::str(name)),
+                            ("modules", Json::strings(modules)),
+                        ])
+                    })
+                    .collect(),
+            ),
+        ),
+    ])
+}

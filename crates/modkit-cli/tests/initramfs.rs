@@ -1,0 +1,307 @@
+//! `modkit initramfs` over a small tree (the sample modules built for Debian 6.1, a built-in
+//! ext4, indexes from `modkit depmod`): exact `--list` and `--json` output, the modprobe.d
+//! lines kept, reproducible bytes with SOURCE_DATE_EPOCH, and the errors.
+
+mod common;
+
+use common::{Output, output};
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const VERSION: &str = "1.0-test";
+
+struct Root {
+    dir: PathBuf,
+}
+
+impl Drop for Root {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+const CONFIG: &str = "\
+options hello_api greeting=hi
+options unrelated x=1
+blacklist hello_feature
+softdep hello_api post: hello_feature
+install hello_api /bin/true
+";
+
+impl Root {
+    fn new(name: &str) -> Root {
+        let dir =
+            std::env::temp_dir().join(format!("modkit-initramfs-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let root = Root { dir };
+        let moddir = root.moddir();
+        std::fs::create_dir_all(moddir.join("extra")).unwrap();
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../kmods/fixtures/6.1");
+        for module in ["hello_api", "hello_feature"] {
+            std::fs::copy(
+                fixtures.join(format!("{module}.ko")),
+                moddir.join(format!("extra/{module}.ko")),
+            )
+            .unwrap();
+        }
+        std::fs::write(
+            moddir.join("modules.order"),
+            "extra/hello_api.ko\nextra/hello_feature.ko\n",
+        )
+        .unwrap();
+        std::fs::write(moddir.join("modules.builtin"), "kernel/fs/ext4/ext4.ko\n").unwrap();
+        std::fs::write(
+            moddir.join("modules.builtin.modinfo"),
+            "ext4.file=ext4\0ext4.alias=fs-ext4\0",
+        )
+        .unwrap();
+        std::fs::create_dir_all(root.dir.join("etc/modprobe.d")).unwrap();
+        std::fs::write(root.dir.join("etc/modprobe.d/test.conf"), CONFIG).unwrap();
+        let depmod = root.modkit(&["depmod", "--no-cache", VERSION], &[]);
+        assert_eq!(depmod.code, 0, "{depmod:?}");
+        root
+    }
+
+    fn moddir(&self) -> PathBuf {
+        self.dir.join("lib/modules").join(VERSION)
+    }
+
+    /// `modkit ARGS` with `-b ROOT` after the tool's name; the root's path reads `ROOT`.
+    fn modkit(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_modkit"));
+        command
+            .arg(args[0])
+            .arg("-b")
+            .arg(&self.dir)
+            .args(&args[1..])
+            .current_dir(&self.dir)
+            .env_remove("SOURCE_DATE_EPOCH");
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let out = output(&mut command);
+        let root = self.dir.display().to_string();
+        Output {
+            stdout: out.stdout.replace(&root, "ROOT"),
+            stderr: out.stderr.replace(&root, "ROOT"),
+            code: out.code,
+        }
+    }
+
+    fn initramfs(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut all = vec!["initramfs", "-k", VERSION];
+        all.extend(args);
+        self.modkit(&all, env)
+    }
+}
+
+#[test]
+fn list_shows_every_file_with_its_reason() {
+    let root = Root::new("list");
+    let out = root.initramfs(&["--list", "--module", "hello_api", "--fs", "ext4"], &[]);
+    let expected = "       160 etc/modprobe.d/modkit.conf  modprobe.d lines for these modules
+      7672 lib/modules/1.0-test/extra/hello_api.ko  hello_api: requested as hello_api
+      5720 lib/modules/1.0-test/extra/hello_feature.ko  hello_feature: soft dependency (post) of hello_api
+        78 lib/modules/1.0-test/modules.alias  index written by modkit depmod for these modules
+        52 lib/modules/1.0-test/modules.alias.bin  index written by modkit depmod for these modules
+        23 lib/modules/1.0-test/modules.builtin  copied from the module directory
+        38 lib/modules/1.0-test/modules.builtin.alias.bin  index written by modkit depmod for these modules
+        31 lib/modules/1.0-test/modules.builtin.bin  index written by modkit depmod for these modules
+        34 lib/modules/1.0-test/modules.builtin.modinfo  copied from the module directory
+        63 lib/modules/1.0-test/modules.dep  index written by modkit depmod for these modules
+       139 lib/modules/1.0-test/modules.dep.bin  index written by modkit depmod for these modules
+         0 lib/modules/1.0-test/modules.devname  index written by modkit depmod for these modules
+        42 lib/modules/1.0-test/modules.order  copied from the module directory
+        55 lib/modules/1.0-test/modules.softdep  index written by modkit depmod for these modules
+        81 lib/modules/1.0-test/modules.symbols  index written by modkit depmod for these modules
+        51 lib/modules/1.0-test/modules.symbols.bin  index written by modkit depmod for these modules
+  built-in ext4: filesystem ext4
+";
+    assert_eq!(out.stderr, "");
+    assert_eq!(out.stdout, expected, "{}", out.stdout);
+    assert_eq!(out.code, 0);
+}
+
+#[test]
+fn json_has_files_builtin_modules_and_unmatched_aliases() {
+    let root = Root::new("json");
+    let out = root.initramfs(
+        &[
+            "--json",
+            "--module",
+            "hello_feature",
+            "--device-alias",
+            "pci:v00001AF4d00001001",
+        ],
+        &[],
+    );
+    let expected = concat!(
+        r#"{"output":null,"compression":"zstd","size":"#,
+        "SIZE",
+        r#","modules":2,"files":[{"path":"etc/modprobe.d/modkit.conf","size":160,"why":"modprobe.d lines for these modules"},"#,
+        r#"{"path":"lib/modules/1.0-test/extra/hello_api.ko","size":7672,"why":"hello_api: dependency of hello_feature"},"#,
+        r#"{"path":"lib/modules/1.0-test/extra/hello_feature.ko","size":5720,"why":"hello_feature: requested as hello_feature"},"#,
+    );
+    let size_start = out.stdout.find(r#""size":"#).unwrap() + 7;
+    let size_end = size_start + out.stdout[size_start..].find(',').unwrap();
+    let stdout = format!(
+        "{}SIZE{}",
+        &out.stdout[..size_start],
+        &out.stdout[size_end..]
+    );
+    assert!(stdout.starts_with(expected), "{stdout}");
+    assert!(
+        stdout.ends_with(
+            r#""builtin":[],"unmatched_aliases":["pci:v00001AF4d00001001"],"missing_firmware":[]}
+"#
+        ),
+        "{stdout}"
+    );
+    assert_eq!((out.stderr.as_str(), out.code), ("", 0));
+}
+
+#[test]
+fn the_image_is_reproducible_and_honours_source_date_epoch() {
+    let root = Root::new("repro");
+    let args = |out: &'static str| {
+        [
+            "-o",
+            out,
+            "--compress",
+            "none",
+            "--module",
+            "hello_api",
+            "--fs",
+            "ext4",
+        ]
+    };
+    let first = root.initramfs(&args("a.cpio"), &[]);
+    assert_eq!(
+        first,
+        Output {
+            stdout: "a.cpio: 2 modules, 0 firmware files, 16 files, 17536 bytes (none)\n".into(),
+            stderr: String::new(),
+            code: 0,
+        }
+    );
+    root.initramfs(&args("b.cpio"), &[]);
+    root.initramfs(&args("c.cpio"), &[("SOURCE_DATE_EPOCH", "1700000000")]);
+    let read = |name: &str| std::fs::read(root.dir.join(name)).unwrap();
+    let (a, b, c) = (read("a.cpio"), read("b.cpio"), read("c.cpio"));
+    assert_eq!(a, b, "same inputs, same bytes");
+    assert_ne!(a, c);
+    // newc header: magic, then ino, mode, uid, gid, nlink, mtime (8 hex digits each).
+    assert_eq!(&a[..6], b"070701");
+    assert_eq!(&a[6 + 8 * 5..6 + 8 * 6], b"00000000");
+    assert_eq!(
+        &c[6 + 8 * 5..6 + 8 * 6],
+        format!("{:08X}", 1_700_000_000).as_bytes()
+    );
+    let conf = "# The modprobe.d lines for this image's modules (modkit initramfs).\n\
+                blacklist hello_feature\n\
+                options hello_api greeting=hi\n\
+                softdep hello_api post: hello_feature\n";
+    assert!(
+        a.windows(conf.len()).any(|w| w == conf.as_bytes()),
+        "modkit.conf holds the lines, no install"
+    );
+
+    for (how, magic) in [
+        ("zstd", &b"\x28\xb5\x2f\xfd"[..]),
+        ("xz", b"\xfd7zXZ\0"),
+        ("gzip", b"\x1f\x8b"),
+    ] {
+        let out = root.initramfs(
+            &["-o", "z", "--compress", how, "--module", "hello_api"],
+            &[],
+        );
+        assert_eq!(out.code, 0, "{out:?}");
+        assert!(read("z").starts_with(magic), "{how}");
+    }
+}
+
+#[test]
+fn errors_name_what_is_wrong() {
+    let root = Root::new("errors");
+    let out = root.initramfs(
+        &[
+            "-o",
+            "x",
+            "--module",
+            "nosuch",
+            "--fs",
+            "nofs",
+            "--module",
+            "hello_api",
+        ],
+        &[],
+    );
+    assert_eq!(
+        (out.stderr.as_str(), out.code),
+        (
+            "initramfs: ERROR: Module nosuch not found in directory ROOT/lib/modules/1.0-test\n\
+             initramfs: ERROR: filesystem nofs: no module fs-nofs or nofs in directory ROOT/lib/modules/1.0-test\n",
+            1
+        ),
+        "each missing name is reported, the image is still written"
+    );
+    assert!(root.dir.join("x").is_file());
+
+    let out = root.initramfs(&["-o", "x"], &[]);
+    assert_eq!(
+        (out.stderr.as_str(), out.code),
+        (
+            "initramfs: ERROR: nothing to put in the image: give --device-alias, --device-aliases, --module, --fs or --generic\n",
+            1
+        )
+    );
+    let out = root.initramfs(&["-o", "x", "--device-aliases", "gone.txt"], &[]);
+    assert_eq!(
+        (out.stderr.as_str(), out.code),
+        (
+            "initramfs: ERROR: could not read modaliases from gone.txt: No such file or directory (os error 2)\n",
+            1
+        )
+    );
+    let out = root.initramfs(
+        &["-o", "x", "--module", "hello_api"],
+        &[("SOURCE_DATE_EPOCH", "yesterday")],
+    );
+    assert_eq!(
+        (out.stderr.as_str(), out.code),
+        (
+            "initramfs: ERROR: SOURCE_DATE_EPOCH=yesterday is not a number of seconds from 0 to 4294967295\n",
+            1
+        )
+    );
+    let out = root.initramfs(&["--module", "hello_api"], &[]);
+    assert_eq!(out.code, 1, "-o is required without --list/--json");
+    assert!(out.stderr.contains("--output <FILE>"), "{}", out.stderr);
+    let out = root.modkit(&["initramfs", "-k", "9.9", "--list", "--module", "x"], &[]);
+    assert_eq!(
+        (out.stderr.as_str(), out.code),
+        (
+            "initramfs: ERROR: ROOT/lib/modules/9.9: no modules.dep (not a module directory, or depmod has not run there)\n",
+            1
+        )
+    );
+}
+
+#[test]
+fn device_aliases_file_skips_blanks_and_comments() {
+    let root = Root::new("aliases-file");
+    std::fs::write(
+        root.dir.join("aliases.txt"),
+        "# from the target\n\nsymbol:api_test\n  \n",
+    )
+    .unwrap();
+    let out = root.initramfs(&["--list", "--device-aliases", "aliases.txt"], &[]);
+    assert!(
+        out.stdout
+            .contains("hello_api.ko  hello_api: device symbol:api_test\n"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!((out.stderr.as_str(), out.code), ("", 0));
+}
