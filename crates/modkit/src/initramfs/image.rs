@@ -199,10 +199,13 @@ pub fn build(
     })
 }
 
+/// Index files by name, and depmod's warnings.
+type Indexes = (Vec<(String, Vec<u8>)>, Vec<String>);
+
 /// The one call into modkit-depgraph (whose API is being reshaped): the files depmod writes
 /// for the module directory `moddir`, as kmod 30 writes them (post-order tries, which every
 /// kmod reads), no cache, no depmod.d, no kernel symbols; and its warnings.
-fn depmod_indexes(moddir: &Path) -> Result<(Vec<(String, Vec<u8>)>, Vec<String>), Error> {
+fn depmod_indexes(moddir: &Path) -> Result<Indexes, Error> {
     let mut run = modkit_depgraph::Depmod::new(moddir, modkit_depgraph::Flavor::kmod30());
     let generated = run.generate().map_err(|source| Error::Depmod {
         dir: moddir.to_owned(),
