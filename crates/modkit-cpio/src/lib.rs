@@ -205,8 +205,8 @@ pub enum Compression {
     Gzip,
     /// xz, LZMA2 preset 6 with a CRC32 check (the kernel's xz decoder does not take CRC64).
     Xz,
-    /// zstd: one standard frame, from ruzstd's pure-Rust encoder (its "fastest" level, roughly
-    /// zstd -1).
+    /// zstd: one standard frame with a checksum, level [`ZSTD_LEVEL`] (libzstd, through the
+    /// `zstd` crate).
     #[default]
     Zstd,
 }
@@ -237,7 +237,12 @@ impl Compression {
     }
 }
 
-/// Why compressing failed (only the xz encoder can, when liblzma cannot allocate).
+/// The zstd level: on Debian 6.1's 310 `--generic` modules (52 MB of cpio), level 3 gives
+/// 13.0 MB in 0.3 s, 9 gives 11.3 MB in 1.2 s, 19 gives 9.9 MB in 55 s (zstd 1.5, one core).
+/// ruzstd's encoder, whose only level is "fastest", gave 1.6 times zstd -1's size.
+pub const ZSTD_LEVEL: i32 = 9;
+
+/// Why compressing failed (a compressor could not allocate, or refused its parameters).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -274,10 +279,12 @@ pub fn compress(bytes: &[u8], how: Compression) -> Result<Vec<u8>, Error> {
             encoder.write_all(bytes).map_err(failed)?;
             encoder.finish().map_err(failed)
         }
-        Compression::Zstd => Ok(ruzstd::encoding::compress_to_vec(
-            bytes,
-            ruzstd::encoding::CompressionLevel::Fastest,
-        )),
+        Compression::Zstd => {
+            let mut encoder = zstd::stream::Encoder::new(Vec::new(), ZSTD_LEVEL).map_err(failed)?;
+            encoder.include_checksum(true).map_err(failed)?;
+            encoder.write_all(bytes).map_err(failed)?;
+            encoder.finish().map_err(failed)
+        }
     }
 }
 

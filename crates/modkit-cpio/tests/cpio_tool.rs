@@ -104,3 +104,54 @@ fn cpio_unpacks_the_same_files() {
     assert_eq!(init.permissions().mode() & 0o7777, 0o755);
     assert_eq!(init.mtime(), 1_234_567_890);
 }
+
+/// A tool from its usual places (not from PATH).
+fn tool(name: &str, package: &str) -> Result<PathBuf, Missing> {
+    [format!("/usr/bin/{name}"), format!("/bin/{name}")]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            Missing::new(
+                format!("{name} in /usr/bin or /bin"),
+                format!("apt-get install {package}"),
+            )
+        })
+}
+
+#[test]
+fn the_standard_tools_decompress_every_compression() {
+    let test = "modkit-cpio::the_standard_tools_decompress_every_compression";
+    let plain = sample();
+    for (how, name, package) in [
+        (modkit_cpio::Compression::Zstd, "zstd", "zstd"),
+        (modkit_cpio::Compression::Xz, "xz", "xz-utils"),
+        (modkit_cpio::Compression::Gzip, "gzip", "gzip"),
+    ] {
+        let Some(tool) = require(test, tool(name, package)) else {
+            return;
+        };
+        let packed = modkit_cpio::compress(&plain, how).unwrap();
+        let scratch = Scratch::new(&format!("cpio-{name}"));
+        let (stdout, _) = run_bytes(&tool, &["-dc"], scratch.path(), &packed);
+        assert_eq!(stdout, plain, "{name} -dc");
+    }
+}
+
+fn run_bytes(tool: &Path, args: &[&str], dir: &Path, input: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let mut child = Command::new(tool)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the tool");
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &input));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(out.status.success(), "{} {args:?}: {out:?}", tool.display());
+    (out.stdout, out.stderr)
+}
