@@ -60,6 +60,17 @@ struct Args {
     /// host driver of the tree (by its directory under kernel/drivers), plus --fs
     #[arg(long)]
     generic: bool,
+    /// What this machine needs to mount its root filesystem: the modaliases of the root's
+    /// block device and its parents in sysfs (as device-modules finds them), and its
+    /// filesystem type (device-mapper, MD and LVM members are not followed yet)
+    #[arg(long)]
+    host: bool,
+    /// The sysfs root for --host
+    #[arg(long, value_name = "DIR", default_value = "/sys")]
+    sysfs: PathBuf,
+    /// The mount table for --host
+    #[arg(long, value_name = "FILE", default_value = "/proc/self/mountinfo")]
+    mountinfo: PathBuf,
     #[command(flatten)]
     dirs: crate::ModuleDirArgs,
 }
@@ -118,10 +129,20 @@ fn run(args: &Args, out: &mut impl Write) -> Result<crate::Exit, String> {
     for file in &args.device_alias_files {
         request.aliases.extend(read_aliases(file)?);
     }
+    if args.host {
+        let text = std::fs::read_to_string(&args.mountinfo)
+            .map_err(|err| format!("could not read {}: {err}", args.mountinfo.display()))?;
+        let sysfs = modkit::sysfs::Sysfs::new(&args.sysfs);
+        let host = initramfs::host::host_request(&sysfs, &text)
+            .map_err(|err| format!("--host: {err}"))?
+            .ok_or_else(|| format!("--host: no mount of / in {}", args.mountinfo.display()))?;
+        request.aliases.extend(host.aliases);
+        request.filesystems.extend(host.filesystems);
+    }
     if request == Request::default() {
         return Err(
             "nothing to put in the image: give --device-alias, --device-aliases, \
-                    --module, --fs or --generic"
+                    --module, --fs, --generic or --host"
                 .into(),
         );
     }
@@ -141,9 +162,9 @@ fn run(args: &Args, out: &mut impl Write) -> Result<crate::Exit, String> {
             .collect()
     };
     let dir = modkit::module_dir(args.dirs.basedir.as_deref(), args.dirs.version.as_deref());
-    if !dir.join("modules.dep").is_file() {
+    if !dir.join("modules.dep.bin").is_file() {
         return Err(format!(
-            "{}: no modules.dep (not a module directory, or depmod has not run there)",
+            "{}: no modules.dep.bin (not a module directory, or depmod has not run there)",
             dir.display()
         ));
     }

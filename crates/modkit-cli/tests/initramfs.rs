@@ -252,7 +252,7 @@ fn errors_name_what_is_wrong() {
     assert_eq!(
         (out.stderr.as_str(), out.code),
         (
-            "initramfs: ERROR: nothing to put in the image: give --device-alias, --device-aliases, --module, --fs or --generic\n",
+            "initramfs: ERROR: nothing to put in the image: give --device-alias, --device-aliases, --module, --fs, --generic or --host\n",
             1
         )
     );
@@ -282,7 +282,7 @@ fn errors_name_what_is_wrong() {
     assert_eq!(
         (out.stderr.as_str(), out.code),
         (
-            "initramfs: ERROR: ROOT/lib/modules/9.9: no modules.dep (not a module directory, or depmod has not run there)\n",
+            "initramfs: ERROR: ROOT/lib/modules/9.9: no modules.dep.bin (not a module directory, or depmod has not run there)\n",
             1
         )
     );
@@ -304,4 +304,75 @@ fn device_aliases_file_skips_blanks_and_comments() {
         out.stdout
     );
     assert_eq!((out.stderr.as_str(), out.code), ("", 0));
+}
+
+#[test]
+fn host_takes_the_root_disk_and_filesystem_from_mountinfo() {
+    // The fake QEMU guest of modkit-sysfs, with the stand-in module directory that goes with
+    // it (its module files are not ELF: the warnings say so, and the image still holds them).
+    let dir = std::env::temp_dir().join(format!("modkit-initramfs-{}-host", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let root = Root { dir };
+    modkit::fixtures::write_module_dir(&root.moddir());
+    std::fs::write(
+        root.dir.join("mountinfo"),
+        "23 22 0:21 / /proc rw - proc proc rw\n22 1 254:0 / / rw shared:1 - ext4 /dev/vda rw\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.dir.join("conf")).unwrap();
+    let sysfs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../modkit-sysfs/testdata/qemu");
+    let out = root.initramfs(
+        &[
+            "--list",
+            "--host",
+            "-C",
+            "conf",
+            "--mountinfo",
+            "mountinfo",
+            "--sysfs",
+            sysfs.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let modules: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.contains("kernel/drivers/"))
+        .map(|l| l.split_once(".ko  ").unwrap().1)
+        .collect();
+    assert_eq!(
+        modules,
+        [
+            "virtio: dependency of virtio_blk",
+            "virtio_blk: device virtio:d00000002v00001AF4",
+            "virtio_pci: device pci:v00001AF4d00001001sv00001AF4sd00001100bc01sc00i00",
+            "virtio_ring: dependency of virtio_blk",
+        ],
+        "{out:?}"
+    );
+    assert!(
+        out.stderr.contains(
+            "initramfs: ERROR: filesystem ext4: no module fs-ext4 or ext4 in directory ROOT/lib/modules/1.0-test\n"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(
+            "initramfs: WARNING: depmod: ERROR: failed to load symbols from \
+             ROOT/lib/modules/1.0-test/kernel/drivers/virtio_blk.ko: not an ELF file"
+        ),
+        "depmod's messages name the tree's files: {}",
+        out.stderr
+    );
+    assert_eq!(out.code, 1);
+
+    let out = root.initramfs(&["--list", "--host", "--mountinfo", "gone"], &[]);
+    assert_eq!(
+        (out.stderr.as_str(), out.code),
+        (
+            "initramfs: ERROR: could not read gone: No such file or directory (os error 2)\n",
+            1
+        )
+    );
 }

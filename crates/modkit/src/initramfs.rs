@@ -14,10 +14,13 @@
 //!    paths, the tree's modules.order / modules.builtin / modules.builtin.modinfo, the indexes
 //!    written by modkit's depmod for just those modules, the firmware and
 //!    `/etc/modprobe.d/modkit.conf`. Nothing else: no cache file, no host path.
+//! 5. [`host::host_request`]: `--host`, the root filesystem's device and type on the running
+//!    machine.
 //!
-//! Phase 1 of the feature: no `/init` yet, no `--host`.
+//! Phase 1 of the feature: no `/init` yet.
 
 pub mod firmware;
+pub mod host;
 pub mod image;
 
 use std::collections::{HashSet, VecDeque};

@@ -82,7 +82,8 @@ pub struct Image {
     pub files: Vec<File>,
     /// The archive, compressed as asked.
     pub bytes: Vec<u8>,
-    /// What modkit's depmod said about the subset (its warnings, in its wording).
+    /// What modkit's depmod said about the subset: its warnings as text, errors prefixed
+    /// `ERROR: `, paths naming the tree's files.
     pub depmod_messages: Vec<String>,
 }
 
@@ -156,7 +157,11 @@ pub fn build(
     for (path, bytes, _) in &files {
         staging.write(path, bytes)?;
     }
-    let (indexes, depmod_messages) = depmod_indexes(&staged_moddir)?;
+    let (indexes, messages) = depmod_indexes(&staged_moddir)?;
+    // Name the tree's files, not the staging copy's.
+    let staged = staged_moddir.display().to_string();
+    let real = dir.display().to_string();
+    let depmod_messages = messages.iter().map(|m| m.replace(&staged, &real)).collect();
     drop(staging);
     for (name, bytes) in indexes {
         files.push((format!("{moddir}/{name}"), bytes, Why::Index));
@@ -215,7 +220,11 @@ fn depmod_indexes(moddir: &Path) -> Result<Indexes, Error> {
         .diagnostics
         .drain()
         .into_iter()
-        .map(|m| format!("{}: {}", m.level, m.text))
+        .filter_map(|m| match m.level {
+            modkit_depgraph::Level::Info => None,
+            modkit_depgraph::Level::Warning => Some(m.text),
+            level => Some(format!("{level}: {}", m.text)),
+        })
         .collect();
     let files = generated
         .files
