@@ -31,8 +31,8 @@ const TOOL: &str = "initramfs";
 #[derive(Debug, Parser)]
 #[command(name = "initramfs", max_term_width = 100)]
 struct Args {
-    /// Write the image to FILE (required unless --list or --json)
-    #[arg(short = 'o', long = "output", value_name = "FILE", required_unless_present_any = ["list", "json"])]
+    /// Write the image to FILE (required unless --list, --json or --check)
+    #[arg(short = 'o', long = "output", value_name = "FILE", required_unless_present_any = ["list", "json", "check"])]
     output: Option<PathBuf>,
     /// Compress the image: zstd, xz (CRC32, as the kernel wants), gzip, or none
     #[arg(long, value_name = "HOW", default_value = "zstd", value_parser = Compression::NAMES)]
@@ -71,6 +71,11 @@ struct Args {
     /// The mount table for --host
     #[arg(long, value_name = "FILE", default_value = "/proc/self/mountinfo")]
     mountinfo: PathBuf,
+    /// Check the image IMAGE instead of writing one: print each module the request needs
+    /// (with why) that IMAGE lacks, as Guix's missing-modules does; exit status 1 when any
+    /// is missing. `--check IMAGE --host` asks whether this machine can boot from IMAGE
+    #[arg(long, value_name = "IMAGE", conflicts_with_all = ["output", "list", "json"])]
+    check: Option<PathBuf>,
     #[command(flatten)]
     dirs: crate::ModuleDirArgs,
 }
@@ -212,6 +217,22 @@ fn run(args: &Args, out: &mut impl Write) -> Result<crate::Exit, String> {
         exit.fail();
     }
 
+    if let Some(image) = &args.check {
+        let provided = image_modules(image)?;
+        let needed = closure.modules.iter().map(|m| m.name.as_str());
+        let missing = modkit::devices::missing_modules(needed, &provided);
+        let write_err = |err: io::Error| err.to_string();
+        for name in &missing {
+            let module = closure.modules.iter().find(|m| m.name == *name);
+            let reason = module.map(|m| m.reason.to_string()).unwrap_or_default();
+            writeln!(out, "{name}: {reason}").map_err(write_err)?;
+        }
+        if !missing.is_empty() {
+            exit.fail();
+        }
+        return Ok(exit);
+    }
+
     let firmware_dir = root.join("lib/firmware");
     let firmware = initramfs::firmware::find(&firmware_dir, &closure);
     if !firmware.missing.is_empty() {
@@ -267,6 +288,39 @@ fn run(args: &Args, out: &mut impl Write) -> Result<crate::Exit, String> {
         .map_err(write_err)?;
     }
     Ok(exit)
+}
+
+/// The names of the module files under `lib/modules/` in the image at `path`: each archive
+/// of it (the kernel takes several, one after another, each compressed or not) decompressed
+/// by its magic and read.
+fn image_modules(path: &Path) -> Result<Vec<String>, String> {
+    let bytes =
+        std::fs::read(path).map_err(|err| format!("could not read {}: {err}", path.display()))?;
+    let bad = |what: String| format!("{}: {what}", path.display());
+    let mut names = Vec::new();
+    let mut rest = &bytes[..];
+    while !rest.is_empty() {
+        let data = modkit::elf::decompress(rest, 4 << 30).map_err(|err| bad(err.to_string()))?;
+        let compressed = matches!(data, std::borrow::Cow::Owned(_));
+        let (members, end) = modkit::cpio::read(&data).map_err(|err| bad(err.to_string()))?;
+        for member in members {
+            let name = String::from_utf8_lossy(member.name);
+            if member.is_file()
+                && name.contains("lib/modules/")
+                && modkit::has_module_extension(member.name)
+            {
+                names.push(modkit::module_name_from_path(Path::new(&*name)));
+            }
+        }
+        if compressed {
+            break;
+        }
+        rest = &rest[end..];
+        // Archives are padded with zeros to a 4-byte boundary, or more, between them.
+        let zeros = rest.iter().take_while(|&&b| b == 0).count();
+        rest = &rest[zeros..];
+    }
+    Ok(names)
 }
 
 /// An error and its causes, `: `-separated, each once.

@@ -376,3 +376,65 @@ fn host_takes_the_root_disk_and_filesystem_from_mountinfo() {
         )
     );
 }
+
+#[test]
+fn check_lists_what_an_image_lacks() {
+    let root = Root::new("check");
+    std::fs::create_dir_all(root.dir.join("empty-conf")).unwrap();
+    // Built without the configuration: no softdep, so hello_feature is not in it.
+    let out = root.initramfs(
+        &[
+            "-o",
+            "small.img",
+            "-C",
+            "empty-conf",
+            "--module",
+            "hello_api",
+        ],
+        &[],
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    let check = root.initramfs(&["--check", "small.img", "--module", "hello_api"], &[]);
+    assert_eq!(
+        check,
+        Output {
+            stdout: "hello_feature: soft dependency (post) of hello_api\n".into(),
+            stderr: String::new(),
+            code: 1,
+        }
+    );
+    // A second archive after an uncompressed first one (as microcode images are made) is read
+    // too.
+    let out = root.initramfs(
+        &[
+            "-o",
+            "full.img",
+            "--compress",
+            "xz",
+            "--module",
+            "hello_api",
+        ],
+        &[],
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    let first = modkit::cpio::Archive::new(0);
+    let mut both = first.finish();
+    both.extend_from_slice(&[0; 512]);
+    both.extend_from_slice(&std::fs::read(root.dir.join("full.img")).unwrap());
+    std::fs::write(root.dir.join("both.img"), both).unwrap();
+    let check = root.initramfs(&["--check", "both.img", "--module", "hello_api"], &[]);
+    assert_eq!(
+        (check.stdout.as_str(), check.stderr.as_str(), check.code),
+        ("", "", 0)
+    );
+
+    std::fs::write(root.dir.join("junk.img"), b"070701 not really").unwrap();
+    let check = root.initramfs(&["--check", "junk.img", "--module", "hello_api"], &[]);
+    assert_eq!(
+        (check.stderr.as_str(), check.code),
+        (
+            "initramfs: ERROR: junk.img: newc cpio: a 110-byte header at offset 0\n",
+            1
+        )
+    );
+}

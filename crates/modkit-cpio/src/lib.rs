@@ -288,6 +288,75 @@ pub fn compress(bytes: &[u8], how: Compression) -> Result<Vec<u8>, Error> {
     }
 }
 
+/// One entry of an archive being read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Member<'a> {
+    /// Its path as stored (no leading `/` in what [`Archive`] writes).
+    pub name: &'a [u8],
+    /// Type and permission bits.
+    pub mode: u32,
+    /// Its data: a file's contents, a symlink's target.
+    pub data: &'a [u8],
+}
+
+impl Member<'_> {
+    /// A regular file.
+    pub fn is_file(&self) -> bool {
+        self.mode & 0o170000 == S_IFREG
+    }
+}
+
+/// Why an archive could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("newc cpio: {what} at offset {offset}")]
+#[non_exhaustive]
+pub struct ReadError {
+    /// Where.
+    pub offset: usize,
+    /// What was expected.
+    pub what: &'static str,
+}
+
+/// The members of the newc archive at the start of `bytes`, up to its trailer, and the offset
+/// just past the trailer's padding (where a concatenated archive, as the kernel accepts, would
+/// start). Any malformed or truncated input is an error naming the offset, never a panic.
+pub fn read(bytes: &[u8]) -> Result<(Vec<Member<'_>>, usize), ReadError> {
+    let mut members = Vec::new();
+    let mut pos = 0;
+    loop {
+        let err = |offset, what| ReadError { offset, what };
+        let header = bytes
+            .get(pos..pos + 110)
+            .ok_or(err(pos, "a 110-byte header"))?;
+        if &header[..6] != MAGIC {
+            return Err(err(pos, "the magic 070701"));
+        }
+        let field = |i: usize| -> Result<u32, ReadError> {
+            let hex = std::str::from_utf8(&header[6 + 8 * i..14 + 8 * i])
+                .map_err(|_| err(pos + 6 + 8 * i, "8 hex digits"))?;
+            u32::from_str_radix(hex, 16).map_err(|_| err(pos + 6 + 8 * i, "8 hex digits"))
+        };
+        let (mode, size, namesize) = (field(1)?, field(6)? as usize, field(11)? as usize);
+        let name_start = pos + 110;
+        let name = bytes
+            .get(name_start..name_start.saturating_add(namesize))
+            .ok_or(err(name_start, "the name"))?;
+        let Some((&0, name)) = name.split_last() else {
+            return Err(err(name_start, "a NUL-terminated name"));
+        };
+        let data_start = (name_start + namesize).next_multiple_of(4);
+        let data = bytes
+            .get(data_start..data_start.saturating_add(size))
+            .ok_or(err(data_start, "the data"))?;
+        let end = (data_start + size).next_multiple_of(4);
+        if name == TRAILER.as_bytes() {
+            return Ok((members, end.min(bytes.len())));
+        }
+        members.push(Member { name, mode, data });
+        pos = end;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -450,6 +519,49 @@ mod tests {
         assert_eq!(names, ["a", "a/b"]);
         assert_eq!(members[1].2, 0o100600);
         assert_eq!(members[1].6, b"new");
+    }
+
+    #[test]
+    fn read_gives_back_what_was_written_and_every_prefix_fails_cleanly() {
+        let mut archive = Archive::new(7);
+        archive.file("lib/modules/v/a.ko", 0o644, b"module".to_vec());
+        archive.symlink("bin/sh", "/init");
+        let bytes = archive.finish();
+        let (members, end) = super::read(&bytes).unwrap();
+        assert_eq!(end, bytes.len());
+        let names: Vec<&[u8]> = members.iter().map(|m| m.name).collect();
+        assert_eq!(
+            names,
+            [
+                &b"bin"[..],
+                b"bin/sh",
+                b"lib",
+                b"lib/modules",
+                b"lib/modules/v",
+                b"lib/modules/v/a.ko"
+            ]
+        );
+        assert!(members[5].is_file() && !members[1].is_file());
+        assert_eq!(members[5].data, b"module");
+        assert_eq!(members[1].data, b"/init");
+        // Concatenated: the second archive starts where the first ends.
+        let mut two = bytes.clone();
+        two.extend_from_slice(&bytes);
+        let (_, end) = super::read(&two).unwrap();
+        assert_eq!(super::read(&two[end..]).unwrap().0, members);
+        for cut in 0..bytes.len() - 4 {
+            // The last 4 bytes are the trailer's padding: a cut there still reads.
+            assert!(super::read(&bytes[..cut]).is_err(), "prefix of {cut} bytes");
+        }
+        let mut bad = bytes.clone();
+        bad[14] = b'G'; // in the mode field
+        assert_eq!(
+            super::read(&bad),
+            Err(ReadError {
+                offset: 14,
+                what: "8 hex digits"
+            })
+        );
     }
 
     #[test]
