@@ -1,4 +1,4 @@
-//! `modkit::initramfs` on Debian's 6.1 tree, against kmod 30: the closure of 20 real
+//! `modkit::initramfs` on Debian's 6.1 and 6.12 trees, against kmod 30: the closure of 20 real
 //! modaliases has the module set `modprobe --show-depends -a` prints for them, and a
 //! virtio+ext4 image unpacked by GNU cpio resolves, through its own indexes and kmod's
 //! modprobe, to the same modules.
@@ -49,7 +49,11 @@ struct Tree {
 
 impl Tree {
     fn new(test: &str) -> Option<Tree> {
-        let tree = require(test, modkit_testkit::kernel_modules_dir("6.1"))?;
+        Tree::of("6.1", test)
+    }
+
+    fn of(series: &str, test: &str) -> Option<Tree> {
+        let tree = require(test, modkit_testkit::kernel_modules_dir(series))?;
         let depmod = require(test, modkit_testkit::kmod("depmod"))?;
         let modprobe = require(test, modkit_testkit::kmod("modprobe"))?;
         let version = tree.file_name()?.to_str()?.to_owned();
@@ -94,8 +98,10 @@ impl Tree {
     }
 }
 
-/// The module names of kmod's `modprobe -d ROOT -S VERSION -C CONF --show-depends -a NAMES`.
-fn kmod_show_depends(
+/// The module names of kmod's `modprobe -d ROOT -S VERSION -C CONF --show-depends -a NAMES`,
+/// which must succeed unless `must_succeed` is false.
+fn kmod_show_depends_status(
+    must_succeed: bool,
     modprobe: &Path,
     root: &Path,
     version: &str,
@@ -112,7 +118,11 @@ fn kmod_show_depends(
         .stderr(Stdio::inherit())
         .output()
         .unwrap();
-    assert!(out.status.success(), "kmod's modprobe: {out:?}");
+    assert!(
+        out.status.success() || !must_succeed,
+        "kmod's modprobe failed: {}",
+        out.status
+    );
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -124,10 +134,53 @@ fn kmod_show_depends(
         .collect()
 }
 
+fn kmod_show_depends(
+    modprobe: &Path,
+    root: &Path,
+    version: &str,
+    conf: &Path,
+    names: &[&str],
+) -> BTreeSet<String> {
+    kmod_show_depends_status(true, modprobe, root, version, conf, names)
+}
+
 fn closure_names(ctx: &mut modkit::Context, request: &Request) -> BTreeSet<String> {
     let closure = initramfs::closure(ctx, request).unwrap();
     assert!(closure.warnings.is_empty(), "{:?}", closure.warnings);
     closure.names().map(str::to_owned).collect()
+}
+
+#[test]
+fn closure_of_20_modaliases_is_what_kmod_shows_on_6_12() {
+    // 6.12's modules are .ko.xz, and virtio_pci is built in there (its PCI alias finds
+    // nothing, for kmod as for modkit).
+    let Some(tree) = Tree::of(
+        "6.12",
+        "closure_of_20_modaliases_is_what_kmod_shows_on_6_12",
+    ) else {
+        return;
+    };
+    // kmod exits 1 here: it reports the two virtio PCI modaliases as not found.
+    let kmod = kmod_show_depends_status(
+        false,
+        &tree.modprobe,
+        &tree.root(),
+        &tree.version,
+        &tree.conf(),
+        &ALIASES,
+    );
+    let request = Request {
+        aliases: ALIASES.map(String::from).to_vec(),
+        ..Request::default()
+    };
+    let ours = closure_names(&mut tree.context(), &request);
+    eprintln!(
+        "20 modaliases on 6.12: closure {} modules, kmod --show-depends {}",
+        ours.len(),
+        kmod.len()
+    );
+    assert!(kmod.len() > 50, "kmod resolved {} modules", kmod.len());
+    assert_eq!(ours, kmod);
 }
 
 #[test]
