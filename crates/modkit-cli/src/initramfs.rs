@@ -27,7 +27,8 @@ const TOOL: &str = "initramfs";
 /// `blacklist` and `softdep` lines that mention them. Nothing else: no /init yet.
 ///
 /// The image is reproducible: the same inputs give the same bytes (entries sorted, uid and gid
-/// 0, every mtime from SOURCE_DATE_EPOCH, or 0).
+/// 0, every mtime from SOURCE_DATE_EPOCH, or 0). With -b ROOT and no -C, the modprobe.d
+/// configuration is ROOT's (ROOT/etc/modprobe.d, ROOT/lib/modprobe.d, ...), not the host's.
 #[derive(Debug, Parser)]
 #[command(name = "initramfs", max_term_width = 100)]
 struct Args {
@@ -46,8 +47,8 @@ struct Args {
     /// A device's modalias, e.g. `pci:v00001AF4d00001001sv00001AF4sd00000002bc01sc00i00` (repeatable)
     #[arg(long = "device-alias", value_name = "MODALIAS")]
     device_aliases: Vec<String>,
-    /// Read modaliases from FILE, one a line (blank lines and `#` comments skipped); `cat
-    /// /sys/devices/**/modalias` on the target machine makes one
+    /// Read modaliases from FILE, one a line (blank lines and `#` comments skipped); `find
+    /// /sys/devices -name modalias -exec cat {} +` on the target machine makes one
     #[arg(long = "device-aliases", value_name = "FILE")]
     device_alias_files: Vec<PathBuf>,
     /// A module by name, or anything modprobe takes (an alias, `symbol:NAME`) (repeatable)
