@@ -438,3 +438,26 @@ fn check_lists_what_an_image_lacks() {
         )
     );
 }
+
+#[test]
+fn weakdep_lines_bring_their_modules() {
+    let root = Root::new("weakdep");
+    std::fs::create_dir_all(root.dir.join("weak-conf")).unwrap();
+    std::fs::write(
+        root.dir.join("weak-conf/weak.conf"),
+        "weakdep hello_api hello_feature\n",
+    )
+    .unwrap();
+    let out = root.initramfs(&["--list", "-C", "weak-conf", "--module", "hello_api"], &[]);
+    assert!(
+        out.stdout
+            .contains("hello_feature.ko  hello_feature: weak dependency of hello_api\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.contains("modkit.conf"),
+        "weakdep lines are not copied"
+    );
+    assert_eq!((out.stderr.as_str(), out.code), ("", 0));
+}
