@@ -183,14 +183,13 @@ fn check_set(
             ));
             continue;
         }
-        if name.ends_with(".bin") {
-            if let Some(bytes) = &now {
-                if let Err(err) = read_whole_index(bytes) {
-                    tally
-                        .damaged
-                        .push(format!("{label}: {name}: modkit's reader: {err}"));
-                }
-            }
+        if name.ends_with(".bin")
+            && let Some(bytes) = &now
+            && let Err(err) = read_whole_index(bytes)
+        {
+            tally
+                .damaged
+                .push(format!("{label}: {name}: modkit's reader: {err}"));
         }
     }
     Ok(())
