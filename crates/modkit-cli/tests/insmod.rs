@@ -13,6 +13,7 @@ use std::process::Command;
 
 use common::{Output, module_syscalls_fail, output};
 use modkit_index::{IndexBuilder, Layout};
+use modkit_testkit::Scratch;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -26,22 +27,24 @@ fn release() -> String {
     modkit::syscalls::kernel_release().unwrap()
 }
 
-/// Fake `/proc`, `/sys/module` and `/lib/modules` in a scratch directory, removed when dropped.
-struct Trees(PathBuf);
+/// Fake `/proc`, `/sys/module` and `/lib/modules` in a scratch directory.
+struct Trees(Scratch);
 
 impl Trees {
     fn new(name: &str) -> Trees {
-        let dir = std::env::temp_dir().join(format!("modkit-insmod-{}-{name}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(dir.join("sys/module")).unwrap();
-        fs::create_dir_all(dir.join("lib/modules")).unwrap();
-        let trees = Trees(dir);
+        let trees = Trees(Scratch::new(&format!("insmod-{name}")));
+        fs::create_dir_all(trees.root().join("sys/module")).unwrap();
+        fs::create_dir_all(trees.root().join("lib/modules")).unwrap();
         trees.write("proc/modules", "");
         trees
     }
 
+    fn root(&self) -> &Path {
+        self.0.path()
+    }
+
     fn write(&self, relative: &str, contents: impl AsRef<[u8]>) -> PathBuf {
-        let path = self.0.join(relative);
+        let path = self.root().join(relative);
         fs::create_dir_all(path.parent().unwrap()).unwrap();
         fs::write(&path, contents).unwrap();
         path
@@ -54,7 +57,7 @@ impl Trees {
 
     /// `lib/modules/RELEASE` of the running kernel.
     fn module_dir(&self) -> PathBuf {
-        self.0.join("lib/modules").join(release())
+        self.root().join("lib/modules").join(release())
     }
 
     /// `insmod FILE` against these trees, every module syscall failing with ENOENT.
@@ -63,16 +66,10 @@ impl Trees {
         command
             .arg("insmod")
             .arg(file)
-            .env("MODKIT_PROC", self.0.join("proc"))
-            .env("MODKIT_SYS_MODULE", self.0.join("sys/module"))
-            .env("MODKIT_LIB_MODULES", self.0.join("lib/modules"));
+            .env("MODKIT_PROC", self.root().join("proc"))
+            .env("MODKIT_SYS_MODULE", self.root().join("sys/module"))
+            .env("MODKIT_LIB_MODULES", self.root().join("lib/modules"));
         output(module_syscalls_fail(&mut command, libc::ENOENT))
-    }
-}
-
-impl Drop for Trees {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
     }
 }
 

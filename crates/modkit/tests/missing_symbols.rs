@@ -10,6 +10,7 @@ use modkit::Context;
 use modkit::config::modprobe::ModprobeConfig;
 use modkit::syscalls::{ProcDir, RecordingKernel, SysModule};
 use modkit_index::{IndexBuilder, Layout};
+use modkit_testkit::Scratch;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -18,20 +19,20 @@ fn fixtures() -> PathBuf {
         .unwrap()
 }
 
-/// A scratch directory, removed when dropped.
-struct Scratch(PathBuf);
+/// A scratch directory for one test (removed when dropped).
+struct Dir(Scratch);
 
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir =
-            std::env::temp_dir().join(format!("modkit-missing-{}-{name}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
+impl Dir {
+    fn new(name: &str) -> Dir {
+        Dir(Scratch::new(&format!("missing-{name}")))
+    }
+
+    fn join(&self, relative: &str) -> PathBuf {
+        self.0.path().join(relative)
     }
 
     fn write(&self, relative: &str, contents: impl AsRef<[u8]>) -> PathBuf {
-        let path = self.0.join(relative);
+        let path = self.join(relative);
         fs::create_dir_all(path.parent().unwrap()).unwrap();
         fs::write(&path, contents).unwrap();
         path
@@ -51,15 +52,9 @@ impl Scratch {
         }
         self.write("proc/kallsyms", kallsyms);
         RecordingKernel::new(
-            SysModule::new(self.0.join("sys")),
-            ProcDir::new(self.0.join("proc")),
+            SysModule::new(self.join("sys")),
+            ProcDir::new(self.join("proc")),
         )
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
     }
 }
 
@@ -74,7 +69,7 @@ fn exported(found: &modkit::MissingSymbols) -> Vec<(&str, &str, Option<&Path>)> 
 
 #[test]
 fn module_files_are_read_until_the_deadline() {
-    let scratch = Scratch::new("deadline");
+    let scratch = Dir::new("deadline");
     let kernel = scratch.kernel();
     let file = scratch.write(
         "alone/hello_feature.ko",
@@ -111,7 +106,7 @@ fn module_files_are_read_until_the_deadline() {
 
 #[test]
 fn exporters_come_from_the_symbols_index() {
-    let scratch = Scratch::new("index");
+    let scratch = Dir::new("index");
     let mut builder = IndexBuilder::new();
     builder.insert("symbol:api_test", "hello_api", 2).unwrap();
     builder.insert("symbol:api_test", "api_twin", 1).unwrap();
@@ -120,7 +115,7 @@ fn exporters_come_from_the_symbols_index() {
         "lib/modules/1.0/modules.symbols.bin",
         builder.write(Layout::PostOrder).unwrap(),
     );
-    let mut ctx = Context::new(scratch.0.join("lib/modules/1.0"), ModprobeConfig::default());
+    let mut ctx = Context::new(scratch.join("lib/modules/1.0"), ModprobeConfig::default());
     let names = |ctx: &mut Context, symbol: &str| -> Option<Vec<String>> {
         let ids = ctx.exporters_of(symbol).unwrap()?;
         Some(ids.into_iter().map(|id| ctx.name(id).to_owned()).collect())
@@ -131,7 +126,7 @@ fn exporters_come_from_the_symbols_index() {
         Some(vec!["api_twin".into(), "hello_api".into()])
     );
     assert_eq!(names(&mut ctx, "nobody_exports_this"), Some(vec![]));
-    let mut empty = Context::new(scratch.0.join("none"), ModprobeConfig::default());
+    let mut empty = Context::new(scratch.join("none"), ModprobeConfig::default());
     assert_eq!(names(&mut empty, "api_test"), None);
 
     // The engine takes the first, and its file from modules.dep.bin (none here).
