@@ -290,13 +290,18 @@ fn read_trimmed(path: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The booted kernel's release, as the tools take it (empty if uname fails).
+fn kernel_release() -> String {
+    modkit_syscalls::kernel_release().unwrap_or_default()
+}
+
 const HELLO_API: &str = "/kmods/hello_api.ko";
 const HELLO_FEATURE: &str = "/kmods/hello_feature.ko";
 const TOOLS: &[&str] = &["insmod", "rmmod", "lsmod", "modinfo", "modprobe", "depmod"];
 
 /// The booted kernel is the one the host meant, and the static tools run in it.
 fn boot(ctx: &mut Ctx<'_>) {
-    let release = read_trimmed("/proc/sys/kernel/osrelease");
+    let release = kernel_release();
     match ctx.env.release.clone() {
         Some(expected) => {
             ctx.check(
@@ -423,7 +428,7 @@ fn compressed(ctx: &mut Ctx<'_>) {
     let kernel_decompresses = in_kernel == "xz";
     ctx.log(format!(
         "  note: kernel {}, /sys/module/compression: {in_kernel:?}; expecting {}",
-        read_trimmed("/proc/sys/kernel/osrelease"),
+        kernel_release(),
         if kernel_decompresses {
             "in-kernel decompression"
         } else {

@@ -180,23 +180,15 @@ pub(crate) fn module_files(dir: &Path) -> Result<Vec<PathBuf>> {
             let kind = entry.file_type()?;
             if kind.is_dir() {
                 stack.push(path);
-            } else if kind.is_file() && is_module_file(&path) {
+            } else if kind.is_file()
+                && modkit_glob::name::path_ends_with_kmod_ext(entry.file_name())
+            {
                 found.push(path);
             }
         }
     }
     found.sort();
     Ok(found)
-}
-
-fn is_module_file(path: &Path) -> bool {
-    let name = path
-        .file_name()
-        .map(|name| name.to_string_lossy())
-        .unwrap_or_default();
-    [".ko", ".ko.xz", ".ko.zst", ".ko.gz"]
-        .iter()
-        .any(|ext| name.ends_with(ext))
 }
 
 /// What one run of a tool did.
@@ -378,6 +370,8 @@ fn indexed_root(sh: &Shell, tree: &KernelTree) -> Result<PathBuf> {
 /// alias patterns (a pattern matches itself), a sample of `symbol:` keys, and names that exist
 /// nowhere.
 fn lookup_names(moddir: &Path, modules: &[PathBuf]) -> Result<Vec<String>> {
+    // A module's name as a user types it: its file name up to the first `.`, `-` kept (not
+    // kmod's `path_to_modname`), so that both modinfos' normalisation is compared too.
     let mut names: Vec<String> = modules
         .iter()
         .filter_map(|path| {

@@ -201,10 +201,7 @@ pub(crate) fn module_names(moddir: &Path) -> Result<Vec<String>> {
     Ok(text
         .lines()
         .filter_map(|line| line.split(':').next())
-        .map(|rel| {
-            let base = rel.rsplit('/').next().unwrap_or(rel);
-            base.split('.').next().unwrap_or(base).replace('-', "_")
-        })
+        .filter_map(modkit_glob::name::path_to_modname)
         .collect())
 }
 

@@ -117,12 +117,6 @@ fn is_version_number(v: &str) -> bool {
     rest.bytes().next().is_some_and(|b| b.is_ascii_digit())
 }
 
-fn running_release() -> io::Result<String> {
-    Ok(std::fs::read_to_string("/proc/sys/kernel/osrelease")?
-        .trim_end()
-        .to_owned())
-}
-
 fn absolute(path: &Path) -> PathBuf {
     if path.is_absolute() {
         path.to_path_buf()
@@ -187,7 +181,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
             positional.next();
             v.clone()
         }
-        None => match running_release() {
+        None => match modkit::syscalls::kernel_release() {
             Ok(r) => r,
             Err(err) => {
                 log("FATAL", format_args!("uname() failed: {err}"));

@@ -308,9 +308,10 @@ fn image_modules(path: &Path) -> Result<Vec<String>, String> {
             let name = String::from_utf8_lossy(member.name);
             if member.is_file()
                 && name.contains("lib/modules/")
-                && modkit::has_module_extension(member.name)
+                && modkit::name::path_ends_with_kmod_ext(&*name)
+                && let Some(module) = modkit::name::path_to_modname(&*name)
             {
-                names.push(modkit::module_name_from_path(Path::new(&*name)));
+                names.push(module);
             }
         }
         if compressed {

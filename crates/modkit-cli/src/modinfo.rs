@@ -125,7 +125,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
             let name = arg.to_string_lossy();
             match ctx.resolve(&name) {
                 // kmod's lookup fails (EINVAL) on a name it cannot normalise.
-                Ok(_) if modkit::glob::normalize_alias(&name).is_none() => {
+                Ok(_) if modkit::name::alias_normalize(&name).is_none() => {
                     print_error("modinfo", format_args!("Module alias {name} not found."));
                     Err(Failed)
                 }
@@ -161,10 +161,12 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     status.into()
 }
 
-/// kmod takes an argument as a file when it names a regular file with a module extension.
+/// kmod takes an argument as a file when it names a regular file and, whole, ends in a module
+/// extension with something before it (modinfo's `is_module_filename`): `./.ko` is a file,
+/// `.ko` a name.
 fn is_module_filename(path: &Path) -> bool {
     let is_file = std::fs::metadata(path).is_ok_and(|meta| meta.is_file());
-    is_file && modkit::has_module_extension(path.as_os_str().as_encoded_bytes())
+    is_file && modkit::name::path_ends_with_kmod_ext(path)
 }
 
 /// A module could not be described; the error has been printed.

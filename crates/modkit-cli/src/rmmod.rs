@@ -6,7 +6,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
-use modkit_syscalls::{Kernel, UnloadError, UnloadOptions};
+use modkit::name::{modname_normalize, path_to_modname};
+use modkit_syscalls::{Errno, Kernel, UnloadError, UnloadOptions};
 
 use crate::lsmod::kernel_from_env;
 use crate::parse_args;
@@ -67,7 +68,12 @@ pub(crate) fn remove(
     log: &Log,
 ) -> bool {
     let arg_text = arg.to_string_lossy();
-    let name = module_name(Path::new(arg));
+    let Some(name) = module_name(Path::new(arg)) else {
+        // kmod 30 stops at this error and exits 0; modkit goes on and fails at the end.
+        let reason = Errno(libc::ENOENT);
+        log.error(&format!("could not use module {arg_text}: {reason}"));
+        return false;
+    };
     match kernel.unload(&name, options) {
         Ok(()) => true,
         Err(err) => {
@@ -83,15 +89,15 @@ pub(crate) fn remove(
     }
 }
 
-/// The module an argument names: a file's base name when it exists (kmod stats it), else the
-/// argument itself; either cut at the first `.` with `-` as `_` (kmod's `modname_normalize`).
-pub(crate) fn module_name(arg: &Path) -> String {
-    let text = if arg.exists() {
-        arg.file_name().unwrap_or(arg.as_os_str()).to_string_lossy()
+/// The module an argument names, as kmod's rmmod takes it: when it exists (kmod stats it),
+/// the module name of the file (`kmod_module_new_from_path`; `None` for a path whose base name
+/// is empty, such as `DIR/`), else the argument as a name (`kmod_module_new_from_name`).
+fn module_name(arg: &Path) -> Option<String> {
+    if arg.exists() {
+        path_to_modname(arg)
     } else {
-        arg.as_os_str().to_string_lossy()
-    };
-    text.split('.').next().unwrap_or_default().replace('-', "_")
+        Some(modname_normalize(&arg.to_string_lossy()))
+    }
 }
 
 /// Where errors go: stderr as `rmmod: ERROR: ...`, or syslog with `-s`.
@@ -122,18 +128,24 @@ mod tests {
 
     #[test]
     fn names_are_normalised_like_kmod() {
-        assert_eq!(module_name(Path::new("hello-api")), "hello_api");
-        assert_eq!(module_name(Path::new("hello_api.ko")), "hello_api");
+        let name = |arg: &str| module_name(Path::new(arg));
+        assert_eq!(name("hello-api").as_deref(), Some("hello_api"));
+        assert_eq!(name("hello_api.ko").as_deref(), Some("hello_api"));
         // A path that does not exist stays a (strange) name, as in kmod.
         assert_eq!(
-            module_name(Path::new("/nonexistent/dir")),
-            "/nonexistent/dir"
+            name("/nonexistent/dir").as_deref(),
+            Some("/nonexistent/dir")
         );
+        // One that exists is a file: its base name, none for `DIR/` (kmod: "could not use").
+        assert_eq!(name("/").as_deref(), None);
         let dir = std::env::temp_dir().join(format!("modkit-rmmod-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("snd-hda-intel.ko.xz");
         std::fs::write(&file, b"").unwrap();
-        assert_eq!(module_name(&file), "snd_hda_intel");
+        assert_eq!(module_name(&file).as_deref(), Some("snd_hda_intel"));
+        let pid = std::process::id();
+        assert_eq!(module_name(&dir), Some(format!("modkit_rmmod_{pid}")));
+        assert_eq!(module_name(&dir.join("")), None);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

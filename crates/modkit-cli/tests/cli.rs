@@ -191,6 +191,24 @@ fn rmmod_takes_the_name_of_an_existing_file() {
 }
 
 #[test]
+fn rmmod_of_a_path_that_names_no_module_says_so_like_kmod() {
+    let trees = Trees::sample("rmmod-dir");
+    // The base name of `DIR/` is empty: kmod 30 says so (then stops and exits 0; modkit
+    // goes on with the other arguments and fails at the end).
+    let dir = format!("{}/", trees.0.display());
+    check(
+        &["rmmod", &dir, "nope"],
+        Some(&trees),
+        "",
+        &format!(
+            "rmmod: ERROR: could not use module {dir}: No such file or directory\n\
+             rmmod: ERROR: Module nope is not currently loaded\n"
+        ),
+        1,
+    );
+}
+
+#[test]
 fn usage_errors_exit_1() {
     check(
         &["rmmod"],
@@ -296,6 +314,8 @@ fn same_output_as_kmod_over_the_same_trees() {
         &["lsmod"],
         &["rmmod", "hello_api", "nope", "snd-hda-codec"],
         &["rmmod", "-v", "hello_api"],
+        // Module names: every `-` made `_`, brackets included, cut at the first `.`.
+        &["rmmod", "a[x-y]", "snd-hda.intel"],
     ];
     for args in cases {
         let (tool, tool_args) = (args[0], &args[1..]);

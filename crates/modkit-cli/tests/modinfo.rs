@@ -315,6 +315,40 @@ fn lookups_by_name_alias_symbol_and_builtin() {
 }
 
 #[test]
+fn a_file_named_only_an_extension_is_a_name_unless_given_as_a_path() {
+    // kmod 30: a module file name must be longer than its extension, whole as given, so
+    // `modinfo .ko` looks up a name and `modinfo ./.ko` reads the file.
+    let root = scratch("dot-ko");
+    std::fs::create_dir_all(root.join("lib/modules/1.0-test")).unwrap();
+    let base = root.to_str().unwrap();
+    let cwd = root.join("cwd");
+    std::fs::create_dir_all(&cwd).unwrap();
+    std::fs::copy(fixture("6.1/hello_api.ko"), cwd.join(".ko")).unwrap();
+    let run = |arg: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_modkit"))
+            .args(["modinfo", "-b", base, "-k", "1.0-test", "-F", "name", arg])
+            .current_dir(&cwd)
+            .output()
+            .expect("run modkit");
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            out.status.code().unwrap_or(-1),
+        )
+    };
+    assert_eq!(
+        run(".ko"),
+        (
+            String::new(),
+            "modinfo: ERROR: Module .ko not found.\n".into(),
+            1
+        )
+    );
+    assert_eq!(run("./.ko"), ("hello_api\n".into(), String::new(), 0));
+    let _ = std::fs::remove_dir_all(root);
+}
+
+#[test]
 fn a_corrupt_index_is_named_in_the_error() {
     let root = fake_module_dir();
     let dir = root.join("lib/modules/1.0-test");

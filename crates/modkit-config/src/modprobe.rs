@@ -31,6 +31,10 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+// kmod normalises the module names of its configuration with `underscores` (libkmod-util.c),
+// the rule of its `alias_normalize`: `-` as `_` outside `[...]`, unmatched brackets refused.
+use modkit_glob::name::alias_normalize;
+
 use crate::Warning;
 use crate::files::{self, Accept};
 use crate::lines::{Tokens, logical_lines};
@@ -193,13 +197,6 @@ pub struct ModprobeConfig {
     pub weakdeps: Vec<WeakDep>,
 }
 
-/// kmod's module-name normalisation (`underscores` in libkmod-util.c): `-` becomes `_`
-/// except inside `[...]`. `None` for an unmatched `]` or `[`, which kmod rejects. The same
-/// rule as its `alias_normalize`, so this is modkit-glob's.
-pub fn normalize(name: &str) -> Option<String> {
-    modkit_glob::normalize_alias(name)
-}
-
 /// C's `isspace` in the C locale.
 fn is_c_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
@@ -304,8 +301,8 @@ impl ModprobeConfig {
             let Some(cmd) = tok.word() else { continue };
             let ok = match cmd {
                 "alias" => match (
-                    tok.word().and_then(normalize),
-                    tok.word().and_then(normalize),
+                    tok.word().and_then(alias_normalize),
+                    tok.word().and_then(alias_normalize),
                 ) {
                     (Some(pattern), Some(module)) => {
                         self.aliases.push(Alias {
@@ -317,7 +314,7 @@ impl ModprobeConfig {
                     }
                     _ => false,
                 },
-                "blacklist" => match tok.word().and_then(normalize) {
+                "blacklist" => match tok.word().and_then(alias_normalize) {
                     Some(module) => {
                         self.blacklist.push(Blacklist {
                             module,
@@ -327,7 +324,7 @@ impl ModprobeConfig {
                     }
                     None => false,
                 },
-                "options" => match (tok.word().map(normalize), tok.rest()) {
+                "options" => match (tok.word().map(alias_normalize), tok.rest()) {
                     (Some(Some(module)), Some(rest)) => {
                         let options = rest.replace('\t', " ");
                         self.options.push(Options {
@@ -339,7 +336,7 @@ impl ModprobeConfig {
                     }
                     _ => false,
                 },
-                "install" | "remove" => match (tok.word().map(normalize), tok.rest()) {
+                "install" | "remove" => match (tok.word().map(alias_normalize), tok.rest()) {
                     (Some(Some(module)), Some(command)) => {
                         let entry = Command {
                             module,
@@ -356,7 +353,7 @@ impl ModprobeConfig {
                     }
                     _ => false,
                 },
-                "softdep" => match (tok.word().map(normalize), tok.rest()) {
+                "softdep" => match (tok.word().map(alias_normalize), tok.rest()) {
                     (Some(Some(module)), Some(rest)) => {
                         let (pre, post, sections) = split_softdep(rest);
                         self.softdeps.push(SoftDep {
@@ -370,7 +367,7 @@ impl ModprobeConfig {
                     }
                     _ => false,
                 },
-                "weakdep" => match (tok.word().map(normalize), tok.rest()) {
+                "weakdep" => match (tok.word().map(alias_normalize), tok.rest()) {
                     (Some(Some(module)), Some(rest)) => {
                         let deps = rest
                             .split(|c: char| c.is_ascii() && is_c_space(c as u8))
@@ -520,7 +517,7 @@ impl ModprobeConfig {
             }
             return;
         }
-        match normalize(&module) {
+        match alias_normalize(&module) {
             Some(module) => self.options.push(Options {
                 module,
                 options: param.replace('\t', " "),
@@ -606,20 +603,6 @@ mod tests {
         let mut w = Vec::new();
         c.parse(text, Path::new("/etc/modprobe.d/t.conf"), &mut w);
         (c, w)
-    }
-
-    #[test]
-    fn normalisation_skips_brackets() {
-        assert_eq!(normalize("snd-hda-intel").as_deref(), Some("snd_hda_intel"));
-        assert_eq!(normalize("a[b-c]-d[-]-").as_deref(), Some("a[b-c]_d[-]_"));
-        assert_eq!(
-            normalize("a[[-]-").as_deref(),
-            Some("a[[-]_"),
-            "no nesting, like kmod"
-        );
-        assert_eq!(normalize("a]b"), None);
-        assert_eq!(normalize("a[b-"), None);
-        assert_eq!(normalize("").as_deref(), Some(""));
     }
 
     #[test]

@@ -23,26 +23,20 @@ const NAME_MAX: usize = 255;
 /// Modules up to this size are read, larger ones mapped.
 const SMALL_MODULE: u64 = 64 << 10;
 
-/// File name endings depmod takes for modules (kmod `kmod_exts`).
-pub const MODULE_EXTENSIONS: &[&str] = &[".ko", ".ko.gz", ".ko.xz", ".ko.zst"];
-
-/// Whether `file_name` is a module file name (kmod's `path_ends_with_kmod_ext`).
+/// Whether `file_name` is a module file name (kmod's `path_ends_with_kmod_ext`, as depmod asks
+/// it of each directory entry).
 pub fn is_module_file(file_name: &str) -> bool {
-    MODULE_EXTENSIONS
-        .iter()
-        .any(|ext| file_name.len() > ext.len() && file_name.ends_with(ext))
+    modkit_glob::name::path_ends_with_kmod_ext(file_name)
 }
 
-/// kmod's `path_to_modname`: the base name up to its first `.`, with `-` made `_`.
+/// kmod's `path_to_modname` (empty for a path ending in `/`, which the walk never gives).
 pub fn module_name(path: &str) -> String {
-    let base = path.rsplit('/').next().unwrap_or(path);
-    let stem = base.split('.').next().unwrap_or(base);
-    stem.replace('-', "_")
+    modkit_glob::name::path_to_modname(path).unwrap_or_default()
 }
 
 /// kmod's `alias_normalize` (`None` for an unmatched bracket: depmod skips such aliases with a
 /// warning).
-pub use modkit_glob::normalize_alias;
+pub use modkit_glob::name::alias_normalize as normalize_alias;
 
 /// A module file chosen for its name.
 #[derive(Debug, Clone, PartialEq, Eq)]

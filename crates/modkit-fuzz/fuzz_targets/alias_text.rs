@@ -4,9 +4,8 @@
 
 use std::path::Path;
 
-use modkit_glob::{
-    AliasMatcher, normalize_alias, parse_aliases, read_aliases, write_modules_alias,
-};
+use modkit_glob::name::alias_normalize;
+use modkit_glob::{AliasMatcher, parse_aliases, read_aliases, write_modules_alias};
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let path = Path::new("/lib/modules/6.1.0-fuzz/modules.alias");
@@ -22,7 +21,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     }
     let Ok(aliases) = parsed else { return };
     for a in aliases.iter().take(32) {
-        let _ = normalize_alias(&a.pattern);
+        let _ = alias_normalize(&a.pattern);
     }
     let mut out = Vec::new();
     if write_modules_alias(&mut out, &aliases, path).is_ok() {

@@ -27,6 +27,6 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         let _ = (config.install_command(name), config.remove_command(name));
     }
     for word in text.split_whitespace().take(16) {
-        let _ = modkit_config::modprobe::normalize(word);
+        let _ = modkit_glob::name::alias_normalize(word);
     }
 });

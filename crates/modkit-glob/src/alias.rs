@@ -211,34 +211,6 @@ pub fn write_modules_alias(
     write_alias_lines(out, aliases, path)
 }
 
-/// kmod's `alias_normalize` (libkmod-util.c): `-` becomes `_` outside `[...]`. `None` when
-/// kmod rejects the alias (a `]` outside brackets or an unterminated `[`); depmod then leaves
-/// it out of modules.alias.bin with "Unmatched bracket".
-pub fn normalize_alias(alias: &str) -> Option<String> {
-    let mut out = String::with_capacity(alias.len());
-    let mut chars = alias.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '-' => out.push('_'),
-            ']' => return None,
-            '[' => {
-                out.push('[');
-                loop {
-                    let c = chars.next()?;
-                    out.push(c);
-                    if c == ']' {
-                        break;
-                    }
-                }
-            }
-            // Like a C string, the alias ends at a NUL.
-            '\0' => break,
-            c => out.push(c),
-        }
-    }
-    Some(out)
-}
-
 /// A `modules.alias` in memory, compiled for lookups: which modules does a modalias need?
 /// (Guix's `matching-modules`, over the whole set at once.)
 ///
@@ -258,7 +230,7 @@ pub struct AliasMatcher {
 }
 
 impl AliasMatcher {
-    /// Compile `aliases` (patterns are used as given; see [`normalize_alias`]).
+    /// Compile `aliases` (patterns are used as given; see [`crate::name::alias_normalize`]).
     pub fn new(aliases: Vec<Alias>) -> AliasMatcher {
         let set = aliases.iter().map(|a| Glob::new(&a.pattern)).collect();
         AliasMatcher { aliases, set }
@@ -389,18 +361,6 @@ mod tests {
             assert!(matches!(err, AliasError::Unwritable { .. }), "{bad:?}");
             assert!(out.is_empty(), "{bad:?} wrote something");
         }
-    }
-
-    #[test]
-    fn normalize_like_kmod() {
-        assert_eq!(
-            normalize_alias("snd-hda-intel").as_deref(),
-            Some("snd_hda_intel")
-        );
-        assert_eq!(normalize_alias("a-[x-z]-b").as_deref(), Some("a_[x-z]_b"));
-        assert_eq!(normalize_alias("a]"), None);
-        assert_eq!(normalize_alias("a[b-"), None);
-        assert_eq!(normalize_alias("a-\0-b").as_deref(), Some("a_"));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Module alias patterns with exactly the semantics kmod gets from glibc's
 //! `fnmatch(pattern, key, 0)`, compiled matchers over one pattern ([`Glob`]) or many
 //! ([`GlobSet`]), and the text `modules.alias` format ([`read_aliases`], [`write_modules_alias`],
-//! [`AliasMatcher`]).
+//! [`AliasMatcher`]), and kmod's rules for module names and module file names ([`name`]: the one
+//! copy the other crates use).
 //!
 //! Matching does no I/O and never allocates per pattern; only [`read_alias_file`] touches the
 //! file system.
@@ -25,11 +26,12 @@
 mod alias;
 pub mod fnmatch;
 mod glob;
+pub mod name;
 mod set;
 
 pub use alias::{
-    Alias, AliasError, AliasMatcher, MODULES_ALIAS_HEADER, normalize_alias, parse_aliases,
-    read_alias_file, read_aliases, write_alias_lines, write_modules_alias,
+    Alias, AliasError, AliasMatcher, MODULES_ALIAS_HEADER, parse_aliases, read_alias_file,
+    read_aliases, write_alias_lines, write_modules_alias,
 };
 pub use fnmatch::fnmatch;
 pub use glob::Glob;

@@ -194,6 +194,12 @@ pub trait Kernel {
     /// The `/proc` tree.
     fn proc_dir(&self) -> &ProcDir;
 
+    /// The kernel's release, as `uname -r` prints it: [`crate::kernel_release`], unless the
+    /// implementor stands for another kernel.
+    fn release(&self) -> Result<String, Errno> {
+        crate::kernel_release()
+    }
+
     /// The loaded modules (`/proc/modules`), in the kernel's order.
     fn loaded_modules(&self) -> Result<Vec<LoadedModule>, Error> {
         self.proc_dir().modules()

@@ -4,6 +4,7 @@
 //!
 //! Everything goes through the [`Kernel`] trait: [`LinuxKernel`] is the running kernel,
 //! [`RecordingKernel`] a fake that records calls, so tools are tested without root.
+//! [`kernel_release`] is the running kernel's release for every tool.
 
 mod errno;
 mod kernel;
@@ -26,6 +27,12 @@ pub use sys::{
     MODULE_INIT_COMPRESSED_FILE, MODULE_INIT_IGNORE_MODVERSIONS, MODULE_INIT_IGNORE_VERMAGIC,
 };
 pub use sysfs::{InitState, SysModule};
+
+/// The running kernel's release, as `uname -r` prints it (`6.1.0-28-amd64`): from `uname(2)`, as
+/// kmod takes it, so it works before `/proc` is mounted (an initramfs runs the tools first).
+pub fn kernel_release() -> Result<String, Errno> {
+    sys::uname_release()
+}
 
 /// An error reading the kernel's trees.
 #[derive(Debug, thiserror::Error)]

@@ -91,6 +91,7 @@ impl std::fmt::Debug for Call {
 pub struct RecordingKernel {
     sys_module: SysModule,
     proc_dir: ProcDir,
+    release: Option<String>,
     calls: RefCell<Vec<Call>>,
     script: RefCell<HashMap<Syscall, VecDeque<Result<(), Errno>>>>,
 }
@@ -101,9 +102,17 @@ impl RecordingKernel {
         RecordingKernel {
             sys_module,
             proc_dir,
+            release: None,
             calls: RefCell::default(),
             script: RefCell::default(),
         }
+    }
+
+    /// The same fake kernel, with `release` for its `uname -r` (without one, asking for the
+    /// release fails with `ENOSYS`: a fake never answers with the host's).
+    pub fn with_release(mut self, release: &str) -> RecordingKernel {
+        self.release = Some(release.to_owned());
+        self
     }
 
     /// Make the next not yet scripted call of `syscall` return `result`.
@@ -165,5 +174,30 @@ impl Kernel for RecordingKernel {
 
     fn proc_dir(&self) -> &ProcDir {
         &self.proc_dir
+    }
+
+    fn release(&self) -> Result<String, Errno> {
+        self.release.clone().ok_or(Errno(libc::ENOSYS))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::LinuxKernel;
+
+    #[test]
+    fn a_fake_kernel_has_only_the_release_it_is_given() {
+        let fake =
+            || RecordingKernel::new(SysModule::new("/nonexistent"), ProcDir::new("/nonexistent"));
+        assert_eq!(fake().release(), Err(Errno(libc::ENOSYS)));
+        assert_eq!(
+            fake().with_release("6.12.0-test").release().as_deref(),
+            Ok("6.12.0-test")
+        );
+        // The real one asks uname(2), whatever its trees.
+        let linux =
+            LinuxKernel::with_trees(SysModule::new("/nonexistent"), ProcDir::new("/nonexistent"));
+        assert_eq!(linux.release(), crate::kernel_release());
     }
 }

@@ -1,7 +1,8 @@
-//! The raw module syscalls, each a thin `unsafe` wrapper that only passes valid pointers.
+//! The raw module syscalls (and `uname`), each a thin `unsafe` wrapper that only passes valid
+//! pointers.
 //!
 //! Numbers and flags: include/uapi/linux/module.h and the syscalls' man pages
-//! (finit_module(2), init_module(2), delete_module(2)).
+//! (finit_module(2), init_module(2), delete_module(2), uname(2)).
 
 use std::ffi::CStr;
 use std::fs::File;
@@ -61,6 +62,25 @@ pub fn delete_module(name: &CStr, flags: u32) -> Result<(), Errno> {
     if ret == 0 { Ok(()) } else { Err(Errno::last()) }
 }
 
+/// The `release` field of `uname(2)`: the running kernel's release, as `uname -r` prints it.
+pub fn uname_release() -> Result<String, Errno> {
+    // SAFETY: `utsname` is arrays of `c_char` only, for which all-zero bytes are a valid value.
+    let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: `uts` is a valid, writable `utsname` that outlives the call; uname only writes
+    // into it.
+    if unsafe { libc::uname(&mut uts) } != 0 {
+        return Err(Errno::last());
+    }
+    // The kernel NUL-terminates each field within its array; stop at the end regardless.
+    let release: Vec<u8> = uts
+        .release
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
+    Ok(String::from_utf8_lossy(&release).into_owned())
+}
+
 /// An anonymous in-memory file holding `bytes`, so `finit_module` can load a module that was
 /// decompressed in user space while keeping its flags (which `init_module` has no room for).
 pub fn memfd_with(bytes: &[u8]) -> Result<File, Errno> {
@@ -80,6 +100,15 @@ pub fn memfd_with(bytes: &[u8]) -> Result<File, Errno> {
 mod tests {
     use super::*;
     use std::io::{Read, Seek};
+
+    #[test]
+    fn uname_release_is_the_kernels() {
+        let release = uname_release().unwrap();
+        assert!(!release.is_empty());
+        // Linux keeps the same text in /proc, when /proc is mounted (it is where tests run).
+        let proc = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+        assert_eq!(release, proc.trim_end());
+    }
 
     #[test]
     fn memfd_holds_the_bytes() {

@@ -438,6 +438,9 @@ impl<K: Kernel> Kernel for LockedKernel<K> {
     fn proc_dir(&self) -> &ProcDir {
         &self.proc
     }
+    fn release(&self) -> Result<String, Errno> {
+        lock(&self.inner).release()
+    }
 }
 
 struct State {

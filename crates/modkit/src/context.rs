@@ -5,50 +5,18 @@
 //! was found through (kmod keys those `name\alias`). That distinction is visible in kmod's
 //! behaviour (options and blacklisting of aliases, which entries a probe visits), so it is kept.
 
-use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use modkit_config::modprobe::ModprobeConfig;
 use modkit_index::fnmatch::fnmatch;
-use modkit_index::{Index, Value, WildScratch};
 use modkit_syscalls::{InitState, Kernel};
 
+use crate::indexes::{IndexFile, Indexes};
 use crate::info::{self, Info};
-use crate::name::module_name_from_path;
-use crate::wild_set::{WildSet, WildSetScratch};
+use crate::name::{alias_normalize, modname_normalize, path_to_modname};
 use crate::{Error, Level, Reporter};
-
-/// The index files a lookup reads, in the module directory.
-#[derive(Debug, Clone, Copy)]
-enum IndexFile {
-    Dep = 0,
-    Alias = 1,
-    Symbols = 2,
-    Builtin = 3,
-    BuiltinAlias = 4,
-}
-
-impl IndexFile {
-    const COUNT: usize = 5;
-
-    fn file_name(self) -> &'static str {
-        match self {
-            IndexFile::Dep => "modules.dep.bin",
-            IndexFile::Alias => "modules.alias.bin",
-            IndexFile::Symbols => "modules.symbols.bin",
-            IndexFile::Builtin => "modules.builtin.bin",
-            IndexFile::BuiltinAlias => "modules.builtin.alias.bin",
-        }
-    }
-}
-
-/// Wildcard lookups in one index answered by walking its trie, as kmod does, before its
-/// patterns are compiled into a [`WildSet`]: a walk costs some 25 us on Debian's
-/// modules.alias.bin, compiling its 26,000 patterns some 15 ms, so one-off lookups never pay
-/// for the set and bulk lookups (`modprobe -a -R`, coldplug) barely pay for the walk.
-const WILD_SET_AFTER: u32 = 256;
 
 /// A module in a [`Context`]'s pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -72,16 +40,16 @@ pub enum ModuleRef {
 }
 
 impl ModuleRef {
-    /// A module given as a file; kmod shows its absolute path.
+    /// A module given as a file; kmod shows its absolute path. A path that names no module
+    /// (its base name is empty: `dir/`) is not found, as in kmod.
     pub fn from_path(path: &Path) -> Result<ModuleRef, Error> {
-        let path = std::path::absolute(path).map_err(|source| Error::Io {
+        let io = |source| Error::Io {
             path: path.to_owned(),
             source,
-        })?;
-        Ok(ModuleRef::File {
-            name: module_name_from_path(&path),
-            path,
-        })
+        };
+        let name = path_to_modname(path).ok_or_else(|| io(std::io::ErrorKind::NotFound.into()))?;
+        let path = std::path::absolute(path).map_err(io)?;
+        Ok(ModuleRef::File { name, path })
     }
 
     /// The module name.
@@ -132,18 +100,13 @@ impl Entry {
 /// `VERSION` pasted into `%s/lib/modules/%s` (a root ending in `/` gives `//`, as in kmod),
 /// the running kernel's release when no version is given, `/lib/modules/...` without a root.
 pub fn module_dir(root: Option<&OsStr>, version: Option<&str>) -> PathBuf {
-    let version = version.map(str::to_owned).unwrap_or_else(kernel_release);
+    let version = version
+        .map(str::to_owned)
+        .unwrap_or_else(|| modkit_syscalls::kernel_release().unwrap_or_default());
     let mut dir = root.map(OsStr::to_os_string).unwrap_or_default();
     dir.push("/lib/modules/");
     dir.push(version);
     PathBuf::from(dir)
-}
-
-/// The running kernel's release, as `uname -r` prints it.
-fn kernel_release() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|release| release.trim_end().to_owned())
-        .unwrap_or_default()
 }
 
 /// A module directory with its configuration and indexes: what libkmod's `kmod_ctx` holds.
@@ -151,14 +114,8 @@ fn kernel_release() -> String {
 /// Indexes are opened on first use and kept, so a context serves any number of lookups with
 /// one open (and one mmap) per index. Modules found are kept in a pool, as libkmod does.
 pub struct Context {
-    dir: PathBuf,
     config: ModprobeConfig,
-    indexes: [OnceCell<Option<Index<'static>>>; IndexFile::COUNT],
-    scratch: RefCell<WildScratch>,
-    /// Per index: wildcard lookups so far, and once there were enough, its compiled set.
-    wild_lookups: [Cell<u32>; IndexFile::COUNT],
-    wild_sets: [OnceCell<Option<WildSet>>; IndexFile::COUNT],
-    wild_set_scratch: RefCell<WildSetScratch>,
+    indexes: Indexes,
     entries: Vec<Entry>,
     by_key: HashMap<String, ModId>,
     first_softdep_only: bool,
@@ -167,7 +124,7 @@ pub struct Context {
 impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Context")
-            .field("dir", &self.dir)
+            .field("dir", &self.dir())
             .field("modules", &self.entries.len())
             .finish_non_exhaustive()
     }
@@ -177,13 +134,8 @@ impl Context {
     /// A context over the module directory `dir` (e.g. from [`module_dir`]) with `config`.
     pub fn new(dir: impl Into<PathBuf>, config: ModprobeConfig) -> Context {
         Context {
-            dir: dir.into(),
             config,
-            indexes: Default::default(),
-            scratch: RefCell::default(),
-            wild_lookups: Default::default(),
-            wild_sets: Default::default(),
-            wild_set_scratch: RefCell::default(),
+            indexes: Indexes::new(dir.into()),
             entries: Vec::new(),
             by_key: HashMap::new(),
             first_softdep_only: false,
@@ -234,7 +186,7 @@ impl Context {
 
     /// The module directory.
     pub fn dir(&self) -> &Path {
-        &self.dir
+        self.indexes.dir()
     }
 
     /// The configuration.
@@ -242,90 +194,10 @@ impl Context {
         &self.config
     }
 
-    fn index(&self, file: IndexFile) -> Result<Option<&Index<'static>>, Error> {
-        let cell = &self.indexes[file as usize];
-        if let Some(index) = cell.get() {
-            return Ok(index.as_ref());
-        }
-        let path = self.dir.join(file.file_name());
-        // A missing index finds nothing, and so does an empty one (kmod 30's depmod writes
-        // 0-byte modules.builtin*.bin without modules.builtin); kmod fails on both quietly.
-        // Any other damage, a header cut short included, is named in an error.
-        let index = match Index::open(&path) {
-            Ok(index) => Some(index),
-            Err(modkit_index::Error::Io { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound =>
-            {
-                None
-            }
-            Err(modkit_index::Error::TooShort { len: 0 }) => None,
-            Err(source) => return Err(Error::Index { path, source }),
-        };
-        Ok(cell.get_or_init(|| index).as_ref())
-    }
-
-    fn index_error(&self, file: IndexFile, source: modkit_index::Error) -> Error {
-        Error::Index {
-            path: self.dir.join(file.file_name()),
-            source,
-        }
-    }
-
-    /// The first value of `key` in an index (kmod's `index_mm_search`).
-    fn index_get(&self, file: IndexFile, key: &str) -> Result<Option<String>, Error> {
-        let Some(index) = self.index(file)? else {
-            return Ok(None);
-        };
-        index
-            .get(key)
-            .map(|v| v.map(str::to_owned))
-            .map_err(|e| self.index_error(file, e))
-    }
-
-    /// The values of every pattern in an index matching `key` (kmod's `index_mm_searchwild`).
-    ///
-    /// After [`WILD_SET_AFTER`] lookups in one index, its patterns are compiled into a
-    /// [`WildSet`], which answers the same, in the same order, some 30 times faster; an index
-    /// that cannot be read whole stays with the walk, which reports the damage it meets.
-    fn index_wild(&self, file: IndexFile, key: &str) -> Result<Vec<String>, Error> {
-        let Some(index) = self.index(file)? else {
-            return Ok(Vec::new());
-        };
-        let count = &self.wild_lookups[file as usize];
-        count.set(count.get().saturating_add(1));
-        if count.get() > WILD_SET_AFTER {
-            let set = self.wild_sets[file as usize].get_or_init(|| WildSet::new(index).ok());
-            if let Some(set) = set {
-                let mut scratch = self.wild_set_scratch.borrow_mut();
-                let mut found = Vec::new();
-                if set.search_into(key, &mut scratch, &mut found) {
-                    return Ok(found.into_iter().map(str::to_owned).collect());
-                }
-            }
-        }
-        let mut scratch = self.scratch.borrow_mut();
-        let mut out: Vec<Value<'_>> = Vec::new();
-        index
-            .search_wild_into(key, &mut scratch, &mut out)
-            .map_err(|e| self.index_error(file, e))?;
-        Ok(out.iter().map(|v| v.value.to_owned()).collect())
-    }
-
     /// Write `alias KEY VALUE` for every entry of modules.alias.bin and modules.symbols.bin,
     /// as `modprobe -c` ends (kmod's `kmod_dump_index`). A missing index writes nothing.
     pub fn dump_indexes(&self, out: &mut impl std::io::Write) -> Result<(), Error> {
-        for file in [IndexFile::Alias, IndexFile::Symbols] {
-            let Some(index) = self.index(file)? else {
-                continue;
-            };
-            for entry in index.iter() {
-                let entry = entry.map_err(|e| self.index_error(file, e))?;
-                for value in entry.values {
-                    let _ = writeln!(out, "alias {} {}", entry.key, value.value);
-                }
-            }
-        }
-        Ok(())
+        self.indexes.dump(out)
     }
 
     // ---- the pool ----
@@ -364,21 +236,20 @@ impl Context {
     /// The module of this name (kmod's `kmod_module_new_from_name`: cut at the first `.`,
     /// `-` as `_`). Nothing is checked.
     pub fn module_from_name(&mut self, name: &str) -> ModId {
-        let name: String = name.split('.').next().unwrap_or_default().replace('-', "_");
-        self.get_or_new(&name, None)
+        self.get_or_new(&modname_normalize(name), None)
     }
 
-    /// The module in a file (kmod's `kmod_module_new_from_path`): the file must exist.
+    /// The module in a file (kmod's `kmod_module_new_from_path`): the file must exist and its
+    /// base name must not be empty.
     pub fn module_from_path(&mut self, path: &Path) -> Result<ModId, Error> {
-        let abs = std::path::absolute(path).map_err(|source| Error::Io {
+        let io = |source| Error::Io {
             path: path.to_owned(),
             source,
-        })?;
-        std::fs::metadata(&abs).map_err(|source| Error::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        let id = self.get_or_new(&module_name_from_path(path), None);
+        };
+        let abs = std::path::absolute(path).map_err(io)?;
+        std::fs::metadata(&abs).map_err(io)?;
+        let name = path_to_modname(path).ok_or_else(|| io(std::io::ErrorKind::NotFound.into()))?;
+        let id = self.get_or_new(&name, None);
         let entry = self.entry_mut(id);
         if entry.path.is_none() {
             entry.path = Some(abs);
@@ -420,7 +291,7 @@ impl Context {
     pub fn lookup(&mut self, given: &str) -> Result<Vec<ModId>, Error> {
         // kmod 30 rejects a name its `alias_normalize` cannot take (a `]` outside brackets,
         // an unterminated `[`): nothing is found.
-        let Some(alias) = modkit_glob::normalize_alias(given) else {
+        let Some(alias) = alias_normalize(given) else {
             return Ok(Vec::new());
         };
         let mut found = Vec::new();
@@ -440,7 +311,7 @@ impl Context {
         }
 
         if !alias.contains(':')
-            && let Some(line) = self.index_get(IndexFile::Dep, &alias)?
+            && let Some(line) = self.indexes.get(IndexFile::Dep, &alias)?
         {
             let id = self.get_or_new(&alias, None);
             self.parse_depline(id, &line);
@@ -448,7 +319,7 @@ impl Context {
         }
 
         if alias.starts_with("symbol:") {
-            for module in self.index_wild(IndexFile::Symbols, &alias)? {
+            for module in self.indexes.wild(IndexFile::Symbols, &alias)? {
                 found.push(self.get_or_new(&module, Some(&alias)));
             }
             if !found.is_empty() {
@@ -479,20 +350,20 @@ impl Context {
             return Ok(vec![id]);
         }
 
-        for module in self.index_wild(IndexFile::Alias, &alias)? {
+        for module in self.indexes.wild(IndexFile::Alias, &alias)? {
             found.push(self.get_or_new(&module, Some(&alias)));
         }
         if !found.is_empty() {
             return Ok(found);
         }
 
-        if self.index_get(IndexFile::Builtin, &alias)?.is_some() {
+        if self.indexes.get(IndexFile::Builtin, &alias)?.is_some() {
             let id = self.module_from_name(&alias);
             self.entry_mut(id).builtin = true;
             return Ok(vec![id]);
         }
 
-        for module in self.index_wild(IndexFile::BuiltinAlias, &alias)? {
+        for module in self.indexes.wild(IndexFile::BuiltinAlias, &alias)? {
             let id = self.get_or_new(&module, Some(&alias));
             self.entry_mut(id).builtin = true;
             found.push(id);
@@ -512,6 +383,21 @@ impl Context {
             });
         }
         Ok(modules)
+    }
+
+    /// The modules that export `symbol`, as modules.symbols.bin names them (the `symbol:NAME`
+    /// step of [`Context::lookup`] alone, keyed as it keys them), in the index's order; `None`
+    /// when the directory has no symbols index to ask.
+    pub fn exporters_of(&mut self, symbol: &str) -> Result<Option<Vec<ModId>>, Error> {
+        if self.indexes.open(IndexFile::Symbols)?.is_none() {
+            return Ok(None);
+        }
+        let key = format!("symbol:{symbol}");
+        let mut found = Vec::new();
+        for module in self.indexes.wild(IndexFile::Symbols, &key)? {
+            found.push(self.get_or_new(&module, Some(&key)));
+        }
+        Ok(Some(found))
     }
 
     /// kmod's `kmod_module_parse_depline`: the module's path and its dependencies.
@@ -534,13 +420,13 @@ impl Context {
             }
         };
         if self.entry(id).path.is_none() {
-            let path = join(&self.dir, relpath);
+            let path = join(self.dir(), relpath);
             self.entry_mut(id).path = Some(path);
         }
         let mut deps = Vec::new();
         for dep in rest.split([' ', '\t']).filter(|s| !s.is_empty()) {
-            let path = join(&self.dir, dep);
-            let dep_id = self.get_or_new(&module_name_from_path(&path), None);
+            let path = join(self.dir(), dep);
+            let dep_id = self.get_or_new(&path_to_modname(&path).unwrap_or_default(), None);
             let entry = self.entry_mut(dep_id);
             if entry.path.is_none() {
                 entry.path = Some(path);
@@ -556,7 +442,7 @@ impl Context {
             return Ok(());
         }
         let name = self.entry(id).name.clone();
-        if let Some(line) = self.index_get(IndexFile::Dep, &name)? {
+        if let Some(line) = self.indexes.get(IndexFile::Dep, &name)? {
             self.parse_depline(id, &line);
         }
         Ok(())
@@ -693,7 +579,7 @@ impl Context {
     pub fn module_info(&self, module: &ModuleRef) -> Result<Info, Error> {
         match module {
             ModuleRef::File { path, .. } => info::file_info(path),
-            ModuleRef::Builtin { name } => info::builtin_info(&self.dir, name),
+            ModuleRef::Builtin { name } => info::builtin_info(self.dir(), name),
         }
     }
 }

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use modkit_glob::{AliasError, AliasMatcher};
 use modkit_sysfs::{DeviceKind, DeviceNumber, Sysfs};
 
-use crate::name::normalize_name;
+use crate::name::modname_normalize;
 use crate::{Context, Error, ModId};
 
 /// A device, as a user names it.
@@ -155,18 +155,18 @@ fn visit(
     Ok(())
 }
 
-/// The names of `needed` that are not in `provided` (names compared normalised, `-` as
-/// `_`), in order, each once (Guix's `missing-modules`, over any list of needed modules).
+/// The names of `needed` that are not in `provided` (names compared as kmod normalises them:
+/// `-` as `_`, up to the first `.`), in order, each once (Guix's `missing-modules`, over any list of needed modules).
 pub fn missing_modules<'a>(
     needed: impl IntoIterator<Item = &'a str>,
     provided: &[String],
 ) -> Vec<&'a str> {
-    let provided: HashSet<String> = provided.iter().map(|p| normalize_name(p)).collect();
+    let provided: HashSet<String> = provided.iter().map(|p| modname_normalize(p)).collect();
     let mut seen = HashSet::new();
     needed
         .into_iter()
         .filter(|name| {
-            let name = normalize_name(name);
+            let name = modname_normalize(name);
             !provided.contains(&name) && seen.insert(name)
         })
         .collect()

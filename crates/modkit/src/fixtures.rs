@@ -75,7 +75,7 @@ pub fn write_module_dir(moddir: &Path) {
         dep.insert(module, line.trim_end(), priority).unwrap();
         for pattern in *aliases {
             // depmod normalises the keys of modules.alias.bin, not the text file's.
-            let key = modkit_glob::normalize_alias(pattern).unwrap();
+            let key = modkit_glob::name::alias_normalize(pattern).unwrap();
             alias.insert(&key, module, priority).unwrap();
             alias_text.push_str(&format!("alias {pattern} {module}\n"));
         }
@@ -84,7 +84,7 @@ pub fn write_module_dir(moddir: &Path) {
     for (priority, (module, aliases)) in BUILTIN.iter().enumerate() {
         builtin.insert(module, "", priority as u32).unwrap();
         for pattern in *aliases {
-            let key = modkit_glob::normalize_alias(pattern).unwrap();
+            let key = modkit_glob::name::alias_normalize(pattern).unwrap();
             builtin_alias.insert(&key, module, priority as u32).unwrap();
         }
     }

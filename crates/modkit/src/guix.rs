@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use modkit_syscalls::{Errno, Kernel, LoadError, LoadOptions};
 
 use crate::info::file_info;
-use crate::name::{has_module_extension, module_name_from_path, normalize_name};
+use crate::name::{modname_normalize, path_ends_with_kmod_ext, path_to_modname};
 
 /// Why a module could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -80,8 +80,8 @@ pub fn load_module_file(
     path: &Path,
     how: &LoadFile<'_>,
 ) -> Result<bool, GuixError> {
-    let name = module_name_from_path(path);
-    if how.blacklist.iter().any(|b| normalize_name(b) == name) {
+    let name = path_to_modname(path).unwrap_or_default();
+    if how.blacklist.iter().any(|b| modname_normalize(b) == name) {
         return Ok(false);
     }
     if how.recursive {
@@ -147,10 +147,11 @@ pub fn loaded_modules(kernel: &dyn Kernel) -> Result<Vec<String>, modkit_syscall
 }
 
 /// The file of module `name` under `dir` (searched recursively, in file name order): a
-/// `.ko`, `.ko.gz`, `.ko.xz` or `.ko.zst` file whose name is the module's with `-` and `_`
-/// taken as the same (Guix's `find-module-file`).
+/// `.ko`, `.ko.gz`, `.ko.xz` or `.ko.zst` file whose module name is `name`'s, both as kmod
+/// normalises them (`-` and `_` the same, a name ending at its first `.`, so a file name such
+/// as `usb-storage.ko` finds its file too) (Guix's `find-module-file`).
 pub fn find_module_file(dir: &Path, name: &str) -> Result<Option<PathBuf>, crate::Error> {
-    let wanted = normalize_name(name);
+    let wanted = modname_normalize(name);
     let mut stack = vec![dir.to_owned()];
     while let Some(dir) = stack.pop() {
         let read = std::fs::read_dir(&dir).map_err(|source| crate::Error::Io {
@@ -163,8 +164,8 @@ pub fn find_module_file(dir: &Path, name: &str) -> Result<Option<PathBuf>, crate
         for path in entries {
             if path.is_dir() {
                 subdirs.push(path);
-            } else if has_module_extension(path.as_os_str().as_encoded_bytes())
-                && module_name_from_path(&path) == wanted
+            } else if path_ends_with_kmod_ext(&path)
+                && path_to_modname(&path).as_ref() == Some(&wanted)
             {
                 return Ok(Some(path));
             }

@@ -291,7 +291,7 @@ pub fn generic_modules(dir: &Path) -> Result<Vec<(String, &'static str)>, Error>
         .filter_map(|line| line.split_once(':'))
         .filter_map(|(rel, _)| {
             let group = GENERIC_DIRS.iter().find(|d| rel.starts_with(**d))?;
-            Some((crate::module_name_from_path(Path::new(rel)), *group))
+            Some((crate::name::path_to_modname(rel)?, *group))
         })
         .collect())
 }

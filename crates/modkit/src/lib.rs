@@ -23,6 +23,10 @@
 //!   blacklisted, built-in and loaded modules, independent modules loaded side by side.
 //! - [`initramfs`]: the modules, firmware and configuration an initramfs needs for a set of
 //!   devices, modules and filesystems, and the image itself.
+//! - [`missing_symbols`]: which symbols a module file needs that the kernel lacks, and which
+//!   modules export them ([`Context::exporters_of`]): insmod's hint after kmod's "Unknown
+//!   symbol in module".
+//! - [`name`]: kmod's rules for module names and module file names (modkit-glob's).
 //!
 //! Every decision takes a [`Kernel`], so tests run the whole logic against a
 //! [`syscalls::RecordingKernel`] over fake trees. What kmod prints goes through a [`Reporter`];
@@ -39,9 +43,10 @@ pub mod devices;
 #[doc(hidden)]
 pub mod fixtures;
 pub mod guix;
+mod indexes;
 mod info;
 pub mod initramfs;
-mod name;
+mod missing;
 mod probe;
 mod remove;
 mod report;
@@ -55,6 +60,7 @@ pub use modkit_config as config;
 pub use modkit_cpio as cpio;
 pub use modkit_elf as elf;
 pub use modkit_glob as glob;
+pub use modkit_glob::name;
 pub use modkit_index as index;
 pub use modkit_syscalls as syscalls;
 pub use modkit_syscalls::Kernel;
@@ -62,7 +68,7 @@ pub use modkit_sysfs as sysfs;
 
 pub use context::{Context, ModId, ModuleRef, module_dir};
 pub use info::{Info, builtin_info, file_info};
-pub use name::{has_module_extension, module_name_from_path, normalize_name};
+pub use missing::{Exporter, MissingSymbols, missing_symbols};
 pub use probe::{Blacklist, ProbeOptions, ProbeOutcome, probe};
 pub use remove::{RemoveOptions, remove};
 pub use report::{CommandRunner, Level, Recorder, Reporter, ShellRunner};

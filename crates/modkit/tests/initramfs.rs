@@ -129,7 +129,7 @@ fn kmod_show_depends_status(
         .filter_map(|line| line.strip_prefix("insmod "))
         .map(|rest| {
             let path = rest.split(' ').next().unwrap();
-            modkit::module_name_from_path(Path::new(path))
+            modkit::name::path_to_modname(path).expect("a module path")
         })
         .collect()
 }
@@ -274,9 +274,10 @@ fn every_softdep_line_counts_where_kmod_30_takes_the_first() {
     for module in &extra {
         // Each extra module is named (as written, `-` or `_`) on a later btrfs line, or is a
         // dependency of one that is.
-        let named = later_lines
-            .iter()
-            .any(|l| l.split(' ').any(|w| modkit::normalize_name(w) == **module));
+        let named = later_lines.iter().any(|l| {
+            l.split(' ')
+                .any(|w| modkit::name::alias_normalize(w).as_deref() == Some(*module))
+        });
         let dependency = ctx_dependency_of_named(&tree, &later_lines, module);
         assert!(
             named || dependency,

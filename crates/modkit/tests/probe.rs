@@ -160,7 +160,7 @@ impl Kernel for LiveKernel {
         self.inner.finit_module(file, params, flags)?;
         let calls = self.inner.calls();
         if let Some(Call::FinitModule { file, .. }) = calls.last() {
-            let name = modkit::module_name_from_path(file);
+            let name = modkit::name::path_to_modname(file).unwrap();
             let dir = self.sys.join(&name);
             fs::create_dir_all(dir.join("holders")).unwrap();
             fs::write(dir.join("initstate"), "live\n").unwrap();
@@ -625,6 +625,11 @@ fn guix_operations() {
     let extra = fx.dir().join("extra");
     assert_eq!(
         guix::find_module_file(&fx.dir(), "hello-feature").unwrap(),
+        Some(extra.join("hello_feature.ko"))
+    );
+    // A file name finds its file too, as kmod names it (up to the first `.`).
+    assert_eq!(
+        guix::find_module_file(&fx.dir(), "hello-feature.ko").unwrap(),
         Some(extra.join("hello_feature.ko"))
     );
     assert_eq!(guix::find_module_file(&fx.dir(), "nosuch").unwrap(), None);

@@ -44,8 +44,7 @@ fn builtin_modules(moddir: &str) -> Vec<String> {
     std::fs::read_to_string(format!("{moddir}/modules.builtin"))
         .unwrap_or_default()
         .lines()
-        .filter_map(|line| line.rsplit('/').next()?.split('.').next())
-        .map(|name| name.replace('-', "_"))
+        .filter_map(modkit_glob::name::path_to_modname)
         .collect()
 }
 

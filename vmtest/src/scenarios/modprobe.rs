@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Ctx, read_trimmed};
+use super::{Ctx, kernel_release};
 
 /// What the host adds to the kernel command line for `cmdline` and `blacklist`
 /// (`CMDLINE_ARGS` in xtask/src/vmtest.rs). The kernel ignores `MOD.PARAM` for modules it does
@@ -58,7 +58,7 @@ struct ModuleDir {
 impl ModuleDir {
     /// `/lib/modules/RELEASE` as modprobe will look for it; nothing is changed yet.
     fn new(ctx: &Ctx<'_>) -> ModuleDir {
-        let release = read_trimmed("/proc/sys/kernel/osrelease");
+        let release = kernel_release();
         let dir = PathBuf::from(format!("/lib/modules/{release}"));
         let saved = index_files(&dir)
             .into_iter()

@@ -171,10 +171,10 @@ pub fn modules(sh: &Shell, modkit: &Path, kernel: &KernelTree) -> Result<Files> 
     for name in DRIVERS {
         ensure!(
             builtin.contains(name)
-                || files.files.iter().any(|(p, _)| {
-                    let file = p.rsplit('/').next().unwrap_or(p);
-                    file.split('.').next().map(|n| n.replace('-', "_")) == Some(name.to_string())
-                }),
+                || files
+                    .files
+                    .iter()
+                    .any(|(p, _)| modkit_glob::name::path_to_modname(p).as_deref() == Some(*name)),
             "modkit modprobe --show-depends named neither a module file nor a built-in module \
              for {name}:\n{shown}"
         );

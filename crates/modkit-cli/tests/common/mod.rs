@@ -20,3 +20,60 @@ pub fn output(command: &mut Command) -> Output {
         code: out.status.code().unwrap_or(-1),
     }
 }
+
+/// Make the child of `command` get `errno` from every `finit_module` and `init_module`, which
+/// never reach the kernel: a seccomp filter, installed between fork and exec, answers them.
+/// So a test sees the tools handle a refusal of the real kernel (ENOENT is Linux's answer for
+/// an unknown symbol) with nothing ever loaded, root or not.
+#[allow(dead_code)] // reason: only some test binaries load modules
+pub fn module_syscalls_fail(command: &mut Command, errno: i32) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+
+    let statement = |code: u32, k: u32| libc::sock_filter {
+        code: code as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let jump_if = |k: u32, jt: u8| libc::sock_filter {
+        code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+        jt,
+        jf: 0,
+        k,
+    };
+    // The syscall number is the first field of `struct seccomp_data`. The child makes native
+    // syscalls only, so the architecture field needs no check.
+    let filter = [
+        statement(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0),
+        jump_if(libc::SYS_finit_module as u32, 2),
+        jump_if(libc::SYS_init_module as u32, 1),
+        statement(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW),
+        statement(
+            libc::BPF_RET | libc::BPF_K,
+            libc::SECCOMP_RET_ERRNO | (errno as u32 & libc::SECCOMP_RET_DATA),
+        ),
+    ];
+    let install = move || {
+        let program = libc::sock_fprog {
+            len: filter.len() as u16,
+            filter: filter.as_ptr().cast_mut(),
+        };
+        // SAFETY: prctl with these arguments only reads `program`, which points at `filter`
+        // and lives until the call returns; both calls are async-signal-safe system calls, as
+        // code between fork and exec must be.
+        unsafe {
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+                || libc::prctl(
+                    libc::PR_SET_SECCOMP,
+                    libc::SECCOMP_MODE_FILTER,
+                    &program as *const libc::sock_fprog,
+                ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    };
+    // SAFETY: `install` allocates nothing and only makes the two prctl calls above.
+    unsafe { command.pre_exec(install) }
+}

@@ -8,14 +8,13 @@ use std::path::{Path, PathBuf};
 
 use modkit_index::IndexBuilder;
 
-/// kmod's `path_to_modname`: the basename up to its first `.`, with `-` made `_`.
+/// kmod's `path_to_modname` (modkit-glob's), for modules.dep paths (never empty).
 pub fn modname(path: &str) -> String {
-    let base = path.rsplit('/').next().unwrap_or(path);
-    base.split('.').next().unwrap_or("").replace('-', "_")
+    modkit_glob::name::path_to_modname(path).unwrap()
 }
 
 /// kmod's `alias_normalize` / depmod's `underscores2` (modkit-glob's).
-pub use modkit_glob::normalize_alias;
+pub use modkit_glob::name::alias_normalize as normalize_alias;
 
 /// Module name -> module index (its line number in modules.dep).
 pub fn module_indexes(modules_dep: &str) -> HashMap<String, u32> {

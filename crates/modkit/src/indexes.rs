@@ -1,0 +1,158 @@
+//! The index files of one module directory as a set: each opened (and mapped) on first use and
+//! kept, looked up as kmod's `index_mm_search` and `index_mm_searchwild` do (what libkmod's
+//! `kmod_ctx` keeps in its `indexes[]`).
+
+use std::cell::{Cell, OnceCell, RefCell};
+use std::path::{Path, PathBuf};
+
+use modkit_index::{Index, Value, WildScratch};
+
+use crate::Error;
+use crate::wild_set::{WildSet, WildSetScratch};
+
+/// The index files a lookup reads, in the module directory.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum IndexFile {
+    Dep = 0,
+    Alias = 1,
+    Symbols = 2,
+    Builtin = 3,
+    BuiltinAlias = 4,
+}
+
+impl IndexFile {
+    const COUNT: usize = 5;
+
+    fn file_name(self) -> &'static str {
+        match self {
+            IndexFile::Dep => "modules.dep.bin",
+            IndexFile::Alias => "modules.alias.bin",
+            IndexFile::Symbols => "modules.symbols.bin",
+            IndexFile::Builtin => "modules.builtin.bin",
+            IndexFile::BuiltinAlias => "modules.builtin.alias.bin",
+        }
+    }
+}
+
+/// Wildcard lookups in one index answered by walking its trie, as kmod does, before its
+/// patterns are compiled into a [`WildSet`]: a walk costs some 25 us on Debian's
+/// modules.alias.bin, compiling its 26,000 patterns some 15 ms, so one-off lookups never pay
+/// for the set and bulk lookups (`modprobe -a -R`, coldplug) barely pay for the walk.
+const WILD_SET_AFTER: u32 = 256;
+
+/// The indexes of a module directory, each opened once, when first asked for.
+pub(crate) struct Indexes {
+    dir: PathBuf,
+    indexes: [OnceCell<Option<Index<'static>>>; IndexFile::COUNT],
+    scratch: RefCell<WildScratch>,
+    /// Per index: wildcard lookups so far, and once there were enough, its compiled set.
+    wild_lookups: [Cell<u32>; IndexFile::COUNT],
+    wild_sets: [OnceCell<Option<WildSet>>; IndexFile::COUNT],
+    wild_set_scratch: RefCell<WildSetScratch>,
+}
+
+impl Indexes {
+    /// The indexes of the module directory `dir`; nothing is opened yet.
+    pub(crate) fn new(dir: PathBuf) -> Indexes {
+        Indexes {
+            dir,
+            indexes: Default::default(),
+            scratch: RefCell::default(),
+            wild_lookups: Default::default(),
+            wild_sets: Default::default(),
+            wild_set_scratch: RefCell::default(),
+        }
+    }
+
+    /// The module directory.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The index, opened on first use; `None` when the directory has none.
+    pub(crate) fn open(&self, file: IndexFile) -> Result<Option<&Index<'static>>, Error> {
+        let cell = &self.indexes[file as usize];
+        if let Some(index) = cell.get() {
+            return Ok(index.as_ref());
+        }
+        let path = self.dir.join(file.file_name());
+        // A missing index finds nothing, and so does an empty one (kmod 30's depmod writes
+        // 0-byte modules.builtin*.bin without modules.builtin); kmod fails on both quietly.
+        // Any other damage, a header cut short included, is named in an error.
+        let index = match Index::open(&path) {
+            Ok(index) => Some(index),
+            Err(modkit_index::Error::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                None
+            }
+            Err(modkit_index::Error::TooShort { len: 0 }) => None,
+            Err(source) => return Err(Error::Index { path, source }),
+        };
+        Ok(cell.get_or_init(|| index).as_ref())
+    }
+
+    fn error(&self, file: IndexFile, source: modkit_index::Error) -> Error {
+        Error::Index {
+            path: self.dir.join(file.file_name()),
+            source,
+        }
+    }
+
+    /// The first value of `key` in an index (kmod's `index_mm_search`).
+    pub(crate) fn get(&self, file: IndexFile, key: &str) -> Result<Option<String>, Error> {
+        let Some(index) = self.open(file)? else {
+            return Ok(None);
+        };
+        index
+            .get(key)
+            .map(|v| v.map(str::to_owned))
+            .map_err(|e| self.error(file, e))
+    }
+
+    /// The values of every pattern in an index matching `key` (kmod's `index_mm_searchwild`).
+    ///
+    /// After [`WILD_SET_AFTER`] lookups in one index, its patterns are compiled into a
+    /// [`WildSet`], which answers the same, in the same order, some 30 times faster; an index
+    /// that cannot be read whole stays with the walk, which reports the damage it meets.
+    pub(crate) fn wild(&self, file: IndexFile, key: &str) -> Result<Vec<String>, Error> {
+        let Some(index) = self.open(file)? else {
+            return Ok(Vec::new());
+        };
+        let count = &self.wild_lookups[file as usize];
+        count.set(count.get().saturating_add(1));
+        if count.get() > WILD_SET_AFTER {
+            let set = self.wild_sets[file as usize].get_or_init(|| WildSet::new(index).ok());
+            if let Some(set) = set {
+                let mut scratch = self.wild_set_scratch.borrow_mut();
+                let mut found = Vec::new();
+                if set.search_into(key, &mut scratch, &mut found) {
+                    return Ok(found.into_iter().map(str::to_owned).collect());
+                }
+            }
+        }
+        let mut scratch = self.scratch.borrow_mut();
+        let mut out: Vec<Value<'_>> = Vec::new();
+        index
+            .search_wild_into(key, &mut scratch, &mut out)
+            .map_err(|e| self.error(file, e))?;
+        Ok(out.iter().map(|v| v.value.to_owned()).collect())
+    }
+
+    /// Write `alias KEY VALUE` for every entry of modules.alias.bin and modules.symbols.bin
+    /// (kmod's `kmod_dump_index`). A missing index writes nothing.
+    pub(crate) fn dump(&self, out: &mut impl std::io::Write) -> Result<(), Error> {
+        for file in [IndexFile::Alias, IndexFile::Symbols] {
+            let Some(index) = self.open(file)? else {
+                continue;
+            };
+            for entry in index.iter() {
+                let entry = entry.map_err(|e| self.error(file, e))?;
+                for value in entry.values {
+                    let _ = writeln!(out, "alias {} {}", entry.key, value.value);
+                }
+            }
+        }
+        Ok(())
+    }
+}
