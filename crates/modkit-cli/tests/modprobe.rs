@@ -2,6 +2,7 @@
 //! `depmod`: exact stdout, stderr and exit status for what runs without loading anything (`-n`,
 //! `--show-depends`, `-R`, `-c`, lookup failures), and the same commands run by kmod's modprobe
 //! when it is installed (it is in CI), which must print the same bytes.
+#![forbid(unsafe_code)]
 
 mod common;
 

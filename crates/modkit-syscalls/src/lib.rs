@@ -4,11 +4,16 @@
 //!
 //! Everything goes through the [`Kernel`] trait: [`LinuxKernel`] is the running kernel,
 //! [`RecordingKernel`] a fake that records calls, so tools are tested without root.
+#![deny(unsafe_code)] // One exception: the raw syscalls of `sys`.
 
 mod errno;
 mod kernel;
 mod proc;
 mod recording;
+#[allow(
+    unsafe_code,
+    reason = "the raw syscalls: libc::syscall and memfd_create"
+)]
 mod sys;
 mod sysfs;
 
