@@ -23,13 +23,14 @@ pub enum Error {
         found: Vec<u8>,
     },
 
-    /// rust-elf rejected a structure.
-    #[error("malformed ELF {context}: {cause}")]
+    /// The ELF reader (the `elf` crate) rejected a structure.
+    #[error("malformed ELF {context}: {message}")]
     Elf {
         /// Which structure was being read.
         context: &'static str,
-        /// rust-elf's own description (offsets, expected sizes).
-        cause: elf::ParseError,
+        /// The reader's own description (offsets, expected sizes), as text: the `elf` crate's
+        /// error type is not part of this API, so upgrading that crate breaks no caller.
+        message: String,
     },
 
     /// A structure points outside the file.
@@ -147,7 +148,10 @@ impl Error {
     }
 
     pub(crate) fn elf(context: &'static str, cause: elf::ParseError) -> Error {
-        Error::Elf { context, cause }
+        Error::Elf {
+            context,
+            message: cause.to_string(),
+        }
     }
 }
 
