@@ -215,7 +215,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
                 format_args!(
                     "could not fstatat({}, modules.dep): {}",
                     dir.display(),
-                    modkit_depgraph::io_error_text(&source)
+                    modkit::syscalls::io_error_text(&source)
                 ),
             ),
             Err(err) => log("ERROR", err),
@@ -259,7 +259,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         Some((_, Ok(symbols))) => run.kernel = symbols,
         Some((path, Err(err))) => {
             let reason = match &err {
-                Error::Io { source, .. } => modkit_depgraph::io_error_text(source),
+                Error::Io { source, .. } => modkit::syscalls::io_error_text(source),
                 other => other.to_string(),
             };
             print_messages(&mut run, args.verbose);

@@ -305,9 +305,9 @@ impl Index<'static> {
     /// never rewritten in place under a reader.
     pub fn open(path: impl AsRef<Path>) -> Result<Index<'static>> {
         let path = path.as_ref();
-        let io = |source| Error::Io {
+        let io = |cause| Error::Io {
             path: path.to_path_buf(),
-            source,
+            cause,
         };
         // Only a regular file: opening a FIFO would block until some writer came along, and
         // a directory or device is no index either.

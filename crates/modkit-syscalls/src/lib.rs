@@ -19,7 +19,7 @@ mod sysfs;
 
 use std::path::PathBuf;
 
-pub use errno::{Errno, LoadFailure, UnloadFailure};
+pub use errno::{Errno, LoadFailure, UnloadFailure, io_error_text};
 pub use kernel::{
     Kernel, LinuxKernel, LoadError, LoadMethod, LoadOptions, MAX_MODULE_SIZE, UnloadError,
     UnloadOptions,
@@ -33,16 +33,20 @@ pub use sys::{
 pub use sysfs::{InitState, SysModule};
 
 /// An error reading the kernel's trees.
+///
+/// Each message is whole: a variant's cause is printed in it and not returned again by
+/// `source()`, so `{err}` and a reporter that walks `source()` (anyhow's `{err:#}`) both
+/// print it once.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A file or directory could not be read.
-    #[error("could not read {}: {source}", path.display())]
+    #[error("could not read {}: {cause}", path.display())]
     Io {
         /// What was read.
         path: PathBuf,
         /// Why it failed.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A file did not say what the kernel writes there.
     #[error("{}:{line}: {message}", path.display())]

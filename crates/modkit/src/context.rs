@@ -74,9 +74,9 @@ pub enum ModuleRef {
 impl ModuleRef {
     /// A module given as a file; kmod shows its absolute path.
     pub fn from_path(path: &Path) -> Result<ModuleRef, Error> {
-        let path = std::path::absolute(path).map_err(|source| Error::Io {
+        let path = std::path::absolute(path).map_err(|cause| Error::Io {
             path: path.to_owned(),
-            source,
+            cause,
         })?;
         Ok(ModuleRef::File {
             name: module_name_from_path(&path),
@@ -253,21 +253,21 @@ impl Context {
         // Any other damage, a header cut short included, is named in an error.
         let index = match Index::open(&path) {
             Ok(index) => Some(index),
-            Err(modkit_index::Error::Io { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound =>
+            Err(modkit_index::Error::Io { cause, .. })
+                if cause.kind() == std::io::ErrorKind::NotFound =>
             {
                 None
             }
             Err(modkit_index::Error::TooShort { len: 0 }) => None,
-            Err(source) => return Err(Error::Index { path, source }),
+            Err(cause) => return Err(Error::Index { path, cause }),
         };
         Ok(cell.get_or_init(|| index).as_ref())
     }
 
-    fn index_error(&self, file: IndexFile, source: modkit_index::Error) -> Error {
+    fn index_error(&self, file: IndexFile, cause: modkit_index::Error) -> Error {
         Error::Index {
             path: self.dir.join(file.file_name()),
-            source,
+            cause,
         }
     }
 
@@ -370,13 +370,13 @@ impl Context {
 
     /// The module in a file (kmod's `kmod_module_new_from_path`): the file must exist.
     pub fn module_from_path(&mut self, path: &Path) -> Result<ModId, Error> {
-        let abs = std::path::absolute(path).map_err(|source| Error::Io {
+        let abs = std::path::absolute(path).map_err(|cause| Error::Io {
             path: path.to_owned(),
-            source,
+            cause,
         })?;
-        std::fs::metadata(&abs).map_err(|source| Error::Io {
+        std::fs::metadata(&abs).map_err(|cause| Error::Io {
             path: path.to_owned(),
-            source,
+            cause,
         })?;
         let id = self.get_or_new(&module_name_from_path(path), None);
         let entry = self.entry_mut(id);

@@ -65,32 +65,36 @@ pub use report::{CommandRunner, Level, Recorder, Reporter, ShellRunner};
 
 /// Why something could not be done. The kernel's refusals are not errors of this type: they
 /// are reported as kmod reports them and give a non-zero status.
+///
+/// Each message is whole: a variant's cause is printed in it and not returned again by
+/// `source()`, so `{err}` and a reporter that walks `source()` (anyhow's `{err:#}`) both
+/// print it once.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A file could not be read.
-    #[error("could not read {}: {source}", path.display())]
+    #[error("could not read {}: {cause}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// Why.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// An index file is corrupt.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {cause}", path.display())]
     Index {
         /// The index file.
         path: PathBuf,
         /// What is wrong.
-        source: modkit_index::Error,
+        cause: modkit_index::Error,
     },
     /// A module file could not be decompressed or parsed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {cause}", path.display())]
     Elf {
         /// The module file.
         path: PathBuf,
         /// What is wrong.
-        source: modkit_elf::Error,
+        cause: modkit_elf::Error,
     },
     /// A device could not be found or read in sysfs.
     #[error(transparent)]
@@ -107,7 +111,7 @@ impl Error {
     /// The `strerror` text kmod would show for this error.
     pub fn errno_text(&self) -> String {
         match self {
-            Error::Io { source, .. } => syscalls::Errno::from_io(source).strerror(),
+            Error::Io { cause, .. } => syscalls::Errno::from_io(cause).strerror(),
             // kmod 30 fails on a module without .modinfo with ENOENT.
             Error::NoModinfo { .. } => syscalls::Errno(libc::ENOENT).strerror(),
             Error::Index { .. } | Error::Elf { .. } => syscalls::Errno(libc::ENOEXEC).strerror(),
