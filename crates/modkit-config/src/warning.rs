@@ -101,3 +101,23 @@ impl Warning {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::Warning;
+
+    #[test]
+    fn a_cause_is_printed_in_the_message_not_returned_as_source() {
+        let warning = Warning::Read {
+            path: "/etc/modprobe.d".into(),
+            cause: std::io::Error::other("disk on fire"),
+        };
+        assert_eq!(
+            warning.to_string(),
+            "could not read /etc/modprobe.d: disk on fire"
+        );
+        assert!(warning.source().is_none());
+    }
+}

@@ -166,3 +166,17 @@ impl<T> ResultExt<T> for Result<T, Error> {
         self.map_err(|e| e.with_path(path))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::Error;
+
+    #[test]
+    fn a_cause_is_printed_in_the_message_not_returned_as_source() {
+        let err = Error::MissingSection(".symtab").with_path("x.ko");
+        assert_eq!(err.to_string(), "x.ko: module has no .symtab section");
+        assert!(err.source().is_none());
+    }
+}

@@ -308,6 +308,17 @@ mod tests {
     }
 
     #[test]
+    fn a_cause_is_printed_in_the_message_not_returned_as_source() {
+        use std::error::Error as _;
+        let err = AliasError::Io {
+            path: "modules.alias".into(),
+            cause: io::Error::other("disk on fire"),
+        };
+        assert_eq!(err.to_string(), "modules.alias: disk on fire");
+        assert!(err.source().is_none());
+    }
+
+    #[test]
     fn lines_split_at_first_and_last_space() {
         let a = parse("# header\n\nalias a b  c mod\nalias x m\n").unwrap();
         assert_eq!(a, [Alias::new("a b  c", "mod"), Alias::new("x", "m")]);

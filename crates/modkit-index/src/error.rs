@@ -119,3 +119,20 @@ pub enum Error {
 
 /// Shorthand for results in this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::Error;
+
+    #[test]
+    fn a_cause_is_printed_in_the_message_not_returned_as_source() {
+        let err = Error::Io {
+            path: "modules.dep.bin".into(),
+            cause: std::io::Error::other("disk on fire"),
+        };
+        assert_eq!(err.to_string(), "modules.dep.bin: disk on fire");
+        assert!(err.source().is_none());
+    }
+}

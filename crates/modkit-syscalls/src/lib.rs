@@ -59,3 +59,53 @@ pub enum Error {
         message: String,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+    use std::path::Path;
+
+    use super::{Error, LoadError};
+
+    #[test]
+    fn a_cause_is_printed_in_the_message_not_returned_as_source() {
+        let err = Error::Io {
+            path: "/proc/modules".into(),
+            cause: std::io::Error::other("disk on fire"),
+        };
+        assert_eq!(
+            err.to_string(),
+            "could not read /proc/modules: disk on fire"
+        );
+        assert!(err.source().is_none());
+
+        let path = Path::new("/m.ko");
+        let cases = [
+            (
+                LoadError::Open {
+                    path: path.into(),
+                    cause: std::io::Error::from_raw_os_error(libc::ENOENT),
+                },
+                "could not open /m.ko: No such file or directory",
+            ),
+            (
+                LoadError::Read {
+                    path: path.into(),
+                    cause: std::io::Error::other("disk on fire"),
+                },
+                "could not read /m.ko: disk on fire",
+            ),
+            (
+                LoadError::Decompress {
+                    path: path.into(),
+                    cause: modkit_elf::Error::MissingSection(".symtab"),
+                },
+                "could not decompress /m.ko: module has no .symtab section",
+            ),
+        ];
+        for (err, message) in cases {
+            assert_eq!(err.to_string(), message);
+            assert!(err.source().is_none(), "{message}");
+        }
+    }
+}

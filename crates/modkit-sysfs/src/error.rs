@@ -85,3 +85,17 @@ impl Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::Error;
+
+    #[test]
+    fn a_cause_is_printed_in_the_message_not_returned_as_source() {
+        let err = Error::io("devices/x/uevent", std::io::Error::other("disk on fire"));
+        assert_eq!(err.to_string(), "devices/x/uevent: disk on fire");
+        assert!(err.source().is_none());
+    }
+}

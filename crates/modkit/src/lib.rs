@@ -127,3 +127,53 @@ impl Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+    use std::path::Path;
+
+    use super::Error;
+    use crate::guix::GuixError;
+
+    #[test]
+    fn a_cause_is_printed_in_the_message_not_returned_as_source() {
+        let path = Path::new("/m/x.ko");
+        let cases = [
+            (
+                Error::Io {
+                    path: path.into(),
+                    cause: std::io::Error::other("disk on fire"),
+                },
+                "could not read /m/x.ko: disk on fire",
+            ),
+            (
+                Error::Index {
+                    path: "/m/modules.dep.bin".into(),
+                    cause: modkit_index::Error::TooShort { len: 3 },
+                },
+                "/m/modules.dep.bin: index is 3 bytes, shorter than its 12-byte header",
+            ),
+            (
+                Error::Elf {
+                    path: path.into(),
+                    cause: modkit_elf::Error::MissingSection(".symtab"),
+                },
+                "/m/x.ko: module has no .symtab section",
+            ),
+        ];
+        for (err, message) in cases {
+            assert_eq!(err.to_string(), message);
+            assert!(err.source().is_none(), "{message}");
+        }
+        let err = GuixError::Load {
+            path: path.into(),
+            cause: crate::syscalls::LoadError::Params { path: path.into() },
+        };
+        assert_eq!(
+            err.to_string(),
+            "could not load /m/x.ko: parameters for /m/x.ko contain a NUL byte"
+        );
+        assert!(err.source().is_none());
+    }
+}
