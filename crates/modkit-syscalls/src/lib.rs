@@ -3,11 +3,13 @@
 //! (`/proc/modules`, `/sys/module`).
 //!
 //! Everything goes through the [`Kernel`] trait: [`LinuxKernel`] is the running kernel,
-//! [`RecordingKernel`] a fake that records calls, so tools are tested without root.
+//! [`RecordingKernel`] a fake that records calls, so tools are tested without root
+//! ([`LockedKernel`] shares it between threads).
 #![deny(unsafe_code)] // One exception: the raw syscalls of `sys`.
 
 mod errno;
 mod kernel;
+mod locked;
 mod proc;
 mod recording;
 #[allow(
@@ -24,6 +26,7 @@ pub use kernel::{
     Kernel, LinuxKernel, LoadError, LoadMethod, LoadOptions, MAX_MODULE_SIZE, UnloadError,
     UnloadOptions,
 };
+pub use locked::LockedKernel;
 pub use modkit_elf::Compression;
 pub use proc::{LoadedModule, ModuleState, ProcDir, parse_modules};
 pub use recording::{Call, RecordingKernel, Syscall};

@@ -33,7 +33,7 @@
 pub mod coldplug;
 mod context;
 pub mod devices;
-#[cfg(any(test, feature = "test-support"))]
+#[cfg(feature = "test-support")]
 #[doc(hidden)]
 pub mod fixtures;
 pub mod guix;
@@ -42,8 +42,6 @@ mod name;
 mod probe;
 mod remove;
 mod report;
-#[cfg(test)]
-mod testing;
 mod wild_set;
 
 use std::path::PathBuf;
