@@ -20,6 +20,8 @@
 //! carry kernel arguments for modprobe (`hello_api.greeting=...`, `modprobe.blacklist=...`); the
 //! scenarios that need them check that they are there.
 
+#![deny(unsafe_code)] // Two exceptions: reboot(2) in `power_off`, delete_module(2) in scenarios.rs.
+
 mod kmsg;
 mod scenarios;
 
@@ -155,6 +157,7 @@ pub fn escape(text: &str) -> String {
 }
 
 /// Ends the VM; as PID 1 we must never return (the kernel would panic).
+#[allow(unsafe_code, reason = "sync(2) and reboot(2) have no safe wrapper")]
 fn power_off() -> ! {
     // SAFETY: sync and reboot take no pointers; reboot only returns on failure.
     unsafe {

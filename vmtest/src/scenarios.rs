@@ -273,6 +273,10 @@ fn loaded_modules() -> Vec<String> {
         .collect()
 }
 
+#[allow(
+    unsafe_code,
+    reason = "delete_module(2) has no safe wrapper, and the guest links no modkit crate: it tests the tools from outside"
+)]
 fn delete_module(name: &str) -> std::io::Result<()> {
     let name = std::ffi::CString::new(name).map_err(std::io::Error::other)?;
     // SAFETY: delete_module(2) reads a NUL-terminated name and takes flags by value.

@@ -223,6 +223,10 @@ fn median(samples: &[Sample]) -> Sample {
 /// Run a command to completion, its stdout and stderr in files under `logs`; wall time and
 /// its own peak RSS (from `wait4`). After the clock stops, the run must have exited 0 and
 /// printed nothing, or the bench fails with the command and what it said.
+#[allow(
+    unsafe_code,
+    reason = "wait4(2) has no safe wrapper; std's wait gives no rusage"
+)]
 fn measure(mut command: Command, logs: &Path) -> Result<Sample> {
     let (out_path, err_path) = (logs.join("stdout"), logs.join("stderr"));
     let create = |path: &Path| {

@@ -1,4 +1,5 @@
 //! `cargo xtask`: the project's developer tasks, each a subcommand.
+#![deny(unsafe_code)] // One exception: wait4(2) in `bench::measure`, for the child's peak RSS.
 
 mod bench;
 mod compat;

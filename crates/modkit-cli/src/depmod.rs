@@ -130,8 +130,11 @@ fn absolute(path: &Path) -> PathBuf {
 /// Under a file-size limit (`ulimit -f`) the kernel would kill depmod with SIGXFSZ in the middle
 /// of writing a temporary file. Ignored, the write fails with EFBIG instead, and depmod reports
 /// "File too large" naming the file, leaving the old indexes in place (kmod just dies).
+#[allow(unsafe_code, reason = "signal(2) has no safe wrapper in std or libc")]
 fn ignore_file_size_signal() {
-    // SAFETY: SIG_IGN installs no handler code; nothing in this process relies on SIGXFSZ.
+    // SAFETY: SIG_IGN installs no handler, so no code runs on the signal; signal(2) only
+    // changes this process's disposition (inherited by exec'd children, and depmod starts
+    // none), and nothing in this process relies on SIGXFSZ.
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
@@ -206,7 +209,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
                 format_args!(
                     "could not fstatat({}, modules.dep): {}",
                     dir.display(),
-                    modkit_depgraph::io_error_text(&source)
+                    modkit::syscalls::io_error_text(&source)
                 ),
             ),
             Err(err) => log("ERROR", err),
@@ -250,7 +253,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         Some((_, Ok(symbols))) => run.kernel = symbols,
         Some((path, Err(err))) => {
             let reason = match &err {
-                Error::Io { source, .. } => modkit_depgraph::io_error_text(source),
+                Error::Io { source, .. } => modkit::syscalls::io_error_text(source),
                 other => other.to_string(),
             };
             print_messages(&mut run, args.verbose);

@@ -130,8 +130,8 @@ pub(crate) fn insert(
         Err(err) => err,
     };
     let reason = match &err {
-        LoadError::Open { source, .. } | LoadError::Read { source, .. } => {
-            Errno::from_io(source).strerror()
+        LoadError::Open { cause, .. } | LoadError::Read { cause, .. } => {
+            Errno::from_io(cause).strerror()
         }
         LoadError::Kernel { failure, .. } => failure.kmod_message(),
         other => other.to_string(),

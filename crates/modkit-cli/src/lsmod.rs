@@ -71,7 +71,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
 pub(crate) fn render(kernel: &dyn Kernel) -> Result<String, String> {
     let modules = kernel.loaded_modules().map_err(|err| {
         let reason = match &err {
-            modkit_syscalls::Error::Io { source, .. } => Errno::from_io(source).strerror(),
+            modkit_syscalls::Error::Io { cause, .. } => Errno::from_io(cause).strerror(),
             other => other.to_string(),
         };
         // kmod 30's wording (tools/lsmod.c).

@@ -1,4 +1,5 @@
 //! `modkit`: one multi-call binary for the kmod tools, dispatched on argv[0] or the first argument.
+#![deny(unsafe_code)] // One exception: ignoring SIGXFSZ in `depmod`.
 
 mod coldplug;
 mod depmod;

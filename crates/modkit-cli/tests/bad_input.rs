@@ -6,6 +6,7 @@
 //!
 //! The parsers have their own truncation and corruption tests; this file is the one place that
 //! counts the bad inputs end to end, and prints the count.
+#![forbid(unsafe_code)]
 
 #[path = "../../modkit-depgraph/tests/common/elf.rs"]
 #[allow(unreachable_pub, missing_debug_implementations)] // reason: shared test helper

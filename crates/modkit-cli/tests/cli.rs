@@ -2,6 +2,7 @@
 //! `/proc` and `/sys/module` trees (through the `MODKIT_PROC`/`MODKIT_SYS_MODULE` test hooks),
 //! and against kmod itself where a private mount namespace can show both tools the same fake
 //! trees. Nothing here makes a module syscall that could succeed.
+#![deny(unsafe_code)] // common::module_syscalls_fail allows it for its prctl calls
 
 mod common;
 

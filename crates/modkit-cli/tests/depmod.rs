@@ -3,6 +3,7 @@
 //! runs of kmod give the same output, files and status. The incremental cache: where it goes
 //! (never into the tree), that it is used, that a module rewritten in place is read again, and
 //! that a cache that cannot be used changes nothing but a `-v` note.
+#![deny(unsafe_code)] // common::module_syscalls_fail allows it for its prctl calls
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! directory whose indexes are written here: exact stdout, stderr and exit status, including
 //! `--dry-run` and `--json`, and a real run that fails (nothing here can load a module) and
 //! must say so.
+#![deny(unsafe_code)] // common::module_syscalls_fail allows it for its prctl calls
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! `modinfo` on the project's sample modules: exact stdout, stderr and exit status, every
 //! kernel, compression and the signed variant; lookups by name, alias and built-in module in a
 //! fake module directory. (`cargo xtask compat` compares with kmod on Debian's whole trees.)
+#![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -2,6 +2,7 @@
 //! `depmod`: exact stdout, stderr and exit status for what runs without loading anything (`-n`,
 //! `--show-depends`, `-R`, `-c`, lookup failures), and the same commands run by kmod's modprobe
 //! when it is installed (it is in CI), which must print the same bytes.
+#![deny(unsafe_code)] // common::module_syscalls_fail allows it for its prctl calls
 
 mod common;
 

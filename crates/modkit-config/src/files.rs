@@ -58,10 +58,10 @@ pub(crate) fn list(paths: &[PathBuf], accept: Accept, warnings: &mut Vec<Warning
         }
         let entries = match std::fs::read_dir(dir) {
             Ok(e) => e,
-            Err(source) => {
+            Err(cause) => {
                 warnings.push(Warning::Read {
                     path: dir.clone(),
-                    source,
+                    cause,
                 });
                 continue;
             }
@@ -91,9 +91,9 @@ pub(crate) fn parse_all(
     for file in files {
         match std::fs::read(file) {
             Ok(bytes) => parse(&String::from_utf8_lossy(&bytes), file, warnings),
-            Err(source) => warnings.push(Warning::Read {
+            Err(cause) => warnings.push(Warning::Read {
                 path: file.clone(),
-                source,
+                cause,
             }),
         }
     }

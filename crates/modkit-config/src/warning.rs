@@ -6,6 +6,10 @@ use std::path::PathBuf;
 ///
 /// `Display` gives kmod 30's wording (without kmod's `TOOL: ERROR:` prefix), so a tool can
 /// print `modprobe: ERROR: {warning}` and match kmod's stderr.
+///
+/// Each message is whole: a variant's cause is printed in it and not returned again by
+/// `source()`, so `{err}` and a reporter that walks `source()` (anyhow's `{err:#}`) both
+/// print it once.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Warning {
@@ -64,13 +68,12 @@ pub enum Warning {
         path: PathBuf,
     },
     /// A configuration file or directory that could not be read.
-    #[error("could not read {}: {source}", path.display())]
+    #[error("could not read {}: {cause}", path.display())]
     Read {
         /// The file or directory.
         path: PathBuf,
         /// Why.
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -96,5 +99,25 @@ impl Warning {
             | Warning::NotImplemented { line, .. } => Some(*line),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::Warning;
+
+    #[test]
+    fn a_cause_is_printed_in_the_message_not_returned_as_source() {
+        let warning = Warning::Read {
+            path: "/etc/modprobe.d".into(),
+            cause: std::io::Error::other("disk on fire"),
+        };
+        assert_eq!(
+            warning.to_string(),
+            "could not read /etc/modprobe.d: disk on fire"
+        );
+        assert!(warning.source().is_none());
     }
 }

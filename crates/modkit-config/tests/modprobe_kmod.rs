@@ -4,6 +4,7 @@
 //! kmod reads the kernel command line from `/proc/cmdline`; when this test may create a mount
 //! namespace (root), it binds each case's `cmdline` file there, otherwise it feeds the real
 //! `/proc/cmdline` to both sides.
+#![forbid(unsafe_code)]
 
 mod common;
 

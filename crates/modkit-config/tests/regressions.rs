@@ -1,5 +1,6 @@
 //! Inputs the fuzzers (`cargo xtask fuzz`, crates/modkit-fuzz) found where modkit-config
 //! disagrees with kmod, kept so that they stay fixed.
+#![forbid(unsafe_code)]
 
 use modkit_config::depmod::kernel_matches;
 

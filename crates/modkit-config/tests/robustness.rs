@@ -1,5 +1,6 @@
 //! No input makes a parser panic: every prefix of every test configuration, and generated
 //! garbage, through the modprobe.d, depmod.d and kernel command line parsers.
+#![forbid(unsafe_code)]
 
 mod common;
 

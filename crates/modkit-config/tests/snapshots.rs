@@ -1,4 +1,5 @@
 //! Snapshot tests over `testdata/`: what the parsers make of each configuration, without kmod.
+#![forbid(unsafe_code)]
 
 mod common;
 

@@ -20,6 +20,8 @@
 //! results between runs, [`config`] reads depmod.d, and [`guix`] has the small databases of
 //! Guix's `linux-modules.scm`.
 
+#![deny(unsafe_code)] // One exception: mapping module files in `scan::read_module`.
+
 pub mod cache;
 pub mod config;
 pub mod data;

@@ -338,9 +338,17 @@ pub fn read_module(file: &File, meta: &Metadata, path: &Path) -> Result<ModuleDa
         what: "could not map",
         source: std::io::Error::from(std::io::ErrorKind::FileTooLarge),
     })?;
-    // SAFETY: the map is read-only and private; a module file changed under us while we read it
-    // gives wrong data for this run (as with kmod, which maps modules too), never memory
-    // unsafety in safe code: every read of the bytes is bounds-checked by modkit-elf.
+    // SAFETY: the map is read-only and private, but pages not yet copied still show the file,
+    // so Rust's promise that the bytes behind `&[u8]` do not change holds only while nobody
+    // writes the module file in place. Package managers install modules under a new name and
+    // rename them; a file rewritten in place while depmod reads it gives wrong or changing data
+    // for this run, and a file truncated under the mapping raises SIGBUS on the next access past
+    // its new end, which kills depmod (kmod's depmod maps modules too and dies the same way).
+    // Reads are bounds-checked against the length mapped here, which no truncation changes.
+    #[allow(
+        unsafe_code,
+        reason = "memmap2::MmapOptions::map is unsafe: see SAFETY"
+    )]
     let map =
         unsafe { memmap2::MmapOptions::new().len(len).map(file) }.map_err(|source| Error::Io {
             path: path.to_path_buf(),

@@ -2,6 +2,7 @@
 //! symbol resolution, the incremental cache (change times included), bad module files and
 //! corrupt caches, modules of other architectures, and snapshots of every file for the sample
 //! modules.
+#![forbid(unsafe_code)]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Inputs the bad-input suite and the fuzzers (`cargo xtask fuzz`) found to hang or break
 //! depmod's database, kept so that they stay fixed.
+#![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;

@@ -3,6 +3,7 @@
 //!
 //! Usage: `dump modinfo|versions|exports|depmod-exports|imports|depmod-imports FILE...`,
 //! `dump bench DIR` (parse every module below DIR, report the time).
+#![forbid(unsafe_code)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::io::Read;
 
-use crate::Error;
+use crate::{Endian, Error};
 
 /// Default cap on the size of a decompressed module: 256 MiB (the largest Debian module is ~30 MiB).
 pub const DEFAULT_DECOMPRESS_LIMIT: u64 = 256 << 20;
@@ -118,9 +118,8 @@ fn decompress_gzip(bytes: &[u8], limit: u64) -> Result<Vec<u8>, Error> {
     let recorded = bytes
         .len()
         .checked_sub(4)
-        .and_then(|start| bytes.get(start..))
-        .and_then(|tail| <[u8; 4]>::try_from(tail).ok())
-        .map(|isize| u64::from(u32::from_le_bytes(isize)));
+        .and_then(|start| Endian::Little.u32(bytes, start))
+        .map(u64::from);
     let mut out = Vec::with_capacity(initial_capacity(recorded, bytes.len(), limit));
     let decoder = flate2::bufread::MultiGzDecoder::new(bytes);
     read_capped(decoder, &mut out, limit, Compression::Gzip)?;
@@ -212,7 +211,7 @@ fn xz_recorded_size(bytes: &[u8]) -> Option<u64> {
     if footer.get(10..12)? != b"YZ" {
         return None;
     }
-    let stored = u32::from_le_bytes(footer.get(4..8)?.try_into().ok()?);
+    let stored = Endian::Little.u32(footer, 4)?;
     let index_size = (u64::from(stored) + 1) * 4;
     let index_start = footer_start.checked_sub(usize::try_from(index_size).ok()?)?;
     let index = bytes.get(index_start..footer_start)?;

@@ -1,6 +1,6 @@
 //! A small, bounds-checked reader for the DER (and BER indefinite-length) encoding of PKCS#7.
 
-use crate::Error;
+use crate::{Endian, Error};
 
 /// Nesting depth past which input is rejected (real PKCS#7 signatures nest about 8 deep).
 const MAX_DEPTH: u32 = 64;
@@ -162,10 +162,10 @@ fn parse_element<'a>(
         let octets = data
             .get(p..p + count)
             .ok_or_else(|| err(at(p), "the length octets"))?;
+        let value = Endian::Big
+            .uint(octets)
+            .ok_or_else(|| err(at(p), "the length octets"))?;
         p += count;
-        let value = octets
-            .iter()
-            .fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
         usize::try_from(value).map_err(|_| err(at(pos), "a length that fits in memory"))?
     };
     let end = p

@@ -23,13 +23,14 @@ pub enum Error {
         found: Vec<u8>,
     },
 
-    /// rust-elf rejected a structure.
-    #[error("malformed ELF {context}: {cause}")]
+    /// The ELF reader (the `elf` crate) rejected a structure.
+    #[error("malformed ELF {context}: {message}")]
     Elf {
         /// Which structure was being read.
         context: &'static str,
-        /// rust-elf's own description (offsets, expected sizes).
-        cause: elf::ParseError,
+        /// The reader's own description (offsets, expected sizes), as text: the `elf` crate's
+        /// error type is not part of this API, so upgrading that crate breaks no caller.
+        message: String,
     },
 
     /// A structure points outside the file.
@@ -147,7 +148,10 @@ impl Error {
     }
 
     pub(crate) fn elf(context: &'static str, cause: elf::ParseError) -> Error {
-        Error::Elf { context, cause }
+        Error::Elf {
+            context,
+            message: cause.to_string(),
+        }
     }
 }
 
@@ -160,5 +164,19 @@ pub trait ResultExt<T> {
 impl<T> ResultExt<T> for Result<T, Error> {
     fn with_path(self, path: impl AsRef<Path>) -> Result<T, Error> {
         self.map_err(|e| e.with_path(path))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::Error;
+
+    #[test]
+    fn a_cause_is_printed_in_the_message_not_returned_as_source() {
+        let err = Error::MissingSection(".symtab").with_path("x.ko");
+        assert_eq!(err.to_string(), "x.ko: module has no .symtab section");
+        assert!(err.source().is_none());
     }
 }

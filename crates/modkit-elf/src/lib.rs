@@ -38,15 +38,15 @@
 
 mod compress;
 mod der;
+mod endian;
 mod error;
 mod modinfo;
 mod module;
 mod signature;
 
 pub use compress::{Compression, DEFAULT_DECOMPRESS_LIMIT, decompress, detect_compression};
+pub use endian::Endian;
 pub use error::{Error, ResultExt};
 pub use modinfo::{ModInfo, ModInfoRecord, Param, SoftDep};
-pub use module::{
-    DependencySymbol, ElfClass, Endian, ExportedSymbol, KmodSymbol, Module, SymbolVersion,
-};
+pub use module::{DependencySymbol, ElfClass, ExportedSymbol, KmodSymbol, Module, SymbolVersion};
 pub use signature::{ID_TYPE_PKCS7, SIGNATURE_MAGIC, Signature, kmod_hex, signature};

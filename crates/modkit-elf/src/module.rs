@@ -1,4 +1,8 @@
 //! The ELF side of a module: header facts, sections, exported and imported symbols, `__versions`.
+//!
+//! The `elf` crate reads the file header and the section header table; everything after that
+//! (symbols, CRCs, `__versions`) is read here, in the byte order the header gives, through
+//! [`Endian`]'s checked reads.
 
 use std::fmt;
 
@@ -9,7 +13,7 @@ use elf::file::Class;
 use elf::section::{SectionHeader, SectionHeaderTable};
 use elf::string_table::StringTable;
 
-use crate::{Compression, Error, ModInfo, detect_compression};
+use crate::{Compression, Endian, Error, ModInfo, detect_compression};
 
 /// ELF class: 32- or 64-bit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -25,24 +29,6 @@ impl fmt::Display for ElfClass {
         f.write_str(match self {
             ElfClass::Elf32 => "ELF32",
             ElfClass::Elf64 => "ELF64",
-        })
-    }
-}
-
-/// Byte order of the module.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Endian {
-    /// `ELFDATA2LSB`.
-    Little,
-    /// `ELFDATA2MSB`.
-    Big,
-}
-
-impl fmt::Display for Endian {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Endian::Little => "little-endian",
-            Endian::Big => "big-endian",
         })
     }
 }
@@ -113,8 +99,8 @@ struct Sections {
 #[derive(Debug, Clone)]
 pub struct Module<'a> {
     bytes: &'a [u8],
-    class: Class,
-    endianness: AnyEndian,
+    class: ElfClass,
+    endian: Endian,
     machine: u16,
     elf_type: u16,
     shdrs: SectionHeaderTable<'a, AnyEndian>,
@@ -173,8 +159,14 @@ impl<'a> Module<'a> {
 
         let mut module = Module {
             bytes,
-            class: elf.ehdr.class,
-            endianness: elf.ehdr.endianness,
+            class: match elf.ehdr.class {
+                Class::ELF32 => ElfClass::Elf32,
+                Class::ELF64 => ElfClass::Elf64,
+            },
+            endian: match elf.ehdr.endianness {
+                AnyEndian::Little => Endian::Little,
+                AnyEndian::Big => Endian::Big,
+            },
             machine: elf.ehdr.e_machine,
             elf_type: elf.ehdr.e_type,
             shdrs,
@@ -195,18 +187,12 @@ impl<'a> Module<'a> {
 
     /// 32- or 64-bit.
     pub fn class(&self) -> ElfClass {
-        match self.class {
-            Class::ELF32 => ElfClass::Elf32,
-            Class::ELF64 => ElfClass::Elf64,
-        }
+        self.class
     }
 
     /// Byte order.
     pub fn endian(&self) -> Endian {
-        match self.endianness {
-            AnyEndian::Little => Endian::Little,
-            AnyEndian::Big => Endian::Big,
-        }
+        self.endian
     }
 
     /// `e_machine` (62 = x86-64, 183 = AArch64, 22 = s390, ...).
@@ -303,7 +289,7 @@ impl<'a> Module<'a> {
             return Ok(Vec::new());
         };
         let data = self.section_data(index, "section __ksymtab_strings")?;
-        let base = self.section_offset(index);
+        let base = self.section_offset(index, "section __ksymtab_strings")?;
         let mut symbols = Vec::new();
         let mut pos = 0usize;
         for piece in data.split(|&b| b == 0) {
@@ -333,7 +319,7 @@ impl<'a> Module<'a> {
                 continue;
             }
             let name = self.symbol_name(&symtab, &sym, index)?;
-            let name = name.get(CRC_PREFIX.len()..).unwrap_or_default();
+            let name = name.strip_prefix(CRC_PREFIX).unwrap_or(name);
             symbols.push(KmodSymbol {
                 name: self.utf8(name, "__crc_ symbol name")?,
                 crc: self.resolve_crc(sym.value, sym.shndx),
@@ -372,15 +358,11 @@ impl<'a> Module<'a> {
             Err(Error::Malformed { .. }) => None,
             Err(e) => return Err(e),
         };
-        let crc_size = self.crc_size();
         let entries: Vec<(&'a [u8], u64)> = match versions {
-            Some(data) => data
-                .chunks_exact(MODVERSION_SIZE)
-                .map(|entry| {
-                    let (crc, name) = entry.split_at(crc_size);
-                    (until_nul(name), self.read_uint(crc))
-                })
-                .collect(),
+            Some(table) => self
+                .modversions(table)
+                .map(|entry| entry.map(|e| (until_nul(e.name), e.crc)))
+                .collect::<Result<_, _>>()?,
             None => Vec::new(),
         };
         // Sorted view for lookup; kmod takes the first entry of a name.
@@ -426,27 +408,24 @@ impl<'a> Module<'a> {
     /// The `__versions` entries (CRCs of the symbols the module was built against), in order.
     /// Empty if the module has no `__versions` (built without `CONFIG_MODVERSIONS`).
     pub fn versions(&self) -> Result<Vec<SymbolVersion<'a>>, Error> {
-        let Some(data) = self.versions_table()? else {
+        let Some(table) = self.versions_table()? else {
             return Ok(Vec::new());
         };
-        let crc_size = self.crc_size();
-        let base = self.sections.versions.map_or(0, |i| self.section_offset(i));
-        let mut out = Vec::with_capacity(data.len() / MODVERSION_SIZE);
-        for (i, entry) in data.chunks_exact(MODVERSION_SIZE).enumerate() {
-            let (crc, name) = entry.split_at(crc_size);
-            let offset = base + (i * MODVERSION_SIZE + crc_size) as u64;
-            let Some(nul) = name.iter().position(|&b| b == 0) else {
+        let mut out = Vec::with_capacity(table.data.len() / MODVERSION_SIZE);
+        for entry in self.modversions(table) {
+            let entry = entry?;
+            if !entry.name.contains(&0) {
                 return Err(Error::Malformed {
                     what: "__versions entry name",
-                    offset,
+                    offset: entry.name_offset,
                     expected: "a NUL-terminated name within the 64-byte entry",
                 });
-            };
-            let name = name.get(..nul).unwrap_or_default();
+            }
+            let name = until_nul(entry.name);
             let name = name.strip_prefix(b".").unwrap_or(name);
             out.push(SymbolVersion {
-                crc: self.read_uint(crc),
-                name: self.utf8_at(name, "__versions entry name", offset)?,
+                crc: entry.crc,
+                name: self.utf8_at(name, "__versions entry name", entry.name_offset)?,
             });
         }
         Ok(out)
@@ -486,19 +465,47 @@ impl<'a> Module<'a> {
     }
 
     /// `__versions` contents, checked to be whole entries.
-    fn versions_table(&self) -> Result<Option<&'a [u8]>, Error> {
+    fn versions_table(&self) -> Result<Option<VersionsTable<'a>>, Error> {
         let Some(index) = self.sections.versions else {
             return Ok(None);
         };
         let data = self.section_data(index, "section __versions")?;
+        let offset = self.section_offset(index, "section __versions")?;
         if data.len() % MODVERSION_SIZE != 0 {
             return Err(Error::Malformed {
                 what: "section __versions",
-                offset: self.section_offset(index),
+                offset,
                 expected: "a size that is a multiple of 64 (struct modversion_info)",
             });
         }
-        Ok(Some(data))
+        Ok(Some(VersionsTable { data, offset }))
+    }
+
+    /// The entries of `__versions` (`struct modversion_info`: a CRC as wide as the class's
+    /// `unsigned long`, then the name field to the end of the 64 bytes), in order.
+    fn modversions(
+        &self,
+        table: VersionsTable<'a>,
+    ) -> impl Iterator<Item = Result<Modversion<'a>, Error>> + '_ {
+        let crc_size = self.crc_size();
+        table
+            .data
+            .chunks_exact(MODVERSION_SIZE)
+            .enumerate()
+            .map(move |(i, entry)| {
+                let entry_offset = table.offset + (i * MODVERSION_SIZE) as u64;
+                let malformed = || Error::Malformed {
+                    what: "__versions entry",
+                    offset: entry_offset,
+                    expected: "a CRC and a name in 64 bytes",
+                };
+                let (crc, name) = entry.split_at_checked(crc_size).ok_or_else(malformed)?;
+                Ok(Modversion {
+                    crc: self.endian.uint(crc).ok_or_else(malformed)?,
+                    name,
+                    name_offset: entry_offset + crc_size as u64,
+                })
+            })
     }
 
     fn symbol_table(&self) -> Result<Symtab<'a>, Error> {
@@ -524,7 +531,7 @@ impl<'a> Module<'a> {
             data,
             strtab,
             entsize,
-            big: self.endian() == Endian::Big,
+            endian: self.endian,
         })
     }
 
@@ -569,25 +576,16 @@ impl<'a> Module<'a> {
         };
         usize::try_from(value)
             .ok()
-            .and_then(|v| data.get(v..v.checked_add(4)?))
-            .map_or(u64::MAX, |b| self.read_uint(b))
-    }
-
-    /// Read an unsigned integer of 1-8 bytes in the module's byte order.
-    fn read_uint(&self, bytes: &[u8]) -> u64 {
-        let fold = |acc: u64, &b: &u8| (acc << 8) | u64::from(b);
-        match self.endian() {
-            Endian::Big => bytes.iter().take(8).fold(0, fold),
-            Endian::Little => bytes.iter().take(8).rev().fold(0, fold),
-        }
+            .and_then(|at| self.endian.u32(data, at))
+            .map_or(u64::MAX, u64::from)
     }
 
     fn header(&self, index: usize, what: &'static str) -> Result<SectionHeader, Error> {
         self.shdrs.get(index).map_err(|e| Error::elf(what, e))
     }
 
-    fn section_offset(&self, index: usize) -> u64 {
-        self.shdrs.get(index).map_or(0, |s| s.sh_offset)
+    fn section_offset(&self, index: usize, what: &'static str) -> Result<u64, Error> {
+        Ok(self.header(index, what)?.sh_offset)
     }
 
     /// The bytes of section `index`, bounds-checked (NOBITS sections are empty).
@@ -650,37 +648,41 @@ struct Symtab<'a> {
     strtab: &'a [u8],
     /// 16 for ELF32, 24 for ELF64.
     entsize: usize,
-    big: bool,
+    endian: Endian,
 }
 
 impl<'a> Symtab<'a> {
-    /// Entries with their index, from 1 (entry 0 is the null symbol).
+    /// Entries with their index, from 1 (entry 0 is the null symbol). The entries are whole
+    /// (`chunks_exact` of the entry size, checked by [`Module::symbol_table`]), so decoding
+    /// cannot run short; if it did, the walk would end there.
     fn iter(&self) -> impl Iterator<Item = (usize, Sym)> + 'a {
         let this = *self;
         self.data
             .chunks_exact(self.entsize)
             .enumerate()
             .skip(1)
-            .map(move |(i, raw)| (i, this.decode(raw)))
+            .map_while(move |(i, raw)| Some((i, this.decode(raw)?)))
     }
 
-    fn decode(&self, raw: &[u8]) -> Sym {
-        let big = self.big;
-        if self.entsize == 16 {
+    /// One `Elf32_Sym` (name, value, size, info, other, shndx) or `Elf64_Sym` (name, info,
+    /// other, shndx, value, size).
+    fn decode(&self, raw: &[u8]) -> Option<Sym> {
+        let e = self.endian;
+        Some(if self.entsize == 16 {
             Sym {
-                name: read_u32(raw, 0, big),
-                value: u64::from(read_u32(raw, 4, big)),
-                info: raw.get(12).copied().unwrap_or(0),
-                shndx: read_u16(raw, 14, big),
+                name: e.u32(raw, 0)?,
+                value: u64::from(e.u32(raw, 4)?),
+                info: *raw.get(12)?,
+                shndx: e.u16(raw, 14)?,
             }
         } else {
             Sym {
-                name: read_u32(raw, 0, big),
-                info: raw.get(4).copied().unwrap_or(0),
-                shndx: read_u16(raw, 6, big),
-                value: read_u64(raw, 8, big),
+                name: e.u32(raw, 0)?,
+                info: *raw.get(4)?,
+                shndx: e.u16(raw, 6)?,
+                value: e.u64(raw, 8)?,
             }
-        }
+        })
     }
 
     /// The name's bytes up to its NUL; `None` if out of range or unterminated.
@@ -698,41 +700,24 @@ impl<'a> Symtab<'a> {
     }
 }
 
-fn read_array<const N: usize>(raw: &[u8], at: usize) -> [u8; N] {
-    raw.get(at..at + N)
-        .and_then(|b| b.try_into().ok())
-        .unwrap_or([0; N])
+/// The `__versions` section: its bytes (whole entries) and its file offset.
+#[derive(Debug, Clone, Copy)]
+struct VersionsTable<'a> {
+    data: &'a [u8],
+    offset: u64,
 }
 
-fn read_u16(raw: &[u8], at: usize, big: bool) -> u16 {
-    let b = read_array::<2>(raw, at);
-    if big {
-        u16::from_be_bytes(b)
-    } else {
-        u16::from_le_bytes(b)
-    }
-}
-
-fn read_u32(raw: &[u8], at: usize, big: bool) -> u32 {
-    let b = read_array::<4>(raw, at);
-    if big {
-        u32::from_be_bytes(b)
-    } else {
-        u32::from_le_bytes(b)
-    }
-}
-
-fn read_u64(raw: &[u8], at: usize, big: bool) -> u64 {
-    let b = read_array::<8>(raw, at);
-    if big {
-        u64::from_be_bytes(b)
-    } else {
-        u64::from_le_bytes(b)
-    }
+/// One `__versions` entry, the CRC read in the module's byte order.
+#[derive(Debug, Clone, Copy)]
+struct Modversion<'a> {
+    crc: u64,
+    /// The name field: the name, a NUL and padding to the end of the entry.
+    name: &'a [u8],
+    /// Where the name field starts in the file.
+    name_offset: u64,
 }
 
 /// The bytes before the first NUL (all of them if there is none).
 fn until_nul(bytes: &[u8]) -> &[u8] {
-    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-    bytes.get(..end).unwrap_or_default()
+    bytes.split(|&b| b == 0).next().unwrap_or(bytes)
 }

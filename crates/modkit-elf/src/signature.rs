@@ -3,8 +3,8 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use crate::Error;
 use crate::der::{self, Reader};
+use crate::{Endian, Error};
 
 /// The magic that ends a signed module (kernel `include/linux/module_signature.h`).
 pub const SIGNATURE_MAGIC: &[u8] = b"~Module signature appended~\n";
@@ -171,13 +171,13 @@ pub fn signature(file: &[u8]) -> Result<Option<Signature>, Error> {
     let modsig_at = before_magic
         .checked_sub(MODSIG_SIZE)
         .ok_or_else(|| trailer_err(before_magic, "file too short for struct module_signature"))?;
-    let modsig = file
-        .get(modsig_at..before_magic)
-        .ok_or_else(|| trailer_err(modsig_at, "file too short for struct module_signature"))?;
-    let field = |i: usize| modsig.get(i).copied().unwrap_or(0);
-    let (algo, hash_algo, id_type) = (field(0), field(1), field(2));
-    let (signer_len, key_id_len) = (usize::from(field(3)), usize::from(field(4)));
-    let raw_len = u32::from_be_bytes([field(8), field(9), field(10), field(11)]);
+    let too_short = || trailer_err(modsig_at, "file too short for struct module_signature");
+    let modsig = file.get(modsig_at..before_magic).ok_or_else(too_short)?;
+    let &[algo, hash_algo, id_type, signer_len, key_id_len, ..] = modsig else {
+        return Err(too_short());
+    };
+    let (signer_len, key_id_len) = (usize::from(signer_len), usize::from(key_id_len));
+    let raw_len = Endian::Big.u32(modsig, 8).ok_or_else(too_short)?;
     if usize::from(algo) >= ALGO_NAMES.len() {
         return Err(trailer_err(modsig_at, "unknown public-key algorithm"));
     }
@@ -200,15 +200,16 @@ pub fn signature(file: &[u8]) -> Result<Option<Signature>, Error> {
     let signer_at = key_at
         .checked_sub(signer_len)
         .ok_or_else(|| trailer_err(modsig_at, "signer name longer than the file"))?;
-    let slice = |from: usize, to: usize| file.get(from..to).unwrap_or_default();
-    let raw = slice(sig_at, modsig_at);
+    // In range by the subtractions above; checked all the same.
+    let slice = |from: usize, to: usize| file.get(from..to).ok_or_else(too_short);
+    let raw = slice(sig_at, modsig_at)?;
 
     let mut sig = Signature {
         algo,
         hash_algo,
         id_type,
-        signer: slice(signer_at, key_at).to_vec(),
-        key_id: slice(key_at, sig_at).to_vec(),
+        signer: slice(signer_at, key_at)?.to_vec(),
+        key_id: slice(key_at, sig_at)?.to_vec(),
         signature: raw.to_vec(),
         digest_algorithm: None,
         module_len: signer_at,
@@ -317,8 +318,7 @@ fn issuer_common_name(name: der::Tlv<'_>) -> Result<Vec<u8>, Error> {
 }
 
 fn until_nul(bytes: &[u8]) -> &[u8] {
-    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-    bytes.get(..end).unwrap_or_default()
+    bytes.split(|&b| b == 0).next().unwrap_or(bytes)
 }
 
 /// `BN_bn2bin(ASN1_INTEGER_to_BN(x))`: the magnitude of a two's-complement INTEGER, big-endian,

@@ -1,5 +1,6 @@
 //! No input makes the crate panic: every prefix of every fixture, corrupted headers, corrupt
 //! signatures, and decompression bombs all end in a clean result or a typed error.
+#![forbid(unsafe_code)]
 
 mod common;
 

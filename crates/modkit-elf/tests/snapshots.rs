@@ -1,5 +1,6 @@
 //! Snapshot tests: everything read from every sample-module fixture, every compression, and
 //! this crate's Debian test modules; plus a check against kmod's own output for the latter.
+#![forbid(unsafe_code)]
 
 mod common;
 

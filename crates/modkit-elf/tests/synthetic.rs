@@ -1,5 +1,6 @@
 //! Hand-built modules of every ELF class and byte order (Debian ships 32-bit and big-endian
 //! kernels too: i386, armhf, s390x, ...) read exactly like the x86-64 ones.
+#![forbid(unsafe_code)]
 
 mod common;
 

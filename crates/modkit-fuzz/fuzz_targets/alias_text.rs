@@ -1,6 +1,7 @@
 //! Fuzz target: a `modules.alias` text file through both readers (whole text and streaming,
 //! which must agree), alias normalisation, the matcher, and a write/read round trip.
 #![no_main]
+#![forbid(unsafe_code)]
 
 use std::path::Path;
 

@@ -1,6 +1,7 @@
 //! Fuzz target: a kernel command line (`/proc/cmdline`) through modprobe's parser
 //! (`modprobe.blacklist=`, `MOD.PARAM=VALUE`, quoting), then the dump.
 #![no_main]
+#![forbid(unsafe_code)]
 
 use modkit_config::modprobe::ModprobeConfig;
 

@@ -1,6 +1,7 @@
 //! Fuzz target: a depmod.d file through the parser, the per-kernel view, ranks, and the
 //! kernel-version ERE matcher on every pattern the file names.
 #![no_main]
+#![forbid(unsafe_code)]
 
 use std::path::Path;
 

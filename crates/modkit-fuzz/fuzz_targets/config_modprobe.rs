@@ -1,6 +1,7 @@
 //! Fuzz target: a modprobe.d file through the parser, then every query and `modprobe -c`'s
 //! dump.
 #![no_main]
+#![forbid(unsafe_code)]
 
 use std::path::Path;
 

@@ -2,6 +2,7 @@
 //! `Cache::from_bytes`. The target appends the file's checksum to the input so that the
 //! fuzzer gets past it into the entry parser (the input is also tried as it is).
 #![no_main]
+#![forbid(unsafe_code)]
 
 use modkit_depgraph::Cache;
 

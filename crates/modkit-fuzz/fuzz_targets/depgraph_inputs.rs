@@ -4,6 +4,7 @@
 //! contents separated by the byte 0xFF (which none of them contains legitimately), plus the
 //! depmod.d text as a fourth part.
 #![no_main]
+#![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

@@ -1,6 +1,7 @@
 //! Fuzz target: a possibly compressed module file through `decompress` (xz, zstd, gzip, with
 //! a small cap so bombs are cut short) and then the module parser.
 #![no_main]
+#![forbid(unsafe_code)]
 
 /// Far below the tools' 256 MiB default, so a bomb costs milliseconds, not seconds.
 const LIMIT: u64 = 4 << 20;

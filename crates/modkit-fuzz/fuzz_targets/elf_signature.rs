@@ -3,6 +3,7 @@
 //! the fuzzer mutates the DER itself rather than having to keep the trailer consistent. The
 //! input is also tried as a whole file with its own trailer.
 #![no_main]
+#![forbid(unsafe_code)]
 
 use modkit_elf::{ID_TYPE_PKCS7, SIGNATURE_MAGIC, signature};
 

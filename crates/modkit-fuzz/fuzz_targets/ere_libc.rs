@@ -8,6 +8,7 @@
 //! operators (glibc's regcomp expands them and can take seconds), repeated groups (see
 //! below), and newlines (depmod.d is read line by line).
 #![no_main]
+#![forbid(unsafe_code)]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let mut parts = data.splitn(2, |&b| b == 0);

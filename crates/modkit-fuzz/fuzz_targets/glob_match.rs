@@ -2,6 +2,7 @@
 //! against glibc's `fnmatch(3)` (flags 0, C locale), as kmod matches module aliases. Input:
 //! patterns separated by NUL bytes, the last piece being the key.
 #![no_main]
+#![forbid(unsafe_code)]
 
 use modkit_glob::{Glob, GlobSetBuilder, fnmatch};
 

@@ -2,6 +2,7 @@
 //! `get_all`) and wildcard lookups (`search_wild`). Besides "no panic, no hang", it checks
 //! that every key iteration reports is found again by an exact lookup with the same values.
 #![no_main]
+#![forbid(unsafe_code)]
 
 use modkit_index::{Index, WildScratch};
 

@@ -4,6 +4,7 @@
 //! the same dump, exact lookups must find every key, wildcard lookups must agree with a
 //! model of kmod's walk and between layouts (order included), and rebuilding from the read index must give the same bytes.
 #![no_main]
+#![forbid(unsafe_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -1,6 +1,7 @@
 //! Fuzz target: a sysfs `uevent` file through `Uevent::parse`, and a `pci.ids` database
 //! through `PciIds::parse` with lookups of the ids it names.
 #![no_main]
+#![forbid(unsafe_code)]
 
 use std::path::Path;
 

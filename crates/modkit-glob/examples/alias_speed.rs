@@ -3,6 +3,7 @@
 //! whole set both ways. Not a test: timings are for people.
 //!
 //! `cargo run --release -p modkit-glob --example alias_speed -- /lib/modules/$(uname -r)/modules.alias`
+#![forbid(unsafe_code)]
 
 use std::path::PathBuf;
 use std::time::Instant;

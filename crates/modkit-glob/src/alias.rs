@@ -37,17 +37,20 @@ impl Alias {
 }
 
 /// What went wrong reading or writing an alias file.
+///
+/// Each message is whole: a variant's cause is printed in it and not returned again by
+/// `source()`, so `{err}` and a reporter that walks `source()` (anyhow's `{err:#}`) both
+/// print it once.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AliasError {
     /// The file could not be opened, read or written.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {cause}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// The underlying error.
-        #[source]
-        source: io::Error,
+        cause: io::Error,
     },
     /// A line is not `alias PATTERN MODULE`, or is not UTF-8.
     #[error("{}:{line}: {reason}: {text:?}", path.display())]
@@ -128,9 +131,9 @@ pub fn read_aliases(mut reader: impl BufRead, path: &Path) -> Result<Vec<Alias>,
         buf.clear();
         let n = reader
             .read_until(b'\n', &mut buf)
-            .map_err(|source| AliasError::Io {
+            .map_err(|cause| AliasError::Io {
                 path: path.to_owned(),
-                source,
+                cause,
             })?;
         if n == 0 {
             return Ok(out);
@@ -152,9 +155,9 @@ pub fn read_aliases(mut reader: impl BufRead, path: &Path) -> Result<Vec<Alias>,
 
 /// Read the `modules.alias` file at `path`.
 pub fn read_alias_file(path: &Path) -> Result<Vec<Alias>, AliasError> {
-    let file = std::fs::File::open(path).map_err(|source| AliasError::Io {
+    let file = std::fs::File::open(path).map_err(|cause| AliasError::Io {
         path: path.to_owned(),
-        source,
+        cause,
     })?;
     read_aliases(io::BufReader::new(file), path)
 }
@@ -185,9 +188,9 @@ pub fn write_alias_lines(
             });
         }
     }
-    let io = |source| AliasError::Io {
+    let io = |cause| AliasError::Io {
         path: path.to_owned(),
-        source,
+        cause,
     };
     for a in aliases {
         writeln!(out, "alias {} {}", a.pattern, a.module).map_err(io)?;
@@ -204,9 +207,9 @@ pub fn write_modules_alias(
     // Check before the header so that a failed write leaves nothing half-done.
     write_alias_lines(io::sink(), aliases, path)?;
     out.write_all(MODULES_ALIAS_HEADER.as_bytes())
-        .map_err(|source| AliasError::Io {
+        .map_err(|cause| AliasError::Io {
             path: path.to_owned(),
-            source,
+            cause,
         })?;
     write_alias_lines(out, aliases, path)
 }
@@ -274,6 +277,17 @@ mod tests {
 
     fn parse(text: &str) -> Result<Vec<Alias>, AliasError> {
         parse_aliases(text, Path::new("modules.alias"))
+    }
+
+    #[test]
+    fn a_cause_is_printed_in_the_message_not_returned_as_source() {
+        use std::error::Error as _;
+        let err = AliasError::Io {
+            path: "modules.alias".into(),
+            cause: io::Error::other("disk on fire"),
+        };
+        assert_eq!(err.to_string(), "modules.alias: disk on fire");
+        assert!(err.source().is_none());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Real alias sets: the committed sample of Debian 6.1's modules.alias, and the whole file
 //! when the xtask's kernel cache and kmod are there. A [`GlobSet`] must give exactly the
 //! matches of testing every pattern; the text format must round-trip byte for byte.
+#![deny(unsafe_code)] // Only the libc oracle in common/ allows it.
 
 mod common;
 

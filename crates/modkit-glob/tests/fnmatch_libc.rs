@@ -1,5 +1,6 @@
 //! Differential tests against the C library's `fnmatch(3)` with flags 0: the plain function,
 //! compiled [`Glob`]s and [`GlobSet`]s, over generated patterns and keys.
+#![deny(unsafe_code)] // Only the libc oracle in common/ allows it.
 
 mod common;
 

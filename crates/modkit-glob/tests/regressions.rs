@@ -1,5 +1,6 @@
 //! Inputs the fuzzers (`cargo xtask fuzz`, crates/modkit-fuzz) found where the matcher and
 //! glibc's `fnmatch(3)` disagree, kept so that they stay fixed. Each is checked against libc.
+#![deny(unsafe_code)] // Only the libc oracle in common/ allows it.
 
 mod common;
 

@@ -5,17 +5,20 @@ use std::path::PathBuf;
 /// Everything that can go wrong reading or writing an index.
 ///
 /// Offsets are byte offsets into the index file.
+///
+/// Each message is whole: a variant's cause is printed in it and not returned again by
+/// `source()`, so `{err}` and a reporter that walks `source()` (anyhow's `{err:#}`) both
+/// print it once.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The file could not be opened, mapped, read or written.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {cause}", path.display())]
     Io {
         /// The file involved.
         path: PathBuf,
         /// What the OS said.
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 
     /// Fewer bytes than the 12-byte header.
@@ -116,3 +119,20 @@ pub enum Error {
 
 /// Shorthand for results in this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::Error;
+
+    #[test]
+    fn a_cause_is_printed_in_the_message_not_returned_as_source() {
+        let err = Error::Io {
+            path: "modules.dep.bin".into(),
+            cause: std::io::Error::other("disk on fire"),
+        };
+        assert_eq!(err.to_string(), "modules.dep.bin: disk on fire");
+        assert!(err.source().is_none());
+    }
+}

@@ -50,7 +50,7 @@
 //! depmod inserts modules.alias.bin values module by module in module order, each module's
 //! aliases in `.modinfo` order; modules.builtin.alias.bin in `modules.builtin.modinfo` order.
 
-#![deny(unsafe_code)] // One exception: mapping the file in `Index::open`.
+#![deny(unsafe_code)] // One exception: mapping the file in `Index::open` (read.rs).
 
 mod error;
 pub mod fnmatch;

@@ -305,9 +305,9 @@ impl Index<'static> {
     /// never rewritten in place under a reader.
     pub fn open(path: impl AsRef<Path>) -> Result<Index<'static>> {
         let path = path.as_ref();
-        let io = |source| Error::Io {
+        let io = |cause| Error::Io {
             path: path.to_path_buf(),
-            source,
+            cause,
         };
         // Only a regular file: opening a FIFO would block until some writer came along, and
         // a directory or device is no index either.
@@ -329,10 +329,15 @@ impl Index<'static> {
         if len < HEADER_LEN as u64 {
             return Err(Error::TooShort { len: len as usize });
         }
-        // SAFETY: the mapping is read-only and private. Like kmod, we rely on index files being
-        // replaced by rename, never modified in place; every access is bounds-checked, so a
-        // concurrent truncation could at worst raise SIGBUS, as it would for kmod.
-        #[allow(unsafe_code)]
+        // SAFETY: the mapping is read-only and private, but pages this process has not copied
+        // still show the file: Rust's promise that the bytes behind `&[u8]` do not change holds
+        // only while nobody modifies the file in place. depmod (kmod's and ours) replaces index
+        // files by rename, never in place, so a mapped index keeps its old inode and contents.
+        // Something else writing into the file would make this reader see changing bytes, and
+        // truncating it under the mapping raises SIGBUS on the next access past the new end,
+        // which kills the process (as it would kmod, which maps indexes the same way). Every
+        // access is bounds-checked against the length mapped here.
+        #[allow(unsafe_code, reason = "memmap2::Mmap::map is unsafe: see SAFETY")]
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
         Index::new(Storage::Mapped(map))
     }

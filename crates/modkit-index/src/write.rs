@@ -293,7 +293,7 @@ pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
     let path = path.as_ref();
     let io = |p: &Path| {
         let p = p.to_path_buf();
-        move |source| Error::Io { path: p, source }
+        move |cause| Error::Io { path: p, cause }
     };
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -301,7 +301,7 @@ pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
     };
     let name = path.file_name().ok_or_else(|| Error::Io {
         path: path.to_path_buf(),
-        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "no file name"),
+        cause: std::io::Error::new(std::io::ErrorKind::InvalidInput, "no file name"),
     })?;
     let mut tmp_name = name.to_os_string();
     tmp_name.push(format!(".{}.tmp", std::process::id()));

@@ -3,6 +3,7 @@
 //! `testdata/` holds the output of kmod 30 `depmod` for a small tree (a subset of Debian's
 //! 6.1 amd64 modules); see `testdata/README.md`. The full-tree test reruns depmod over the
 //! whole Debian 6.1 tree when the xtask's kernel cache and kmod are present.
+#![forbid(unsafe_code)]
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! Our lookups over kmod's own index files give what kmod's modprobe gives: `--show-depends`
 //! for every module (modules.dep.bin exact lookup) and `--resolve-alias` for modalias strings
 //! (modules.alias.bin wildcard lookup, kmod's value order and duplicates included).
+#![forbid(unsafe_code)]
 
 mod common;
 

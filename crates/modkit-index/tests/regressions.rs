@@ -1,5 +1,6 @@
 //! Inputs the fuzzers (`cargo xtask fuzz`, crates/modkit-fuzz) found to break the index reader
 //! or writer, kept so that they stay fixed.
+#![forbid(unsafe_code)]
 
 use modkit_index::{Index, IndexBuilder, Layout};
 

@@ -1,5 +1,6 @@
 //! Round trips, ordering rules, and bad input: truncations, corrupt references, loops, cycles,
 //! non-ASCII. Nothing may panic or hang; corrupt files give a typed error.
+#![forbid(unsafe_code)]
 
 mod common;
 

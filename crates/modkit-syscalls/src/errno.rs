@@ -28,12 +28,22 @@ impl Errno {
 
     /// The C library's text for this errno (`strerror`), e.g. `File exists`.
     pub fn strerror(self) -> String {
-        let text = io::Error::from_raw_os_error(self.0).to_string();
-        // std renders "TEXT (os error N)": keep TEXT, which is strerror_r's.
-        match text.rfind(" (os error ") {
-            Some(end) => text[..end].to_owned(),
-            None => text,
-        }
+        io_error_text(&io::Error::from_raw_os_error(self.0))
+    }
+}
+
+/// The text of an I/O error as C's `strerror(errno)` and `%m` print it (`No such file or
+/// directory`), the workspace's one strerror: std renders an OS error as `TEXT (os error N)`,
+/// TEXT being `strerror_r`'s; this keeps TEXT. An error that carries no errno (made with
+/// `io::Error::new`) gives its own message.
+pub fn io_error_text(err: &io::Error) -> String {
+    let text = err.to_string();
+    let Some(code) = err.raw_os_error() else {
+        return text;
+    };
+    match text.strip_suffix(&format!(" (os error {code})")) {
+        Some(strerror) => strerror.to_owned(),
+        None => text,
     }
 }
 
@@ -198,6 +208,16 @@ impl fmt::Display for UnloadFailure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn io_errors_read_as_c_prints_them() {
+        let enoent = io::Error::from_raw_os_error(libc::ENOENT);
+        assert_eq!(io_error_text(&enoent), "No such file or directory");
+        let custom = io::Error::new(io::ErrorKind::InvalidInput, "not a regular file");
+        assert_eq!(io_error_text(&custom), "not a regular file");
+        let kind_only = io::Error::from(io::ErrorKind::FileTooLarge);
+        assert_eq!(io_error_text(&kind_only), kind_only.to_string());
+    }
 
     #[test]
     fn strerror_is_the_bare_libc_text() {

@@ -67,32 +67,36 @@ pub enum LoadMethod {
 }
 
 /// Why a module could not be loaded.
+///
+/// Each message is whole: a variant's cause is printed in it and not returned again by
+/// `source()`, so `{err}` and a reporter that walks `source()` (anyhow's `{err:#}`) both
+/// print it once.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LoadError {
     /// The file could not be opened (kmod: `could not load module PATH: ...`).
-    #[error("could not open {}: {}", path.display(), Errno::from_io(source))]
+    #[error("could not open {}: {}", path.display(), Errno::from_io(cause))]
     Open {
         /// The module file.
         path: PathBuf,
         /// Why.
-        source: io::Error,
+        cause: io::Error,
     },
     /// The file could not be read.
-    #[error("could not read {}: {source}", path.display())]
+    #[error("could not read {}: {cause}", path.display())]
     Read {
         /// The module file.
         path: PathBuf,
         /// Why.
-        source: io::Error,
+        cause: io::Error,
     },
     /// The file is compressed and would not decompress.
-    #[error("could not decompress {}: {source}", path.display())]
+    #[error("could not decompress {}: {cause}", path.display())]
     Decompress {
         /// The module file.
         path: PathBuf,
         /// Why.
-        source: modkit_elf::Error,
+        cause: modkit_elf::Error,
     },
     /// The parameters contain a NUL byte, which the kernel cannot be given.
     #[error("parameters for {} contain a NUL byte", path.display())]
@@ -266,13 +270,13 @@ fn load_module<K: Kernel + ?Sized>(
     let params = CString::new(params).map_err(|_| LoadError::Params {
         path: path.to_owned(),
     })?;
-    let mut file = File::open(path).map_err(|source| LoadError::Open {
+    let mut file = File::open(path).map_err(|cause| LoadError::Open {
         path: path.to_owned(),
-        source,
+        cause,
     })?;
-    let read_err = |source| LoadError::Read {
+    let read_err = |cause| LoadError::Read {
         path: path.to_owned(),
-        source,
+        cause,
     };
     let kernel_err = |errno| LoadError::Kernel {
         path: path.to_owned(),
@@ -308,12 +312,11 @@ fn load_module<K: Kernel + ?Sized>(
     }
 
     let bytes = read_all(&mut file).map_err(read_err)?;
-    let image = modkit_elf::decompress(&bytes, MAX_MODULE_SIZE).map_err(|source| {
-        LoadError::Decompress {
+    let image =
+        modkit_elf::decompress(&bytes, MAX_MODULE_SIZE).map_err(|cause| LoadError::Decompress {
             path: path.to_owned(),
-            source,
-        }
-    })?;
+            cause,
+        })?;
     if flags == 0 {
         kernel.init_module(&image, &params).map_err(kernel_err)?;
     } else {

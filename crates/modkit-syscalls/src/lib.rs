@@ -3,23 +3,31 @@
 //! (`/proc/modules`, `/sys/module`).
 //!
 //! Everything goes through the [`Kernel`] trait: [`LinuxKernel`] is the running kernel,
-//! [`RecordingKernel`] a fake that records calls, so tools are tested without root.
-//! [`kernel_release`] is the running kernel's release for every tool.
+//! [`RecordingKernel`] a fake that records calls, so tools are tested without root
+//! ([`LockedKernel`] shares it between threads). [`kernel_release`] is the running kernel's
+//! release for every tool.
+#![deny(unsafe_code)] // One exception: the raw syscalls of `sys`.
 
 mod errno;
 mod kernel;
+mod locked;
 mod proc;
 mod recording;
+#[allow(
+    unsafe_code,
+    reason = "the raw syscalls: libc::syscall and memfd_create"
+)]
 mod sys;
 mod sysfs;
 
 use std::path::PathBuf;
 
-pub use errno::{Errno, LoadFailure, UnloadFailure};
+pub use errno::{Errno, LoadFailure, UnloadFailure, io_error_text};
 pub use kernel::{
     Kernel, LinuxKernel, LoadError, LoadMethod, LoadOptions, MAX_MODULE_SIZE, UnloadError,
     UnloadOptions,
 };
+pub use locked::LockedKernel;
 pub use modkit_elf::Compression;
 pub use proc::{LoadedModule, ModuleState, ProcDir, parse_modules};
 pub use recording::{Call, RecordingKernel, Syscall};
@@ -35,16 +43,20 @@ pub fn kernel_release() -> Result<String, Errno> {
 }
 
 /// An error reading the kernel's trees.
+///
+/// Each message is whole: a variant's cause is printed in it and not returned again by
+/// `source()`, so `{err}` and a reporter that walks `source()` (anyhow's `{err:#}`) both
+/// print it once.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A file or directory could not be read.
-    #[error("could not read {}: {source}", path.display())]
+    #[error("could not read {}: {cause}", path.display())]
     Io {
         /// What was read.
         path: PathBuf,
         /// Why it failed.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A file did not say what the kernel writes there.
     #[error("{}:{line}: {message}", path.display())]
@@ -56,4 +68,54 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+    use std::path::Path;
+
+    use super::{Error, LoadError};
+
+    #[test]
+    fn a_cause_is_printed_in_the_message_not_returned_as_source() {
+        let err = Error::Io {
+            path: "/proc/modules".into(),
+            cause: std::io::Error::other("disk on fire"),
+        };
+        assert_eq!(
+            err.to_string(),
+            "could not read /proc/modules: disk on fire"
+        );
+        assert!(err.source().is_none());
+
+        let path = Path::new("/m.ko");
+        let cases = [
+            (
+                LoadError::Open {
+                    path: path.into(),
+                    cause: std::io::Error::from_raw_os_error(libc::ENOENT),
+                },
+                "could not open /m.ko: No such file or directory",
+            ),
+            (
+                LoadError::Read {
+                    path: path.into(),
+                    cause: std::io::Error::other("disk on fire"),
+                },
+                "could not read /m.ko: disk on fire",
+            ),
+            (
+                LoadError::Decompress {
+                    path: path.into(),
+                    cause: modkit_elf::Error::MissingSection(".symtab"),
+                },
+                "could not decompress /m.ko: module has no .symtab section",
+            ),
+        ];
+        for (err, message) in cases {
+            assert_eq!(err.to_string(), message);
+            assert!(err.source().is_none(), "{message}");
+        }
+    }
 }

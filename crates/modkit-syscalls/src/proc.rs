@@ -69,9 +69,9 @@ impl ProcDir {
     /// The loaded modules, in the kernel's order (most recently loaded first).
     pub fn modules(&self) -> Result<Vec<LoadedModule>, Error> {
         let path = self.modules_path();
-        let text = fs::read_to_string(&path).map_err(|source| Error::Io {
+        let text = fs::read_to_string(&path).map_err(|cause| Error::Io {
             path: path.clone(),
-            source,
+            cause,
         })?;
         parse_modules(&text).map_err(|(line, message)| Error::Parse {
             path,

@@ -91,8 +91,7 @@ pub fn memfd_with(bytes: &[u8]) -> Result<File, Errno> {
     }
     // SAFETY: `fd` was just created, is valid, and nothing else owns it.
     let mut file = unsafe { File::from_raw_fd(fd) };
-    file.write_all(bytes)
-        .map_err(|err| Errno(err.raw_os_error().unwrap_or(libc::EIO)))?;
+    file.write_all(bytes).map_err(|err| Errno::from_io(&err))?;
     Ok(file)
 }
 

@@ -131,9 +131,9 @@ pub(crate) fn read_optional(path: &Path) -> Result<Option<String>, Error> {
     match fs::read_to_string(path) {
         Ok(text) => Ok(Some(text)),
         Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(Error::Io {
+        Err(cause) => Err(Error::Io {
             path: path.to_owned(),
-            source,
+            cause,
         }),
     }
 }
@@ -143,18 +143,18 @@ fn list_optional(dir: &Path) -> Result<Option<Vec<String>>, Error> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
+        Err(cause) => {
             return Err(Error::Io {
                 path: dir.to_owned(),
-                source,
+                cause,
             });
         }
     };
     let mut names = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|source| Error::Io {
+        let entry = entry.map_err(|cause| Error::Io {
             path: dir.to_owned(),
-            source,
+            cause,
         })?;
         names.push(entry.file_name().to_string_lossy().into_owned());
     }

@@ -1,6 +1,7 @@
 //! The loading and unloading logic, run against `RecordingKernel` over the fake trees in
 //! `testdata/` and the sample modules in `kmods/fixtures/`: which syscalls, with which
 //! arguments and flags, and what each failure reports.
+#![forbid(unsafe_code)]
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -4,17 +4,20 @@ use std::io;
 use std::path::PathBuf;
 
 /// What went wrong reading sysfs, `/dev` or a `pci.ids` file.
+///
+/// Each message is whole: a variant's cause is printed in it and not returned again by
+/// `source()`, so `{err}` and a reporter that walks `source()` (anyhow's `{err:#}`) both
+/// print it once.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A file or directory could not be read.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {cause}", path.display())]
     Io {
         /// The path.
         path: PathBuf,
         /// The underlying error.
-        #[source]
-        source: io::Error,
+        cause: io::Error,
     },
     /// A path, or an attribute a device must have, does not exist.
     #[error("{}: no such file or directory", path.display())]
@@ -73,12 +76,26 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// An I/O error on `path`, as `NotFound` when it is one.
-    pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, cause: io::Error) -> Error {
         let path = path.into();
-        if source.kind() == io::ErrorKind::NotFound {
+        if cause.kind() == io::ErrorKind::NotFound {
             Error::NotFound { path }
         } else {
-            Error::Io { path, source }
+            Error::Io { path, cause }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::Error;
+
+    #[test]
+    fn a_cause_is_printed_in_the_message_not_returned_as_source() {
+        let err = Error::io("devices/x/uevent", std::io::Error::other("disk on fire"));
+        assert_eq!(err.to_string(), "devices/x/uevent: disk on fire");
+        assert!(err.source().is_none());
     }
 }

@@ -4,10 +4,25 @@
 //! their kind and, from `pci.ids`, their names.
 //!
 //! ```
+//! use std::fs;
+//! use std::os::unix::fs::symlink;
+//!
 //! use modkit_sysfs::{DeviceKind, DeviceNumber, Sysfs};
 //!
-//! let sys = Sysfs::new(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/qemu"));
-//! // /dev/vda1 is block 254:1 on the fake QEMU guest.
+//! // A tree like a QEMU guest's /sys: a virtio disk on a PCI function, and the link that
+//! // /sys/dev/block/254:1 (its first partition, /dev/vda1) is.
+//! let root = std::env::temp_dir().join(format!("modkit-sysfs-doc-{}", std::process::id()));
+//! # let _ = fs::remove_dir_all(&root);
+//! let pci = root.join("devices/pci0000:00/0000:00:04.0");
+//! fs::create_dir_all(pci.join("virtio1/block/vda/vda1")).unwrap();
+//! let modalias = "MODALIAS=pci:v00001AF4d00001001sv00001AF4sd00001100bc01sc00i00\n";
+//! fs::write(pci.join("uevent"), modalias).unwrap();
+//! fs::write(pci.join("virtio1/uevent"), "MODALIAS=virtio:d00000002v00001AF4\n").unwrap();
+//! fs::create_dir_all(root.join("dev/block")).unwrap();
+//! let vda1_dir = "../../devices/pci0000:00/0000:00:04.0/virtio1/block/vda/vda1";
+//! symlink(vda1_dir, root.join("dev/block/254:1")).unwrap();
+//!
+//! let sys = Sysfs::new(&root);
 //! let vda1 = DeviceNumber { kind: DeviceKind::Block, major: 254, minor: 1 };
 //! assert_eq!(
 //!     sys.modaliases_by_number(vda1)?,
@@ -16,6 +31,7 @@
 //!         "pci:v00001AF4d00001001sv00001AF4sd00001100bc01sc00i00",
 //!     ]
 //! );
+//! # fs::remove_dir_all(&root).unwrap();
 //! # Ok::<(), modkit_sysfs::Error>(())
 //! ```
 //!

@@ -1,5 +1,6 @@
 //! Trees built in a scratch directory to break one thing at a time: unreadable and malformed
 //! files, missing attributes, absurd depth. Every case must be a typed error naming the path.
+#![forbid(unsafe_code)]
 
 use std::fs;
 use std::path::{Path, PathBuf};

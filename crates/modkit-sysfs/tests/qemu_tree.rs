@@ -1,5 +1,6 @@
 //! The committed fake sysfs of a QEMU guest (testdata/qemu): device nodes to modaliases,
 //! coldplug enumeration, PCI devices, and the symlinks that must give errors.
+#![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
 

@@ -43,9 +43,9 @@ impl ModuleRef {
     /// A module given as a file; kmod shows its absolute path. A path that names no module
     /// (its base name is empty: `dir/`) is not found, as in kmod.
     pub fn from_path(path: &Path) -> Result<ModuleRef, Error> {
-        let io = |source| Error::Io {
+        let io = |cause| Error::Io {
             path: path.to_owned(),
-            source,
+            cause,
         };
         let name = path_to_modname(path).ok_or_else(|| io(std::io::ErrorKind::NotFound.into()))?;
         let path = std::path::absolute(path).map_err(io)?;
@@ -242,9 +242,9 @@ impl Context {
     /// The module in a file (kmod's `kmod_module_new_from_path`): the file must exist and its
     /// base name must not be empty.
     pub fn module_from_path(&mut self, path: &Path) -> Result<ModId, Error> {
-        let io = |source| Error::Io {
+        let io = |cause| Error::Io {
             path: path.to_owned(),
-            source,
+            cause,
         };
         let abs = std::path::absolute(path).map_err(io)?;
         std::fs::metadata(&abs).map_err(io)?;

@@ -11,6 +11,10 @@ use crate::info::file_info;
 use crate::name::{modname_normalize, path_ends_with_kmod_ext, path_to_modname};
 
 /// Why a module could not be loaded.
+///
+/// Each message is whole: a variant's cause is printed in it and not returned again by
+/// `source()`, so `{err}` and a reporter that walks `source()` (anyhow's `{err:#}`) both
+/// print it once.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum GuixError {
@@ -26,12 +30,12 @@ pub enum GuixError {
         dir: PathBuf,
     },
     /// The kernel refused a module.
-    #[error("could not load {}: {source}", path.display())]
+    #[error("could not load {}: {cause}", path.display())]
     Load {
         /// The module file.
         path: PathBuf,
         /// What went wrong.
-        source: LoadError,
+        cause: LoadError,
     },
 }
 
@@ -103,9 +107,9 @@ pub fn load_module_file(
         {
             Ok(true)
         }
-        Err(source) => Err(GuixError::Load {
+        Err(cause) => Err(GuixError::Load {
             path: path.to_owned(),
-            source,
+            cause,
         }),
     }
 }
@@ -154,9 +158,9 @@ pub fn find_module_file(dir: &Path, name: &str) -> Result<Option<PathBuf>, crate
     let wanted = modname_normalize(name);
     let mut stack = vec![dir.to_owned()];
     while let Some(dir) = stack.pop() {
-        let read = std::fs::read_dir(&dir).map_err(|source| crate::Error::Io {
+        let read = std::fs::read_dir(&dir).map_err(|cause| crate::Error::Io {
             path: dir.clone(),
-            source,
+            cause,
         })?;
         let mut entries: Vec<_> = read.filter_map(Result::ok).map(|e| e.path()).collect();
         entries.sort();

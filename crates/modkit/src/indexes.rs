@@ -81,21 +81,21 @@ impl Indexes {
         // Any other damage, a header cut short included, is named in an error.
         let index = match Index::open(&path) {
             Ok(index) => Some(index),
-            Err(modkit_index::Error::Io { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound =>
+            Err(modkit_index::Error::Io { cause, .. })
+                if cause.kind() == std::io::ErrorKind::NotFound =>
             {
                 None
             }
             Err(modkit_index::Error::TooShort { len: 0 }) => None,
-            Err(source) => return Err(Error::Index { path, source }),
+            Err(cause) => return Err(Error::Index { path, cause }),
         };
         Ok(cell.get_or_init(|| index).as_ref())
     }
 
-    fn error(&self, file: IndexFile, source: modkit_index::Error) -> Error {
+    fn error(&self, file: IndexFile, cause: modkit_index::Error) -> Error {
         Error::Index {
             path: self.dir.join(file.file_name()),
-            source,
+            cause,
         }
     }
 

@@ -44,13 +44,13 @@ impl Info {
 
 /// Read a module file (compressed or not) and collect its records and signature fields.
 pub fn file_info(path: &Path) -> Result<Info, Error> {
-    let raw = std::fs::read(path).map_err(|source| Error::Io {
+    let raw = std::fs::read(path).map_err(|cause| Error::Io {
         path: path.to_owned(),
-        source,
+        cause,
     })?;
-    let elf = |source| Error::Elf {
+    let elf = |cause| Error::Elf {
         path: path.to_owned(),
-        source,
+        cause,
     };
     let bytes = decompress(&raw, DECOMPRESSED_LIMIT).map_err(elf)?;
     let module = Module::parse(&bytes).map_err(elf)?;
@@ -83,7 +83,7 @@ pub fn builtin_info(dir: &Path, name: &str) -> Result<Info, Error> {
     let data = match std::fs::read(&path) {
         Ok(data) => data,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(info),
-        Err(source) => return Err(Error::Io { path, source }),
+        Err(cause) => return Err(Error::Io { path, cause }),
     };
     let prefix = format!("{name}.");
     for record in data.split(|&b| b == 0) {

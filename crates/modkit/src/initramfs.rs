@@ -285,7 +285,7 @@ fn relative_path(dir: &Path, path: &Path) -> String {
 /// directory.
 pub fn generic_modules(dir: &Path) -> Result<Vec<(String, &'static str)>, Error> {
     let path = dir.join("modules.dep");
-    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io { path, source })?;
+    let text = std::fs::read_to_string(&path).map_err(|cause| Error::Io { path, cause })?;
     Ok(text
         .lines()
         .filter_map(|line| line.split_once(':'))

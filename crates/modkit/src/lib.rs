@@ -39,7 +39,7 @@
 pub mod coldplug;
 mod context;
 pub mod devices;
-#[cfg(any(test, feature = "test-support"))]
+#[cfg(feature = "test-support")]
 #[doc(hidden)]
 pub mod fixtures;
 pub mod guix;
@@ -50,8 +50,6 @@ mod missing;
 mod probe;
 mod remove;
 mod report;
-#[cfg(test)]
-mod testing;
 mod wild_set;
 
 use std::path::PathBuf;
@@ -75,32 +73,36 @@ pub use report::{CommandRunner, Level, Recorder, Reporter, ShellRunner};
 
 /// Why something could not be done. The kernel's refusals are not errors of this type: they
 /// are reported as kmod reports them and give a non-zero status.
+///
+/// Each message is whole: a variant's cause is printed in it and not returned again by
+/// `source()`, so `{err}` and a reporter that walks `source()` (anyhow's `{err:#}`) both
+/// print it once.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A file could not be read.
-    #[error("could not read {}: {source}", path.display())]
+    #[error("could not read {}: {cause}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// Why.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// An index file is corrupt.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {cause}", path.display())]
     Index {
         /// The index file.
         path: PathBuf,
         /// What is wrong.
-        source: modkit_index::Error,
+        cause: modkit_index::Error,
     },
     /// A module file could not be decompressed or parsed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {cause}", path.display())]
     Elf {
         /// The module file.
         path: PathBuf,
         /// What is wrong.
-        source: modkit_elf::Error,
+        cause: modkit_elf::Error,
     },
     /// A device could not be found or read in sysfs.
     #[error(transparent)]
@@ -117,7 +119,7 @@ impl Error {
     /// The `strerror` text kmod would show for this error.
     pub fn errno_text(&self) -> String {
         match self {
-            Error::Io { source, .. } => syscalls::Errno::from_io(source).strerror(),
+            Error::Io { cause, .. } => syscalls::Errno::from_io(cause).strerror(),
             // kmod 30 fails on a module without .modinfo with ENOENT.
             Error::NoModinfo { .. } => syscalls::Errno(libc::ENOENT).strerror(),
             Error::Index { .. } | Error::Elf { .. } => syscalls::Errno(libc::ENOEXEC).strerror(),
@@ -131,5 +133,55 @@ impl Error {
             Error::Io { path, .. } => format!("could not read {}", path.display()),
             other => other.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+    use std::path::Path;
+
+    use super::Error;
+    use crate::guix::GuixError;
+
+    #[test]
+    fn a_cause_is_printed_in_the_message_not_returned_as_source() {
+        let path = Path::new("/m/x.ko");
+        let cases = [
+            (
+                Error::Io {
+                    path: path.into(),
+                    cause: std::io::Error::other("disk on fire"),
+                },
+                "could not read /m/x.ko: disk on fire",
+            ),
+            (
+                Error::Index {
+                    path: "/m/modules.dep.bin".into(),
+                    cause: modkit_index::Error::TooShort { len: 3 },
+                },
+                "/m/modules.dep.bin: index is 3 bytes, shorter than its 12-byte header",
+            ),
+            (
+                Error::Elf {
+                    path: path.into(),
+                    cause: modkit_elf::Error::MissingSection(".symtab"),
+                },
+                "/m/x.ko: module has no .symtab section",
+            ),
+        ];
+        for (err, message) in cases {
+            assert_eq!(err.to_string(), message);
+            assert!(err.source().is_none(), "{message}");
+        }
+        let err = GuixError::Load {
+            path: path.into(),
+            cause: crate::syscalls::LoadError::Params { path: path.into() },
+        };
+        assert_eq!(
+            err.to_string(),
+            "could not load /m/x.ko: parameters for /m/x.ko contain a NUL byte"
+        );
+        assert!(err.source().is_none());
     }
 }

@@ -281,7 +281,7 @@ fn insert(
 pub(crate) fn load_errno(err: &LoadError) -> Errno {
     match err {
         LoadError::Kernel { failure, .. } => failure.errno(),
-        LoadError::Open { source, .. } | LoadError::Read { source, .. } => Errno::from_io(source),
+        LoadError::Open { cause, .. } | LoadError::Read { cause, .. } => Errno::from_io(cause),
         LoadError::Params { .. } => Errno(libc::EINVAL),
         _ => Errno(libc::ENOEXEC),
     }

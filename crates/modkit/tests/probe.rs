@@ -1,6 +1,7 @@
 //! The decision logic of probe, remove and the Guix operations against a recording kernel over
 //! a fake module directory and fake `/sys/module`, with the sample modules and small configs:
 //! exact syscalls, action lines, messages and commands.
+#![forbid(unsafe_code)]
 
 use std::ffi::CStr;
 use std::fs::{self, File};

@@ -26,6 +26,7 @@ pub fn output(command: &mut Command) -> Output {
 /// So a test sees the tools handle a refusal of the real kernel (ENOENT is Linux's answer for
 /// an unknown symbol) with nothing ever loaded, root or not.
 #[allow(dead_code)] // reason: only some test binaries load modules
+#[allow(unsafe_code, reason = "prctl(2) and pre_exec have no safe wrappers")]
 pub fn module_syscalls_fail(command: &mut Command, errno: i32) -> &mut Command {
     use std::os::unix::process::CommandExt;
 

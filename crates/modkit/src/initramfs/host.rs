@@ -103,26 +103,4 @@ mod tests {
         assert_eq!(root_mount("23 22 0:21 / /proc rw - proc proc rw\n"), None);
         assert_eq!(root_mount("garbage\n\n1 2 x / / - \n"), None);
     }
-
-    #[test]
-    fn the_root_disk_of_the_fake_qemu_guest() {
-        let sysfs = crate::testing::FakeTree::new("host-root").sysfs();
-        let request = host_request(&sysfs, MOUNTINFO).unwrap().unwrap();
-        assert_eq!(
-            request,
-            Request {
-                aliases: vec![
-                    "virtio:d00000002v00001AF4".into(),
-                    "pci:v00001AF4d00001001sv00001AF4sd00001100bc01sc00i00".into(),
-                ],
-                filesystems: vec!["ext4".into()],
-                ..Request::default()
-            }
-        );
-        let btrfs = "5 1 0:33 / / rw - btrfs none rw\n";
-        let request = host_request(&sysfs, btrfs).unwrap().unwrap();
-        assert!(request.aliases.is_empty(), "no device to walk");
-        assert_eq!(request.filesystems, ["btrfs"]);
-        assert_eq!(host_request(&sysfs, "").unwrap(), None);
-    }
 }
