@@ -760,18 +760,19 @@ fn an_unusable_cache_is_mentioned_only_with_verbose() {
     let out = depmod_cached(Some(&blocked), None, &["-b", r.path(), "-v", "1.0"]);
     assert_eq!(out.code, 0);
     let cache_dir = blocked.join("modkit/depmod");
-    let cache = modkit_depgraph::cache::cache_file(
+    let cache = modkit_depgraph::CacheLocation::host_in(
         &blocked.join("modkit"),
         &fs::canonicalize(r.moddir()).unwrap(),
         "1.0",
     );
+    let cache = cache.path();
     assert_eq!(
         out.stderr,
         format!(
             "{}depmod: INFO: could not write the cache: could not create {}: Not a directory (os error 20)\n{}",
             missing_warnings(&r),
             cache_dir.display(),
-            counts_line(2, 0, &cache)
+            counts_line(2, 0, cache)
         )
     );
     assert_eq!(r.files(), files);

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use common::elf::{Spec, build};
-use modkit_depgraph::{Depmod, Error, Flavor, KernelSymbols, Level, ResolveOptions};
+use modkit_depgraph::{CacheLocation, Depmod, Error, Flavor, KernelSymbols, Level};
 
 /// A scratch `lib/modules/1.0` directory, removed when dropped.
 struct Tree {
@@ -268,10 +268,7 @@ fn unknown_symbols_with_kernel_symbols() {
     .unwrap();
     let mut d = depmod(&t);
     d.kernel = KernelSymbols::from_system_map(&map, &mut d.diagnostics).unwrap();
-    d.resolve = ResolveOptions {
-        print_unknown: true,
-        ..ResolveOptions::default()
-    };
+    d.resolve.print_unknown = true;
     let r = run(d).unwrap();
     let path = t.dir().join("kernel/a.ko");
     let texts: Vec<&str> = r.messages.iter().map(|(_, t)| t.as_str()).collect();
@@ -416,20 +413,17 @@ fn bad_module_files_are_named_and_keep_their_line() {
     );
 }
 
-/// A run with `cache`: its files, messages, load statistics and cache notes.
+/// A run with `cache`, written: its files, messages, load statistics and cache notes.
 fn cached(t: &Tree, cache: &Path) -> (Run, modkit_depgraph::LoadStats, Vec<String>) {
     let mut d = depmod(t);
-    d.cache_path = Some(cache.to_path_buf());
+    d.cache = Some(CacheLocation::File(cache.to_path_buf()));
     let g = d.generate().unwrap();
     let messages = d.diagnostics.drain();
-    if !g.up_to_date {
-        modkit_depgraph::output::write_all(&t.dir(), &g.files).unwrap();
-        d.save_cache(&g, &t.dir(), &messages).unwrap();
-    }
+    d.write(&g).unwrap();
     let stats = g.stats;
     let files = g.files.into_iter().map(|f| (f.name, f.bytes)).collect();
     let messages = messages.into_iter().map(|m| (m.level, m.text)).collect();
-    (Run { files, messages }, stats, d.cache_notes)
+    (Run { files, messages }, stats, d.diagnostics.notes)
 }
 
 #[test]
