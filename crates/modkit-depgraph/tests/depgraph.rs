@@ -663,3 +663,88 @@ fn symbolic_link_loops_end() {
         r.messages
     );
 }
+
+/// `write` puts the files into `out_dir` (creating it), clears what killed runs left there,
+/// and writes nothing for an up-to-date result; the module directory is left alone.
+#[test]
+fn write_goes_to_the_output_directory() {
+    let t = Tree::new("out-dir");
+    t.add("kernel/a.ko", &Spec::x86_64().exports(&["f"]));
+    t.order(&["kernel/a.ko"]);
+    let out = t.root.join("out/lib/modules/1.0");
+    let mut d = depmod(&t);
+    d.out_dir = Some(out.clone());
+    let g = d.generate().unwrap();
+    assert!(!g.up_to_date);
+    d.write(&g).unwrap();
+    let written: Vec<String> = {
+        let mut names: Vec<String> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    };
+    let mut expected: Vec<String> = g.files.iter().map(|f| f.name.to_owned()).collect();
+    expected.sort();
+    assert_eq!(written, expected);
+    for f in &g.files {
+        assert_eq!(
+            std::fs::read(out.join(f.name)).unwrap(),
+            f.bytes,
+            "{}",
+            f.name
+        );
+    }
+    // The module directory has its inputs only.
+    assert!(!t.dir().join("modules.dep").exists());
+
+    // A temporary of a killed run (a PID no process has) goes; one of another file stays.
+    std::fs::write(out.join(".modules.dep.4194305.tmp"), b"partial").unwrap();
+    std::fs::write(out.join(".unrelated.4194305.tmp"), b"x").unwrap();
+    let mut d = depmod(&t);
+    d.out_dir = Some(out.clone());
+    let g = d.generate().unwrap();
+    d.write(&g).unwrap();
+    assert!(!out.join(".modules.dep.4194305.tmp").exists());
+    assert!(out.join(".unrelated.4194305.tmp").exists());
+}
+
+/// `read_config` reads depmod.d as the tool does (here `-C DIR`): its `exclude` applies and a
+/// bad line comes back as a warning. A change of configuration is a change of input: the
+/// cache's record of the last run does not hide it.
+#[test]
+fn read_config_and_the_cache_sees_configuration_changes() {
+    let t = Tree::new("read-config");
+    t.add("kernel/a.ko", &Spec::x86_64());
+    t.add("skipped/b.ko", &Spec::x86_64());
+    t.order(&["kernel/a.ko", "skipped/b.ko"]);
+    let conf = t.root.join("depmod.d");
+    std::fs::create_dir_all(&conf).unwrap();
+    let cache = t.root.join("depmod.cache");
+    let run_with = |config: Option<&str>| {
+        if let Some(text) = config {
+            std::fs::write(conf.join("a.conf"), text).unwrap();
+        }
+        let mut d = depmod(&t);
+        let warnings = match config {
+            Some(_) => d.read_config(std::slice::from_ref(&conf), "1.0"),
+            None => Vec::new(),
+        };
+        d.cache = Some(CacheLocation::File(cache.clone()));
+        let g = d.generate().unwrap();
+        d.write(&g).unwrap();
+        (g.up_to_date, warnings.len(), g.files)
+    };
+    let (_, _, files) = run_with(None);
+    assert!(String::from_utf8_lossy(&files[0].bytes).contains("skipped/b.ko:"));
+    let (up_to_date, _, _) = run_with(None);
+    assert!(up_to_date, "nothing changed");
+    let (up_to_date, warnings, files) = run_with(Some("exclude skipped\nbogus line\n"));
+    assert!(!up_to_date, "the configuration changed");
+    assert_eq!(warnings, 1);
+    assert_eq!(files[0].name, "modules.dep");
+    assert_eq!(String::from_utf8_lossy(&files[0].bytes), "kernel/a.ko:\n");
+    let (up_to_date, _, _) = run_with(Some("exclude skipped\nbogus line\n"));
+    assert!(up_to_date, "the same configuration again");
+}
