@@ -17,27 +17,12 @@ use std::path::{Path, PathBuf};
 
 use crate::data::{Export, Import, ModuleData, Span};
 use crate::error::Error;
+use crate::io::FileKey;
 
 const MAGIC: &[u8; 8] = b"MODKITDC";
 /// Bump when [`ModuleData`], its extraction, [`FileKey`] or [`State`] changes meaning (2:
 /// `ctime_ns`, `module_dir`).
 const FORMAT_VERSION: u32 = 2;
-
-/// The identity of a module file (see [`crate::io::file_key`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct FileKey {
-    /// `st_dev`.
-    pub dev: u64,
-    /// `st_ino`.
-    pub ino: u64,
-    /// `st_size`.
-    pub size: u64,
-    /// `st_mtime` in nanoseconds.
-    pub mtime_ns: i128,
-    /// `st_ctime` in nanoseconds. Only the kernel sets it, so a file rewritten in place with
-    /// its inode, size and old mtime (`touch -r`) still shows as changed.
-    pub ctime_ns: i128,
-}
 
 /// Per-module results from an earlier run.
 #[derive(Debug, Default)]

@@ -8,8 +8,8 @@ use std::hash::{BuildHasherDefault, Hasher};
 use crate::data::ModuleData;
 use crate::diag::Diagnostics;
 use crate::error::Error;
-use crate::io::TextInput;
-use crate::kernel::{KernelSymbols, split_lines};
+use crate::io::{TextInput, split_lines};
+use crate::kernel::KernelSymbols;
 use crate::khash;
 use crate::scan::Candidate;
 

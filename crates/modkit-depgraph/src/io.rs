@@ -7,7 +7,6 @@ use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use crate::cache::FileKey;
 use crate::diag::Diagnostics;
 use crate::error::Error;
 
@@ -63,6 +62,12 @@ impl TextInput {
     }
 }
 
+/// Lines as C's `fgets` gives them (kmod reads its text inputs so): each with its `\n`, the
+/// last one possibly without.
+pub(crate) fn split_lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    bytes.split_inclusive(|&b| b == b'\n')
+}
+
 fn read_regular(path: &Path) -> std::io::Result<Vec<u8>> {
     if !std::fs::metadata(path)?.is_file() {
         return Err(std::io::Error::new(
@@ -82,7 +87,23 @@ pub(crate) fn read_file(path: &Path, what: &'static str) -> Result<Vec<u8>, Erro
     })
 }
 
-/// The identity of a file the cache is keyed by.
+/// The identity of a file: what the cache keys module files and outputs by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FileKey {
+    /// `st_dev`.
+    pub dev: u64,
+    /// `st_ino`.
+    pub ino: u64,
+    /// `st_size`.
+    pub size: u64,
+    /// `st_mtime` in nanoseconds.
+    pub mtime_ns: i128,
+    /// `st_ctime` in nanoseconds. Only the kernel sets it, so a file rewritten in place with
+    /// its inode, size and old mtime (`touch -r`) still shows as changed.
+    pub ctime_ns: i128,
+}
+
+/// The identity of a file from its metadata.
 pub(crate) fn file_key(meta: &Metadata) -> FileKey {
     FileKey {
         dev: meta.dev(),
@@ -96,6 +117,26 @@ pub(crate) fn file_key(meta: &Metadata) -> FileKey {
 /// The identity of the file at `path`, if it can be stat'ed.
 pub(crate) fn file_key_of(path: &Path) -> Option<FileKey> {
     std::fs::metadata(path).ok().map(|m| file_key(&m))
+}
+
+/// The identity of the file at `path`, or the error naming it.
+pub(crate) fn stat(path: &Path) -> Result<FileKey, Error> {
+    std::fs::metadata(path)
+        .map(|m| file_key(&m))
+        .map_err(|error| Error::Io {
+            path: path.to_path_buf(),
+            what: "could not stat",
+            error,
+        })
+}
+
+/// Create directory `path` and its parents; `what` says what failing was ("could not create").
+pub(crate) fn create_dir_all(path: &Path, what: &'static str) -> Result<(), Error> {
+    std::fs::create_dir_all(path).map_err(|error| Error::Io {
+        path: path.to_path_buf(),
+        what,
+        error,
+    })
 }
 
 /// The temporary name [`write_file_atomic`] writes `name` to: `.NAME.PID.tmp`.

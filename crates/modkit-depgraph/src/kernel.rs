@@ -6,6 +6,7 @@ use std::path::Path;
 
 use crate::diag::Diagnostics;
 use crate::error::Error;
+use crate::io::split_lines;
 
 /// Where the kernel's own symbols come from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -16,11 +17,6 @@ pub struct KernelSymbols {
     /// Whether symbols were given at all (`-F` or `-E`): only then are the fake symbols added
     /// and unknown symbols reportable.
     pub given: bool,
-}
-
-/// Lines as C's `fgets` gives them: each with its `\n`, the last one possibly without.
-pub(crate) fn split_lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
-    bytes.split_inclusive(|&b| b == b'\n')
 }
 
 impl KernelSymbols {

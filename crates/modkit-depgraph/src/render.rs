@@ -12,8 +12,7 @@ use rayon::prelude::*;
 use crate::diag::Diagnostics;
 use crate::error::Error;
 use crate::graph::Depgraph;
-use crate::io::TextInput;
-use crate::kernel::split_lines;
+use crate::io::{TextInput, split_lines};
 use crate::scan::{module_name, normalize_alias};
 
 /// Which kmod's output to reproduce.

@@ -10,12 +10,12 @@ use std::time::{Duration, Instant};
 use modkit_config::depmod::{External, Override, Search};
 use rayon::prelude::*;
 
-use crate::cache::{self, Cache, CacheLocation, FileKey, Fingerprint};
+use crate::cache::{self, Cache, CacheLocation, Fingerprint};
 use crate::config::{self, DepmodConfig};
 use crate::diag::{Diagnostics, Level, Message};
 use crate::error::Error;
 use crate::graph::{self, Depgraph, ResolveOptions};
-use crate::io::{self, TextInput};
+use crate::io::{self, FileKey, TextInput};
 use crate::kernel::KernelSymbols;
 use crate::render::{self, BuiltinInputs, Flavor, OutputFile};
 use crate::scan::{self, Candidate, LoadStats};
@@ -219,11 +219,7 @@ impl Depmod {
             return Ok(());
         }
         let out_dir = self.out_dir().to_path_buf();
-        std::fs::create_dir_all(&out_dir).map_err(|error| Error::Io {
-            path: out_dir.clone(),
-            what: "could not open directory",
-            error,
-        })?;
+        io::create_dir_all(&out_dir, "could not open directory")?;
         io::remove_stale_temporaries(&out_dir, |name| {
             generated.files.iter().any(|f| f.name == name)
         });
@@ -260,13 +256,7 @@ impl Depmod {
     ) -> Result<(), Error> {
         let mut outputs = Vec::with_capacity(files.len());
         for f in files {
-            let p = out_dir.join(f.name);
-            let meta = std::fs::metadata(&p).map_err(|error| Error::Io {
-                path: p.clone(),
-                what: "could not stat",
-                error,
-            })?;
-            outputs.push((f.name.to_owned(), io::file_key(&meta)));
+            outputs.push((f.name.to_owned(), io::stat(&out_dir.join(f.name))?));
         }
         let state = cache::State {
             fingerprint: save.fingerprint,
@@ -288,11 +278,7 @@ impl Depmod {
         };
         let path = location.path();
         let dir = path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(|error| Error::Io {
-            path: dir.to_path_buf(),
-            what: "could not create",
-            error,
-        })?;
+        io::create_dir_all(dir, "could not create")?;
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())

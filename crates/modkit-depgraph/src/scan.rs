@@ -9,12 +9,12 @@ use std::path::{Path, PathBuf};
 use modkit_elf::{DEFAULT_DECOMPRESS_LIMIT, Module};
 use rayon::prelude::*;
 
-use crate::cache::{Cache, FileKey};
+use crate::cache::Cache;
 use crate::config::DepmodConfig;
 use crate::data::ModuleData;
 use crate::diag::Diagnostics;
 use crate::error::Error;
-use crate::io::file_key;
+use crate::io::{FileKey, file_key};
 
 /// `PATH_MAX` and `NAME_MAX` of Linux (`include/uapi/linux/limits.h`), the limits kmod's walk
 /// keeps to.
