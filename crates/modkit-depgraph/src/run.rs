@@ -124,33 +124,9 @@ impl Depmod {
             && !self.diagnostics.verbose
             && let Some(state) = self.unchanged(fingerprint)
         {
-            for (level, text) in state.messages {
-                let level = match level {
-                    0 => Level::Error,
-                    1 => Level::Warning,
-                    _ => Level::Info,
-                };
-                self.diagnostics.messages.push(Message { level, text });
-            }
-            return Ok(Generated {
-                files: Vec::new(),
-                stats: LoadStats {
-                    parsed: 0,
-                    cached: candidates.len(),
-                },
-                up_to_date: true,
-                timings: Vec::new(),
-                save: None,
-            });
+            return Ok(self.replay(state, candidates.len()));
         }
-        let cache = self.cache.as_ref().map(|location| {
-            Cache::load(location.path()).unwrap_or_else(|err| {
-                self.diagnostics
-                    .notes
-                    .push(format!("not using the cache: {err}; rebuilding it"));
-                Cache::new()
-            })
-        });
+        let cache = self.load_cache();
 
         let mut timings = Vec::with_capacity(4);
         let mut clock = Instant::now();
@@ -209,6 +185,41 @@ impl Depmod {
         })
     }
 
+    /// The result of a run that found nothing changed since the one `state` records: no
+    /// files, the recorded messages said again.
+    fn replay(&mut self, state: cache::State, modules: usize) -> Generated {
+        for (code, text) in state.messages {
+            let level = match code {
+                0 => Level::Error,
+                1 => Level::Warning,
+                _ => Level::Info,
+            };
+            self.diagnostics.messages.push(Message { level, text });
+        }
+        Generated {
+            files: Vec::new(),
+            stats: LoadStats {
+                parsed: 0,
+                cached: modules,
+            },
+            up_to_date: true,
+            timings: Vec::new(),
+            save: None,
+        }
+    }
+
+    /// The cache's entries, if caching: empty when there are none yet, and when the file
+    /// cannot be used (with a note; it is rebuilt).
+    fn load_cache(&mut self) -> Option<Cache> {
+        let location = self.cache.as_ref()?;
+        Some(Cache::load(location.path()).unwrap_or_else(|err| {
+            self.diagnostics
+                .notes
+                .push(format!("not using the cache: {err}; rebuilding it"));
+            Cache::new()
+        }))
+    }
+
     /// Write the files of `generated` into [`Depmod::out_dir`] (created if missing), each
     /// through a temporary name and a rename, after clearing the temporaries of killed runs;
     /// then save the cache, recording the files' identities and the run's messages. A cache
@@ -263,16 +274,17 @@ impl Depmod {
             module_dir: self.module_dir.to_string_lossy().into_owned(),
             out_dir: out_dir.to_string_lossy().into_owned(),
             outputs,
+            // The codes `replay` reads back.
             messages: save
                 .messages
                 .iter()
                 .map(|m| {
-                    let level = match m.level {
+                    let code = match m.level {
                         Level::Error => 0,
                         Level::Warning => 1,
                         Level::Info => 2,
                     };
-                    (level, m.text.clone())
+                    (code, m.text.clone())
                 })
                 .collect(),
         };
