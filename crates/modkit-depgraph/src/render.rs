@@ -4,7 +4,6 @@
 //! system.
 
 use std::io::Write as _;
-use std::sync::OnceLock;
 
 use modkit_index::{IndexBuilder, Layout};
 use rayon::prelude::*;
@@ -78,8 +77,6 @@ struct Inputs<'a> {
     graph: &'a Depgraph,
     flavor: Flavor,
     builtin: Option<&'a BuiltinInputs>,
-    /// See [`dep_text`].
-    dep_text: OnceLock<String>,
 }
 
 /// A render function: the bytes of one file, and the messages kmod prints while writing it.
@@ -129,7 +126,6 @@ pub(crate) fn render(
         graph,
         flavor,
         builtin,
-        dep_text: OnceLock::new(),
     };
     let wanted: Vec<&(&str, Kind, Render)> = FILES
         .iter()
@@ -168,47 +164,56 @@ fn index_err(name: &'static str) -> impl FnOnce(modkit_index::Error) -> Error {
     move |error| Error::Index { name, error }
 }
 
-/// The text of modules.dep, built once for whichever of modules.dep and modules.dep.bin (which
-/// holds its lines) renders first: each module's path, a colon, and every module it needs, in
-/// load order (kmod `output_deps`).
-fn dep_text<'i>(inputs: &'i Inputs<'_>) -> &'i str {
-    inputs.dep_text.get_or_init(|| {
-        let graph = inputs.graph;
-        let mut text = String::with_capacity(graph.modules.len() * 96);
-        let mut seen = Vec::new();
-        let mut all = Vec::new();
-        for (i, m) in graph.modules.iter().enumerate() {
-            graph.all_dependencies(i, &mut seen, &mut all);
-            text.push_str(m.candidate.dep_path());
-            text.push(':');
-            for &d in &all {
-                text.push(' ');
-                text.push_str(graph.modules[d as usize].candidate.dep_path());
-            }
-            text.push('\n');
+/// Each module's modules.dep line, without its newline, in module order: its path, a colon,
+/// and every module it needs, in load order. modules.dep and modules.dep.bin each go through
+/// them, as kmod's `output_deps` and `output_deps_bin` do (sharing them would keep a copy of
+/// modules.dep alive for longer than it takes to compute them again).
+fn for_each_dep_line(
+    graph: &Depgraph,
+    mut each: impl FnMut(usize, &str) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let mut seen = Vec::new();
+    let mut all = Vec::new();
+    let mut line = String::with_capacity(256);
+    for (i, m) in graph.modules.iter().enumerate() {
+        graph.all_dependencies(i, &mut seen, &mut all);
+        line.clear();
+        line.push_str(m.candidate.dep_path());
+        line.push(':');
+        for &d in &all {
+            line.push(' ');
+            line.push_str(graph.modules[d as usize].candidate.dep_path());
         }
-        text
-    })
+        each(i, &line)?;
+    }
+    Ok(())
 }
 
 /// modules.dep (kmod `output_deps`).
 fn modules_dep(inputs: &Inputs<'_>, _: &mut Diagnostics) -> Result<Vec<u8>, Error> {
-    Ok(dep_text(inputs).as_bytes().to_vec())
+    let mut out = Vec::with_capacity(inputs.graph.modules.len() * 96);
+    for_each_dep_line(inputs.graph, |_, line| {
+        out.extend_from_slice(line.as_bytes());
+        out.push(b'\n');
+        Ok(())
+    })?;
+    Ok(out)
 }
 
 /// modules.dep.bin: each modules.dep line under its module's name (kmod `output_deps_bin`).
 fn modules_dep_bin(inputs: &Inputs<'_>, diag: &mut Diagnostics) -> Result<Vec<u8>, Error> {
     let name = "modules.dep.bin";
+    let modules = &inputs.graph.modules;
     let mut idx = IndexBuilder::new();
-    let lines = dep_text(inputs).split_terminator('\n');
-    for (i, (m, line)) in inputs.graph.modules.iter().zip(lines).enumerate() {
+    for_each_dep_line(inputs.graph, |i, line| {
         let dup = idx
-            .insert(&m.candidate.name, line, i as u32)
+            .insert(&modules[i].candidate.name, line, i as u32)
             .map_err(index_err(name))?;
         if dup && inputs.flavor.warn_dups {
             diag.warning(format!("duplicate module deps:\n{line}"));
         }
-    }
+        Ok(())
+    })?;
     index(name, &idx, inputs.flavor.layout)
 }
 
