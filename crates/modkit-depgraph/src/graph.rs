@@ -46,6 +46,10 @@ pub struct Depgraph {
     /// Exported symbols that a module owns, as (module, export index), in the order depmod
     /// writes modules.symbols.
     pub symbols: Vec<(u32, u32)>,
+    /// Every module's dependencies, direct or not, back to back (see
+    /// [`Depgraph::all_dependencies`]); `all_ends[i]` is where module `i`'s end.
+    all: Vec<u32>,
+    all_ends: Vec<u32>,
 }
 
 #[derive(Default)]
@@ -291,30 +295,32 @@ impl Depgraph {
             .collect();
         keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| name_of(&a.1).cmp(name_of(&b.1))));
         let owned: Vec<(u32, u32)> = keyed.into_iter().map(|(_, s)| s).collect();
+        // Each module's dependencies, direct or not, computed once for modules.dep and
+        // modules.dep.bin.
+        let mut all = Vec::with_capacity(n * 4);
+        let mut all_ends = Vec::with_capacity(n);
+        let mut seen = vec![u32::MAX; n];
+        let mut one = Vec::new();
+        for i in 0..n {
+            sorted_dependencies(&graph, i, &mut seen, &mut one);
+            all.extend_from_slice(&one);
+            all_ends.push(all.len() as u32);
+        }
         Ok(Depgraph {
             modules: graph,
             symbols: owned,
+            all,
+            all_ends,
         })
     }
 
-    /// Every module `index` needs, directly or not, in load order as modules.dep lists them
-    /// (kmod `mod_get_all_sorted_dependencies`).
-    pub fn all_dependencies(&self, index: usize, seen: &mut Vec<u32>, out: &mut Vec<u32>) {
-        out.clear();
-        if seen.len() != self.modules.len() {
-            *seen = vec![u32::MAX; self.modules.len()];
-        }
-        let stamp = index as u32;
-        let mut stack: Vec<u32> = self.modules[index].deps.iter().rev().copied().collect();
-        while let Some(d) = stack.pop() {
-            if seen[d as usize] == stamp {
-                continue;
-            }
-            seen[d as usize] = stamp;
-            out.push(d);
-            stack.extend(self.modules[d as usize].deps.iter().rev().copied());
-        }
-        out.sort_by_key(|&d| self.modules[d as usize].dep_sort_idx);
+    /// Every module `index` needs, directly or not, in load order as modules.dep lists them.
+    pub fn all_dependencies(&self, index: usize) -> &[u32] {
+        let start = match index {
+            0 => 0,
+            i => self.all_ends[i - 1] as usize,
+        };
+        &self.all[start..self.all_ends[index] as usize]
     }
 
     /// The name of a symbol of `self.symbols`.
@@ -322,6 +328,24 @@ impl Depgraph {
         let d = &self.modules[m as usize].data;
         strip_prefix(d.str(&d.exports[e as usize].name), prefix)
     }
+}
+
+/// Every module `index` needs, directly or not, in load order (kmod
+/// `mod_get_all_sorted_dependencies`), into `out`. `seen[m]` is the last index `m` was seen
+/// for (`u32::MAX` for none yet).
+fn sorted_dependencies(graph: &[GraphModule], index: usize, seen: &mut [u32], out: &mut Vec<u32>) {
+    out.clear();
+    let stamp = index as u32;
+    let mut stack: Vec<u32> = graph[index].deps.iter().rev().copied().collect();
+    while let Some(d) = stack.pop() {
+        if seen[d as usize] == stamp {
+            continue;
+        }
+        seen[d as usize] = stamp;
+        out.push(d);
+        stack.extend(graph[d as usize].deps.iter().rev().copied());
+    }
+    out.sort_by_key(|&d| graph[d as usize].dep_sort_idx);
 }
 
 /// Report every module that is part of a dependency cycle, one line per cycle as

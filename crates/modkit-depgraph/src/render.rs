@@ -165,22 +165,17 @@ fn index_err(name: &'static str) -> impl FnOnce(modkit_index::Error) -> Error {
 }
 
 /// Each module's modules.dep line, without its newline, in module order: its path, a colon,
-/// and every module it needs, in load order. modules.dep and modules.dep.bin each go through
-/// them, as kmod's `output_deps` and `output_deps_bin` do (sharing them would keep a copy of
-/// modules.dep alive for longer than it takes to compute them again).
+/// and every module it needs, in load order.
 fn for_each_dep_line(
     graph: &Depgraph,
     mut each: impl FnMut(usize, &str) -> Result<(), Error>,
 ) -> Result<(), Error> {
-    let mut seen = Vec::new();
-    let mut all = Vec::new();
     let mut line = String::with_capacity(256);
     for (i, m) in graph.modules.iter().enumerate() {
-        graph.all_dependencies(i, &mut seen, &mut all);
         line.clear();
         line.push_str(m.candidate.dep_path());
         line.push(':');
-        for &d in &all {
+        for &d in graph.all_dependencies(i) {
             line.push(' ');
             line.push_str(graph.modules[d as usize].candidate.dep_path());
         }
