@@ -30,6 +30,7 @@ pub struct Import {
 
 /// Everything depmod reads from one module.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ModuleData {
     /// All strings of this module, back to back.
     pub(crate) arena: String,

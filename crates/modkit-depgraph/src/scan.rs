@@ -219,6 +219,7 @@ pub struct LoadedModule {
 
 /// Statistics of one load, for `-v` and the benchmarks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LoadStats {
     /// Modules parsed from their files.
     pub parsed: usize,
