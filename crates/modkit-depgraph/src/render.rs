@@ -155,7 +155,7 @@ pub(crate) fn render(
     Ok(files)
 }
 
-/// A trie of `flavor`'s layout, or the error naming the index it was for.
+/// The trie in `layout`, or the error naming the index it was for.
 fn index(name: &'static str, builder: &IndexBuilder, layout: Layout) -> Result<Vec<u8>, Error> {
     builder.write(layout).map_err(index_err(name))
 }

@@ -748,3 +748,36 @@ fn read_config_and_the_cache_sees_configuration_changes() {
     let (up_to_date, _, _) = run_with(Some("exclude skipped\nbogus line\n"));
     assert!(up_to_date, "the same configuration again");
 }
+
+/// A file that cannot be rendered stops the run with an error naming it; the messages of the
+/// files before it are kept, as kmod (which writes file by file) has printed them by then.
+#[test]
+fn an_index_that_cannot_be_built_stops_the_run_after_the_earlier_messages() {
+    let t = Tree::new("bad-index");
+    t.add("kernel/a.ko", &Spec::x86_64());
+    t.order(&["kernel/a.ko"]);
+    std::fs::write(t.dir().join("modules.builtin"), "1bad\nkernel/foo.ko\n").unwrap();
+    std::fs::write(
+        t.dir().join("modules.builtin.modinfo"),
+        "foo.alias=caf\u{e9}\0",
+    )
+    .unwrap();
+    let (err, messages) = run(depmod(&t)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Index {
+                name: "modules.builtin.alias.bin",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        messages,
+        vec![(
+            Level::Error,
+            "Invalid modules.builtin line: 1bad\n".to_owned()
+        )]
+    );
+}
