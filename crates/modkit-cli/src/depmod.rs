@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
 use modkit_depgraph::{
-    Depmod, DepmodConfig, Error, Flavor, KernelSymbols, Level, Message, ResolveOptions, output,
+    CacheLocation, Depmod, DepmodConfig, Error, Flavor, Generated, KernelSymbols, Level,
 };
 
 /// Generate modules.dep and map files.
@@ -153,6 +153,97 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
+    warn_deprecated(&args);
+    let target = match Target::from_args(&args) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    if args.quick && (args.show || modules_dep_is_current(&target.dir)) {
+        return ExitCode::SUCCESS;
+    }
+    let mut depmod = new_depmod(&args, &target);
+    if let Err(code) = load_kernel_symbols(&args, &mut depmod) {
+        return code;
+    }
+    if let Err(code) = load_config_or_files(&args, &target, &mut depmod) {
+        return code;
+    }
+    let mut notes = Vec::new();
+    depmod.cache = choose_cache(&args, &target, &mut notes);
+    run(&args, depmod, &notes)
+}
+
+/// What the command line names: the kernel, its module directory and the other roots.
+struct Target {
+    /// The kernel version (the first argument, else the running kernel's).
+    version: String,
+    /// Module files to index instead of the whole tree (the arguments after the version).
+    files: Vec<PathBuf>,
+    /// The whole tree (`-a`, or no files).
+    all: bool,
+    /// `-b`, absolute.
+    basedir: Option<PathBuf>,
+    /// `-o`, absolute.
+    outdir: Option<PathBuf>,
+    /// `BASEDIR/lib/modules/VERSION`.
+    dir: PathBuf,
+    /// `-P`.
+    symbol_prefix: Option<u8>,
+}
+
+impl Target {
+    /// Check `-P` and the version as kmod does, in its order, saying what is wrong.
+    fn from_args(args: &Args) -> Result<Target, ExitCode> {
+        let symbol_prefix = match args.symbol_prefix.as_deref().map(str::as_bytes) {
+            None => None,
+            Some([c]) => Some(*c),
+            Some(_) => {
+                log("FATAL", "-P only takes a single char");
+                return Err(ExitCode::FAILURE);
+            }
+        };
+        let mut positional = args.args.iter();
+        let version = match args.args.first() {
+            Some(v) if !is_version_number(v) => {
+                log("ERROR", format_args!("Bad version passed {v}"));
+                return Err(ExitCode::FAILURE);
+            }
+            Some(v) => {
+                positional.next();
+                v.clone()
+            }
+            None => match modkit::syscalls::kernel_release() {
+                Ok(r) => r,
+                Err(err) => {
+                    log("FATAL", format_args!("uname() failed: {err}"));
+                    return Err(ExitCode::FAILURE);
+                }
+            },
+        };
+        let files: Vec<PathBuf> = positional.map(PathBuf::from).collect();
+        let basedir = args.basedir.as_deref().map(absolute);
+        let dir = modkit::module_dir(basedir.as_deref().map(Path::as_os_str), Some(&version));
+        Ok(Target {
+            all: args.all || files.is_empty(),
+            files,
+            basedir,
+            outdir: args.outdir.as_deref().map(absolute),
+            dir,
+            version,
+            symbol_prefix,
+        })
+    }
+
+    /// Where the files go: `OUTDIR/lib/modules/VERSION` with `-o`, else the module directory.
+    fn out_dir(&self) -> PathBuf {
+        match &self.outdir {
+            Some(o) => modkit::module_dir(Some(o.as_os_str()), Some(&self.version)),
+            None => self.dir.clone(),
+        }
+    }
+}
+
+fn warn_deprecated(args: &Args) {
     for (set, short) in [
         (args.unresolved_error, 'u'),
         (args.quiet, 'q'),
@@ -166,119 +257,97 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
             );
         }
     }
-    let symbol_prefix = match args.symbol_prefix.as_deref().map(str::as_bytes) {
-        None => None,
-        Some([c]) => Some(*c),
-        Some(_) => {
-            log("FATAL", "-P only takes a single char");
-            return ExitCode::FAILURE;
-        }
-    };
-    let mut positional = args.args.iter();
-    let version = match args.args.first() {
-        Some(v) if !is_version_number(v) => {
-            log("ERROR", format_args!("Bad version passed {v}"));
-            return ExitCode::FAILURE;
-        }
-        Some(v) => {
-            positional.next();
-            v.clone()
-        }
-        None => match modkit::syscalls::kernel_release() {
-            Ok(r) => r,
-            Err(err) => {
-                log("FATAL", format_args!("uname() failed: {err}"));
-                return ExitCode::FAILURE;
-            }
-        },
-    };
-    let files: Vec<PathBuf> = positional.map(PathBuf::from).collect();
-    let all = args.all || files.is_empty();
-    let basedir = args.basedir.as_deref().map(absolute);
-    let dir = modkit::module_dir(basedir.as_deref().map(Path::as_os_str), Some(&version));
+}
 
-    if args.quick {
-        if args.show {
-            return ExitCode::SUCCESS;
-        }
-        match modkit_depgraph::scan::up_to_date(&dir) {
-            Ok(true) => return ExitCode::SUCCESS,
-            Ok(false) => {}
-            Err(Error::Io { source, .. }) => log(
-                "ERROR",
-                format_args!(
-                    "could not fstatat({}, modules.dep): {}",
-                    dir.display(),
-                    modkit::syscalls::io_error_text(&source)
+/// `-A`: whether modules.dep is newer than every module (a failure to tell is reported, and
+/// the run goes on as if it were not).
+fn modules_dep_is_current(dir: &Path) -> bool {
+    match modkit_depgraph::modules_dep_up_to_date(dir) {
+        Ok(current) => current,
+        Err(err) => {
+            match err {
+                Error::Io { error, .. } => log(
+                    "ERROR",
+                    format_args!(
+                        "could not fstatat({}, modules.dep): {}",
+                        dir.display(),
+                        modkit_depgraph::io_error_text(&error)
+                    ),
                 ),
-            ),
-            Err(err) => log("ERROR", err),
+                err => log("ERROR", err),
+            }
+            false
         }
     }
+}
 
-    let flavor = match args.index_layout {
+/// The run's settings from the flags: layout, `-w`, `-P`, `-e`, `-E`, `-v` and `-n`.
+fn new_depmod(args: &Args, target: &Target) -> Depmod {
+    let mut flavor = match args.index_layout {
         IndexLayout::Preorder => Flavor::kmod34(),
         IndexLayout::Postorder => Flavor::kmod30(),
     };
-    let mut run = Depmod::new(
-        &dir,
-        Flavor {
-            warn_dups: args.warn,
-            symbol_prefix,
-            ..flavor
-        },
-    );
-    run.diagnostics.verbose = args.verbose > 0;
-    run.binaries = !args.show;
-    run.resolve = ResolveOptions {
-        symbol_prefix,
-        print_unknown: args.errsyms,
-        check_symvers: args.symvers.is_some(),
-    };
+    flavor.warn_dups = args.warn;
+    flavor.symbol_prefix = target.symbol_prefix;
+    let mut depmod = Depmod::new(&target.dir, flavor);
+    depmod.out_dir = Some(target.out_dir());
+    depmod.diagnostics.verbose = args.verbose > 0;
+    depmod.binaries = !args.show;
+    depmod.resolve.symbol_prefix = target.symbol_prefix;
+    depmod.resolve.print_unknown = args.errsyms;
+    depmod.resolve.check_symvers = args.symvers.is_some();
+    depmod
+}
 
+/// The kernel's symbols from `-E` (preferred) or `-F`; a file that cannot be read is fatal.
+fn load_kernel_symbols(args: &Args, depmod: &mut Depmod) -> Result<(), ExitCode> {
     let loaded = if let Some(path) = &args.symvers {
         Some((
             path,
-            KernelSymbols::from_symvers(path, &mut run.diagnostics),
+            KernelSymbols::from_symvers(path, &mut depmod.diagnostics),
         ))
     } else {
         args.filesyms.as_ref().map(|path| {
             (
                 path,
-                KernelSymbols::from_system_map(path, &mut run.diagnostics),
+                KernelSymbols::from_system_map(path, &mut depmod.diagnostics),
             )
         })
     };
     match loaded {
-        Some((_, Ok(symbols))) => run.kernel = symbols,
+        Some((_, Ok(symbols))) => depmod.kernel = symbols,
         Some((path, Err(err))) => {
             let reason = match &err {
-                Error::Io { source, .. } => modkit::syscalls::io_error_text(source),
+                Error::Io { error, .. } => modkit_depgraph::io_error_text(error),
                 other => other.to_string(),
             };
-            print_messages(&mut run, args.verbose);
+            print_messages(depmod, args.verbose);
             log(
                 "FATAL",
                 format_args!("could not load {}: {reason}", path.display()),
             );
-            return ExitCode::FAILURE;
+            return Err(ExitCode::FAILURE);
         }
         None => {
             if args.errsyms {
                 log("WARNING", "-e needs -E or -F");
-                run.resolve.print_unknown = false;
+                depmod.resolve.print_unknown = false;
             }
         }
     }
+    Ok(())
+}
 
-    if all {
-        let paths: Vec<PathBuf> = if args.config.is_empty() {
+/// The whole tree with depmod.d (`-C` or kmod's directories), or only the module files
+/// given, which must be absolute.
+fn load_config_or_files(args: &Args, target: &Target, depmod: &mut Depmod) -> Result<(), ExitCode> {
+    if target.all {
+        let dirs: Vec<PathBuf> = if args.config.is_empty() {
             DepmodConfig::default_dirs()
         } else {
             args.config.clone()
         };
-        let (cfg, warnings) = DepmodConfig::load(&paths);
-        for w in warnings {
+        for w in depmod.read_config(&dirs, &target.version) {
             match w {
                 // kmod says these at INFO level only.
                 modkit_config::Warning::NotImplemented { .. } => {
@@ -289,44 +358,41 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
                 _ => log("ERROR", w),
             }
         }
-        let cfg = cfg.for_kernel(&version);
-        run.config = cfg;
-    } else {
-        for f in &files {
-            if !f.is_absolute() {
-                log("FATAL", format_args!("{}: not absolute path.", f.display()));
-                return ExitCode::FAILURE;
-            }
+        return Ok(());
+    }
+    for f in &target.files {
+        if !f.is_absolute() {
+            log("FATAL", format_args!("{}: not absolute path.", f.display()));
+            return Err(ExitCode::FAILURE);
         }
-        run.files = Some(files);
     }
+    depmod.files = Some(target.files.clone());
+    Ok(())
+}
 
-    let outdir = args.outdir.as_deref().map(absolute);
-    let mut notes = Vec::new();
-    if !args.no_cache && !args.show && all {
-        run.cache_path = match &args.cache_file {
-            Some(file) => Some(file.clone()),
-            None => default_cache(&dir, &version, [&basedir, &outdir], &mut notes),
-        };
+/// The incremental cache: `--cache-file`, else the host's cache directory (unless inside
+/// `-b` or `-o`, with a note saying so); none with `--no-cache`, `-n` or module files given.
+fn choose_cache(args: &Args, target: &Target, notes: &mut Vec<String>) -> Option<CacheLocation> {
+    if args.no_cache || args.show || !target.all {
+        return None;
     }
+    match &args.cache_file {
+        Some(file) => Some(CacheLocation::File(file.clone())),
+        None => default_cache(
+            &target.dir,
+            &target.version,
+            [&target.basedir, &target.outdir],
+            notes,
+        ),
+    }
+}
 
-    let out_dir = match &outdir {
-        Some(o) => modkit::module_dir(Some(o.as_os_str()), Some(&version)),
-        None => dir.clone(),
-    };
-    let generated = run.generate_into(&out_dir);
-    let messages = print_messages(&mut run, args.verbose);
-    notes.append(&mut run.cache_notes);
-    // The cache only speeds depmod up: a run without it writes the same files, and kmod has no
-    // such message, so why it was not used is said only with -v.
-    let note = |text: &dyn std::fmt::Display| {
-        if args.verbose > 0 {
-            log("INFO", text);
-        }
-    };
-    for text in &notes {
-        note(text);
-    }
+/// Generate, print the messages, then print the text files (`-n`) or write every file and
+/// the cache; `notes` are the command line's own notes about the cache.
+fn run(args: &Args, mut depmod: Depmod, notes: &[String]) -> ExitCode {
+    let generated = depmod.generate();
+    print_messages(&mut depmod, args.verbose);
+    print_notes(&mut depmod, notes, args.verbose);
     let generated = match generated {
         Ok(g) => g,
         Err(Error::Cycles { .. }) => return ExitCode::FAILURE,
@@ -338,48 +404,14 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     if generated.up_to_date {
         return ExitCode::SUCCESS;
     }
-
     if args.show {
-        let mut out = io::stdout().lock();
-        for f in generated.files.iter().filter(|f| !f.binary) {
-            if let Err(err) = out.write_all(&f.bytes) {
-                return crate::io_exit(TOOL, &err);
-            }
-        }
-        if let Err(err) = out.flush() {
-            return crate::io_exit(TOOL, &err);
-        }
-        return ExitCode::SUCCESS;
+        return print_text_files(&generated);
     }
-
-    if let Err(err) = std::fs::create_dir_all(&out_dir) {
-        log(
-            "FATAL",
-            format_args!("could not open directory {}: {err}", out_dir.display()),
-        );
-        return ExitCode::FAILURE;
-    }
-    if let Err(err) = output::write_all(&out_dir, &generated.files) {
+    if let Err(err) = depmod.write(&generated) {
         log("FATAL", err);
         return ExitCode::FAILURE;
     }
-    if let Err(err) = run.save_cache(&generated, &out_dir, &messages) {
-        note(&format_args!("could not write the cache: {err}"));
-    }
-    // The default location holds one file per module directory: drop those of trees that are
-    // gone (the temporary trees of initramfs and package builds), never a chosen --cache-file's
-    // neighbours.
-    if args.cache_file.is_none()
-        && let Some(path) = &run.cache_path
-        && let Some(dir) = path.parent()
-    {
-        let removed = modkit_depgraph::cache::prune(dir, path);
-        if removed > 0 {
-            note(&format_args!(
-                "removed {removed} cache file(s) of module directories that no longer exist"
-            ));
-        }
-    }
+    print_notes(&mut depmod, &[], args.verbose);
     if args.verbose > 1 {
         for (phase, took) in &generated.timings {
             log(
@@ -388,7 +420,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
             );
         }
     }
-    if let Some(path) = &run.cache_path
+    if let Some(cache) = &depmod.cache
         && args.verbose > 0
     {
         log(
@@ -397,24 +429,39 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
                 "{} modules parsed, {} from the cache {}",
                 generated.stats.parsed,
                 generated.stats.cached,
-                path.display()
+                cache.path().display()
             ),
         );
     }
     ExitCode::SUCCESS
 }
 
-/// The default cache file of module directory `dir` (see `cache::default_cache_path`), or
-/// `None`, with a note saying why, when it would land inside one of `roots` (`-b` and `-o`):
-/// an initramfs staging tree or a package build root gets the index files and nothing else.
+/// `-n`: the text files on standard output.
+fn print_text_files(generated: &Generated) -> ExitCode {
+    let mut out = io::stdout().lock();
+    for f in generated.files.iter().filter(|f| !f.binary) {
+        if let Err(err) = out.write_all(&f.bytes) {
+            return crate::io_exit(TOOL, &err);
+        }
+    }
+    if let Err(err) = out.flush() {
+        return crate::io_exit(TOOL, &err);
+    }
+    ExitCode::SUCCESS
+}
+
+/// The host's cache file of module directory `dir` ([`CacheLocation::host`]), or `None`, with
+/// a note saying why, when it would land inside one of `roots` (`-b` and `-o`): an initramfs
+/// staging tree or a package build root gets the index files and nothing else.
 fn default_cache(
     dir: &Path,
     version: &str,
     roots: [&Option<PathBuf>; 2],
     notes: &mut Vec<String>,
-) -> Option<PathBuf> {
-    let path = modkit_depgraph::cache::default_cache_path(dir, version);
-    let resolved = resolve(&path);
+) -> Option<CacheLocation> {
+    let location = CacheLocation::host(dir, version);
+    let path = location.path();
+    let resolved = resolve(path);
     for root in roots.into_iter().flatten() {
         let root = resolve(root);
         if root.parent().is_some() && resolved.starts_with(&root) {
@@ -426,7 +473,7 @@ fn default_cache(
             return None;
         }
     }
-    Some(path)
+    Some(location)
 }
 
 /// `path` with its longest existing ancestor made canonical (symbolic links resolved), so that
@@ -448,23 +495,31 @@ fn resolve(path: &Path) -> PathBuf {
     }
 }
 
-/// Print the run's trace (stdout) and messages (stderr, `depmod: LEVEL: text`); returns the
-/// messages for the cache to replay.
-fn print_messages(run: &mut Depmod, verbose: u8) -> Vec<Message> {
-    if !run.diagnostics.trace.is_empty() {
+/// Print the run's trace (stdout) and messages (stderr, `depmod: LEVEL: text`).
+fn print_messages(depmod: &mut Depmod, verbose: u8) {
+    if !depmod.diagnostics.trace.is_empty() {
         let mut out = io::stdout().lock();
-        for line in run.diagnostics.trace.drain(..) {
+        for line in depmod.diagnostics.trace.drain(..) {
             let _ = writeln!(out, "{line}");
         }
     }
-    let messages = run.diagnostics.drain();
-    for m in &messages {
+    for m in depmod.diagnostics.drain() {
         if m.level == Level::Info && verbose < 2 {
             continue;
         }
         log(&m.level.to_string(), &m.text);
     }
-    messages
+}
+
+/// Print `notes`, then the run's notes about the cache, with `-v` only: the cache only speeds
+/// depmod up (a run without it writes the same files) and kmod has no such messages.
+fn print_notes(depmod: &mut Depmod, notes: &[String], verbose: u8) {
+    let theirs = std::mem::take(&mut depmod.diagnostics.notes);
+    if verbose > 0 {
+        for text in notes.iter().chain(&theirs) {
+            log("INFO", text);
+        }
+    }
 }
 
 #[cfg(test)]

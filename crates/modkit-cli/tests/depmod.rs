@@ -761,18 +761,19 @@ fn an_unusable_cache_is_mentioned_only_with_verbose() {
     let out = depmod_cached(Some(&blocked), None, &["-b", r.path(), "-v", "1.0"]);
     assert_eq!(out.code, 0);
     let cache_dir = blocked.join("modkit/depmod");
-    let cache = modkit_depgraph::cache::cache_file(
+    let cache = modkit_depgraph::CacheLocation::host_in(
         &blocked.join("modkit"),
         &fs::canonicalize(r.moddir()).unwrap(),
         "1.0",
     );
+    let cache = cache.path();
     assert_eq!(
         out.stderr,
         format!(
             "{}depmod: INFO: could not write the cache: could not create {}: Not a directory (os error 20)\n{}",
             missing_warnings(&r),
             cache_dir.display(),
-            counts_line(2, 0, &cache)
+            counts_line(2, 0, cache)
         )
     );
     assert_eq!(r.files(), files);
@@ -821,6 +822,56 @@ fn an_unusable_cache_is_mentioned_only_with_verbose() {
         "{}",
         out.stderr
     );
+    assert_eq!(r.files(), files);
+}
+
+/// A run from the cache says what the first run said, once: the messages of reading `-F`'s
+/// System.map are said again by every run, and the cache replays only what depmod itself said
+/// (it used to replay both, so a bad System.map line came twice).
+#[test]
+fn an_unchanged_re_run_says_each_message_once() {
+    let r = sample_root("cache-replay");
+    let scratch = Root::new("cache-replay-dirs");
+    let map = scratch.0.join("System.map");
+    fs::write(&map, "ffffffff81000000 T printk\nbad\n").unwrap();
+    let cache = scratch.0.join("depmod.cache");
+    let args = [
+        "-b",
+        r.path(),
+        "-F",
+        map.to_str().unwrap(),
+        "--cache-file",
+        cache.to_str().unwrap(),
+        "1.0",
+    ];
+    let expected = Output {
+        stdout: String::new(),
+        stderr: format!(
+            "depmod: ERROR: {}:2: invalid line: bad\n\n{}",
+            map.display(),
+            missing_warnings(&r)
+        ),
+        code: 0,
+    };
+    assert_eq!(modkit_depmod(&args), expected);
+    let files = r.files();
+    let inodes = |r: &Root| -> BTreeMap<String, u64> {
+        use std::os::unix::fs::MetadataExt;
+        fs::read_dir(r.moddir())
+            .unwrap()
+            .map(|e| e.unwrap())
+            .map(|e| {
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    e.metadata().unwrap().ino(),
+                )
+            })
+            .collect()
+    };
+    let before = inodes(&r);
+    assert_eq!(modkit_depmod(&args), expected);
+    // Nothing changed: nothing was written (each file keeps its inode), same contents.
+    assert_eq!(inodes(&r), before);
     assert_eq!(r.files(), files);
 }
 

@@ -6,36 +6,23 @@
 //! entries, then a u64 FNV-1a checksum of everything before it. A file that fails any check is
 //! reported as corrupt and ignored; the next run rewrites it.
 //!
-//! The file lives in the host's cache directory ([`default_cache_path`]), never in the tree
-//! depmod indexes: `depmod -b ROOT` writes nothing in ROOT but the index files.
+//! The file lives in the host's cache directory ([`CacheLocation::host`]) or where the caller
+//! puts it ([`CacheLocation::File`]), never in the tree depmod indexes: `depmod -b ROOT` writes
+//! nothing in ROOT but the index files.
 
 use std::collections::HashMap;
 use std::ffi::OsString;
+use std::hash::Hasher;
 use std::path::{Path, PathBuf};
 
 use crate::data::{Export, Import, ModuleData, Span};
 use crate::error::Error;
+use crate::io::FileKey;
 
 const MAGIC: &[u8; 8] = b"MODKITDC";
 /// Bump when [`ModuleData`], its extraction, [`FileKey`] or [`State`] changes meaning (2:
 /// `ctime_ns`, `module_dir`).
 const FORMAT_VERSION: u32 = 2;
-
-/// The identity of a module file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct FileKey {
-    /// `st_dev`.
-    pub dev: u64,
-    /// `st_ino`.
-    pub ino: u64,
-    /// `st_size`.
-    pub size: u64,
-    /// `st_mtime` in nanoseconds.
-    pub mtime_ns: i128,
-    /// `st_ctime` in nanoseconds. Only the kernel sets it, so a file rewritten in place with
-    /// its inode, size and old mtime (`touch -r`) still shows as changed.
-    pub ctime_ns: i128,
-}
 
 /// Per-module results from an earlier run.
 #[derive(Debug, Default)]
@@ -50,13 +37,9 @@ impl Cache {
     }
 
     /// Number of modules in the cache.
+    #[cfg(any(test, feature = "fuzzing"))]
     pub fn len(&self) -> usize {
         self.entries.len()
-    }
-
-    /// Whether the cache is empty.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
     }
 
     /// The data for `path` if the file is still the one it was read from.
@@ -68,6 +51,7 @@ impl Cache {
     }
 
     /// Remember the data read from `path`.
+    #[cfg(test)]
     pub fn insert(&mut self, path: String, key: FileKey, data: ModuleData) {
         self.entries.insert(path, (key, data));
     }
@@ -80,11 +64,11 @@ impl Cache {
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) if matches!(e.kind(), NotFound | NotADirectory) => return Ok(Cache::new()),
-            Err(source) => {
+            Err(error) => {
                 return Err(Error::Io {
                     path: path.to_path_buf(),
                     what: "could not read cache",
-                    source,
+                    error,
                 });
             }
         };
@@ -196,6 +180,7 @@ impl Cache {
     }
 
     /// Serialise the cache.
+    #[cfg(any(test, feature = "fuzzing"))]
     pub fn to_bytes(&self) -> Vec<u8> {
         serialize(self.entries.iter().map(|(p, (k, d))| (p.as_str(), k, d)))
     }
@@ -258,8 +243,8 @@ pub fn serialize<'a>(
 /// wrote untouched, there is nothing to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct State {
-    /// Hash of every input: module files' identities, modules.order, modules.builtin*, the
-    /// options and configuration, the kernel symbols.
+    /// Hash of every input ([`Fingerprint`]): module files' identities, modules.order,
+    /// modules.builtin*, the options and configuration, the kernel symbols.
     pub fingerprint: u64,
     /// The module directory that was indexed (once it is gone, [`prune`] removes the file).
     pub module_dir: String,
@@ -395,12 +380,65 @@ pub fn file_bytes(state: &State, entries: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The directory modkit keeps its caches in, from the environment (`var` reads a variable):
-/// `$MODKIT_CACHE` (the same base the dev tooling keeps kernel downloads in), else
-/// `$XDG_CACHE_HOME/modkit`, else `$HOME/.cache/modkit`, else `/var/cache/modkit` (root with no
-/// home: early boot, a bare chroot). Empty or relative values are skipped, as the XDG base
-/// directory spec asks.
-pub fn cache_base(var: impl Fn(&str) -> Option<OsString>) -> PathBuf {
+/// Where the incremental cache of a module directory lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CacheLocation {
+    /// A file of the host's cache directory, one per module directory
+    /// ([`CacheLocation::host`]). Saving it also removes the files there whose module directory
+    /// no longer exists: an initramfs or package build indexes a fresh temporary tree each
+    /// time, and its cache would otherwise stay forever.
+    Host(PathBuf),
+    /// A file the caller chose; nothing next to it is touched.
+    File(PathBuf),
+}
+
+impl CacheLocation {
+    /// The host's cache file for `module_dir` of kernel `kversion`, from this process's
+    /// environment: `$MODKIT_CACHE` (the same base the dev tooling keeps kernel downloads in),
+    /// else `$XDG_CACHE_HOME/modkit`, else `$HOME/.cache/modkit`, else `/var/cache/modkit`
+    /// (root with no home: early boot, a bare chroot); empty or relative values are skipped, as
+    /// the XDG base directory spec asks. Keyed by the canonical path of `module_dir` (as given
+    /// if it cannot be resolved; such a run fails anyway); see [`CacheLocation::host_in`].
+    pub fn host(module_dir: &Path, kversion: &str) -> CacheLocation {
+        let canonical =
+            std::fs::canonicalize(module_dir).unwrap_or_else(|_| module_dir.to_path_buf());
+        CacheLocation::host_in(
+            &cache_base(|name| std::env::var_os(name)),
+            &canonical,
+            kversion,
+        )
+    }
+
+    /// The cache file of module directory `module_dir` under the cache directory `base`:
+    /// `BASE/depmod/HASH-VERSION.cache`, HASH being 16 hex digits of a fixed FNV-1a over the
+    /// bytes of the path (pass the canonical one). The hash is the same on every run and
+    /// platform, so each module directory (each `-b ROOT`) keeps its own file; the version is
+    /// there for people looking, with `/` made `_` so it stays one file name.
+    pub fn host_in(base: &Path, module_dir: &Path, kversion: &str) -> CacheLocation {
+        let hash = fnv1a(module_dir.as_os_str().as_encoded_bytes());
+        let mut version: String = kversion.replace('/', "_");
+        // Well within NAME_MAX with the hash and suffix, whatever version string was given.
+        if let Some((i, _)) = version.char_indices().nth(128) {
+            version.truncate(i);
+        }
+        CacheLocation::Host(
+            base.join("depmod")
+                .join(format!("{hash:016x}-{version}.cache")),
+        )
+    }
+
+    /// The cache file.
+    pub fn path(&self) -> &Path {
+        match self {
+            CacheLocation::Host(path) | CacheLocation::File(path) => path,
+        }
+    }
+}
+
+/// The directory modkit keeps its caches in, from the environment (`var` reads a variable);
+/// see [`CacheLocation::host`].
+fn cache_base(var: impl Fn(&str) -> Option<OsString>) -> PathBuf {
     let absolute = |name: &str| var(name).map(PathBuf::from).filter(|p| p.is_absolute());
     if let Some(dir) = absolute("MODKIT_CACHE") {
         dir
@@ -413,74 +451,28 @@ pub fn cache_base(var: impl Fn(&str) -> Option<OsString>) -> PathBuf {
     }
 }
 
-/// The cache file of module directory `module_dir` under `base`:
-/// `BASE/depmod/HASH-VERSION.cache`, HASH being 16 hex digits of [`fnv1a`] over the bytes of
-/// the path (pass the canonical one). The hash is the same on every run and platform, so each
-/// module directory (each `-b ROOT`) keeps its own file; the version is there for people
-/// looking, with `/` made `_` so it stays one file name.
-pub fn cache_file(base: &Path, module_dir: &Path, kversion: &str) -> PathBuf {
-    let hash = fnv1a(module_dir.as_os_str().as_encoded_bytes());
-    let mut version: String = kversion.replace('/', "_");
-    // Well within NAME_MAX with the hash and suffix, whatever version string was given.
-    if let Some((i, _)) = version.char_indices().nth(128) {
-        version.truncate(i);
-    }
-    base.join("depmod")
-        .join(format!("{hash:016x}-{version}.cache"))
+/// Whether `name` is a file name [`CacheLocation::host_in`] gives.
+fn is_host_cache_name(name: &str) -> bool {
+    name.len() > 17
+        && name.as_bytes()[..16].iter().all(u8::is_ascii_hexdigit)
+        && name.as_bytes()[16] == b'-'
+        && name.ends_with(".cache")
 }
 
-/// Where the cache of `module_dir` lives by default: [`cache_file`] under [`cache_base`] of
-/// this process's environment, keyed by the canonical path of `module_dir` (as given if it
-/// cannot be resolved; such a run fails anyway).
-pub fn default_cache_path(module_dir: &Path, kversion: &str) -> PathBuf {
-    let canonical = std::fs::canonicalize(module_dir).unwrap_or_else(|_| module_dir.to_path_buf());
-    cache_file(
-        &cache_base(|name| std::env::var_os(name)),
-        &canonical,
-        kversion,
-    )
-}
-
-/// Remove the cache files in `dir` (a directory of [`cache_file`]s) whose module directory no
-/// longer exists, all but `keep`: an initramfs or package build indexes a fresh temporary tree
-/// each time, and its cache would otherwise stay forever. Also the temporaries of runs killed
-/// while saving (`.NAME.PID.tmp`, process PID gone, as `/proc` tells). Only files named as
-/// [`cache_file`] names them are looked at, and a cache file only with a readable state.
-/// Returns how many cache files were removed.
-pub fn prune(dir: &Path, keep: &Path) -> usize {
+/// Remove the cache files in `dir` (a directory of [`CacheLocation::host_in`] files) whose
+/// module directory no longer exists, all but `keep`, and the temporaries of runs killed while
+/// saving one. Only files named as `host_in` names them are looked at, and a cache file only
+/// with a readable state. Returns how many cache files were removed.
+pub(crate) fn prune(dir: &Path, keep: &Path) -> usize {
+    crate::io::remove_stale_temporaries(dir, is_host_cache_name);
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };
-    let ours = |name: &str| {
-        name.len() > 17
-            && name.as_bytes()[..16].iter().all(u8::is_ascii_hexdigit)
-            && name.as_bytes()[16] == b'-'
-            && name.ends_with(".cache")
-    };
-    let proc = Path::new("/proc");
     let mut removed = 0;
     for entry in entries.flatten() {
         let path = entry.path();
         let name = entry.file_name();
-        let Some(name) = name.to_str() else {
-            continue;
-        };
-        let temporary = name
-            .strip_prefix('.')
-            .and_then(|n| n.strip_suffix(".tmp"))
-            .and_then(|n| n.rsplit_once('.'));
-        if let Some((file, pid)) = temporary {
-            let gone = pid.parse::<u32>().is_ok_and(|pid| {
-                pid != std::process::id()
-                    && proc.join("self").exists()
-                    && !proc.join(pid.to_string()).exists()
-            });
-            if ours(file) && gone {
-                let _ = std::fs::remove_file(&path);
-            }
-            continue;
-        }
-        if !ours(name) || path == keep {
+        if !name.to_str().is_some_and(is_host_cache_name) || path == keep {
             continue;
         }
         let gone = read_state(&path).is_some_and(|state| {
@@ -494,6 +486,23 @@ pub fn prune(dir: &Path, keep: &Path) -> usize {
         }
     }
     removed
+}
+
+/// The hash of a run's inputs, fed value by value through `Hash` (which delimits strings and
+/// counts sequences, so no two inputs run together), never through a `Debug` text.
+#[derive(Debug, Default)]
+pub(crate) struct Fingerprint {
+    bytes: Vec<u8>,
+}
+
+impl Hasher for Fingerprint {
+    fn write(&mut self, bytes: &[u8]) {
+        self.bytes.extend_from_slice(bytes);
+    }
+
+    fn finish(&self) -> u64 {
+        fnv1a(&self.bytes)
+    }
 }
 
 /// A checksum over 8-byte words (FNV-1a style mixing, word at a time for speed).
@@ -636,7 +645,7 @@ mod tests {
             err.contains("c.cache") && err.contains("corrupt cache"),
             "{err}"
         );
-        assert!(Cache::load(&dir.join("missing")).unwrap().is_empty());
+        assert_eq!(Cache::load(&dir.join("missing")).unwrap().len(), 0);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -669,30 +678,25 @@ mod tests {
 
     #[test]
     fn cache_file_names_are_stable() {
+        let host_in = |base: &str, dir: &str, version: &str| {
+            CacheLocation::host_in(Path::new(base), Path::new(dir), version)
+                .path()
+                .to_path_buf()
+        };
         // Pinned: the name must not change between runs, builds or hosts, or every cache is lost.
         assert_eq!(
-            cache_file(
-                Path::new("/c"),
-                Path::new("/lib/modules/6.1.0-1-amd64"),
-                "6.1.0-1-amd64"
-            ),
+            host_in("/c", "/lib/modules/6.1.0-1-amd64", "6.1.0-1-amd64"),
             Path::new("/c/depmod/0f21372585377e9e-6.1.0-1-amd64.cache")
         );
-        let other = cache_file(
-            Path::new("/c"),
-            Path::new("/r/lib/modules/6.1.0-1-amd64"),
-            "6.1.0-1-amd64",
-        );
         assert_ne!(
-            other,
-            cache_file(
-                Path::new("/c"),
-                Path::new("/lib/modules/6.1.0-1-amd64"),
-                "6.1.0-1-amd64"
-            )
+            host_in("/c", "/r/lib/modules/6.1.0-1-amd64", "6.1.0-1-amd64"),
+            host_in("/c", "/lib/modules/6.1.0-1-amd64", "6.1.0-1-amd64")
         );
         // A version is one file name, however odd.
-        let odd = cache_file(Path::new("/c"), Path::new("/m"), "1.0/../../x");
+        let odd = host_in("/c", "/m", "1.0/../../x");
         assert_eq!(odd.parent(), Some(Path::new("/c/depmod")));
+        assert!(is_host_cache_name(
+            &odd.file_name().unwrap().to_string_lossy()
+        ));
     }
 }

@@ -3,7 +3,7 @@
 //! modkit-config's; the decision below follows kmod 30 `depmod_module_is_higher_priority`,
 //! quirks included.
 
-pub use modkit_config::depmod::{DEFAULT_DIRS, DepmodConfig, External, Override, Search};
+pub use modkit_config::depmod::{DepmodConfig, Search};
 
 /// Whether the module already kept (at `old`) beats a new file with the same name (at `new`).
 /// Paths are relative to the module directory, `None` for files outside it (`external`).

@@ -30,26 +30,52 @@ pub struct Import {
 
 /// Everything depmod reads from one module.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ModuleData {
     /// All strings of this module, back to back.
-    pub arena: String,
+    pub(crate) arena: String,
     /// Exported symbols, in kmod's order.
-    pub exports: Vec<Export>,
+    pub(crate) exports: Vec<Export>,
     /// Needed symbols, in kmod's order.
-    pub imports: Vec<Import>,
+    pub(crate) imports: Vec<Import>,
     /// `alias=` values, in `.modinfo` order.
-    pub aliases: Vec<Span>,
+    pub(crate) aliases: Vec<Span>,
     /// `softdep=` values, in `.modinfo` order.
-    pub softdeps: Vec<Span>,
+    pub(crate) softdeps: Vec<Span>,
     /// `weakdep=` values, in `.modinfo` order.
-    pub weakdeps: Vec<Span>,
+    pub(crate) weakdeps: Vec<Span>,
     /// Why the symbols could not be read, if they could not (kmod reports it and goes on).
-    pub symbol_error: Option<String>,
+    pub(crate) symbol_error: Option<String>,
 }
 
 impl ModuleData {
+    /// The `alias=` values, in `.modinfo` order.
+    pub fn aliases(&self) -> impl Iterator<Item = &str> {
+        self.aliases.iter().map(|s| self.str(s))
+    }
+
+    /// The `softdep=` values, in `.modinfo` order.
+    pub fn softdeps(&self) -> impl Iterator<Item = &str> {
+        self.softdeps.iter().map(|s| self.str(s))
+    }
+
+    /// The `weakdep=` values, in `.modinfo` order.
+    pub fn weakdeps(&self) -> impl Iterator<Item = &str> {
+        self.weakdeps.iter().map(|s| self.str(s))
+    }
+
+    /// The exported symbols with their CRCs (0 without modversions), in kmod's order.
+    pub fn exports(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.exports.iter().map(|e| (self.str(&e.name), e.crc))
+    }
+
+    /// The needed symbols, in kmod's order.
+    pub fn imports(&self) -> impl Iterator<Item = &str> {
+        self.imports.iter().map(|i| self.str(&i.name))
+    }
+
     /// The string of a span.
-    pub fn str(&self, span: &Span) -> &str {
+    pub(crate) fn str(&self, span: &Span) -> &str {
         self.arena
             .get(span.start as usize..span.end as usize)
             .unwrap_or_default()

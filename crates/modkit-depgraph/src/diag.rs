@@ -26,6 +26,7 @@ impl fmt::Display for Level {
 
 /// One message.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Message {
     /// Its level.
     pub level: Level,
@@ -33,8 +34,10 @@ pub struct Message {
     pub text: String,
 }
 
-/// Messages in the order they happened, plus the `-v` trace lines (`X needs "sym": Y`).
+/// Messages in the order they happened, plus the `-v` trace lines (`X needs "sym": Y`) and
+/// notes about the cache.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Diagnostics {
     /// Errors, warnings and information.
     pub messages: Vec<Message>,
@@ -42,6 +45,10 @@ pub struct Diagnostics {
     pub verbose: bool,
     /// The verbose trace (kmod prints it on standard output).
     pub trace: Vec<String>,
+    /// Why the cache was not used or not saved, what was pruned from the cache directory. Kept
+    /// out of `messages`, which hold what kmod prints: the files are the same without the cache,
+    /// so the `depmod` tool shows these only with `-v`.
+    pub notes: Vec<String>,
 }
 
 impl Diagnostics {

@@ -4,104 +4,18 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::path::Path;
 
 use crate::data::ModuleData;
 use crate::diag::Diagnostics;
 use crate::error::Error;
+use crate::io::{TextInput, split_lines};
+use crate::kernel::KernelSymbols;
 use crate::khash;
-use crate::scan::{Candidate, LoadedModule};
-
-/// Where the kernel's own symbols come from.
-#[derive(Debug, Clone, Default)]
-pub struct KernelSymbols {
-    /// (name, CRC) in file order.
-    pub symbols: Vec<(String, u64)>,
-    /// Whether symbols were given at all (`-F` or `-E`): only then are the fake symbols added
-    /// and unknown symbols reportable.
-    pub given: bool,
-}
-
-impl KernelSymbols {
-    /// Read a `System.map` (`-F`): every `__ksymtab_NAME` symbol, CRC 0 (kmod
-    /// `depmod_load_system_map`). Lines without two spaces are reported.
-    pub fn from_system_map(path: &Path, diag: &mut Diagnostics) -> Result<KernelSymbols, Error> {
-        let bytes = read(path)?;
-        let mut symbols = Vec::with_capacity(16384);
-        for (i, line) in split_lines(&bytes).enumerate() {
-            let third = line.iter().position(|&b| b == b' ').and_then(|a| {
-                let rest = &line[a + 1..];
-                rest.iter().position(|&b| b == b' ').map(|b| &rest[b + 1..])
-            });
-            let Some(third) = third else {
-                diag.error(format!(
-                    "{}:{}: invalid line: {}",
-                    path.display(),
-                    i + 1,
-                    String::from_utf8_lossy(line)
-                ));
-                continue;
-            };
-            if let Some(name) = third.strip_prefix(b"__ksymtab_") {
-                let name = name.strip_suffix(b"\n").unwrap_or(name);
-                symbols.push((String::from_utf8_lossy(name).into_owned(), 0));
-            }
-        }
-        Ok(KernelSymbols {
-            symbols,
-            given: true,
-        })
-    }
-
-    /// Read a `Module.symvers` (`-E`): the `vmlinux` symbols with their CRCs (kmod
-    /// `depmod_load_symvers`).
-    pub fn from_symvers(path: &Path, diag: &mut Diagnostics) -> Result<KernelSymbols, Error> {
-        let bytes = read(path)?;
-        let mut symbols = Vec::with_capacity(16384);
-        for (i, line) in split_lines(&bytes).enumerate() {
-            let text = String::from_utf8_lossy(line);
-            let mut tok = text.split([' ', '\t']).filter(|t| !t.is_empty());
-            let (Some(ver), Some(sym), Some(whr)) = (tok.next(), tok.next(), tok.next()) else {
-                continue;
-            };
-            if whr != "vmlinux" {
-                continue;
-            }
-            let digits = ver
-                .strip_prefix("0x")
-                .or_else(|| ver.strip_prefix("0X"))
-                .unwrap_or(ver);
-            match u64::from_str_radix(digits, 16) {
-                Ok(crc) if !digits.is_empty() => symbols.push((sym.to_owned(), crc)),
-                _ => diag.error(format!(
-                    "{}:{} Invalid symbol version {ver}: Success",
-                    path.display(),
-                    i + 1
-                )),
-            }
-        }
-        Ok(KernelSymbols {
-            symbols,
-            given: true,
-        })
-    }
-}
-
-fn read(path: &Path) -> Result<Vec<u8>, Error> {
-    std::fs::read(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        what: "could not load",
-        source,
-    })
-}
-
-/// Lines as C's `fgets` gives them: each with its `\n`, the last one possibly without.
-pub(crate) fn split_lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
-    bytes.split_inclusive(|&b| b == b'\n')
-}
+use crate::scan::Candidate;
 
 /// How depmod resolves symbols.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ResolveOptions {
     /// `-P`: a character stripped from the front of symbol names.
     pub symbol_prefix: Option<u8>,
@@ -122,8 +36,6 @@ pub struct GraphModule {
     pub deps: Vec<u32>,
     /// Position in the topological order (kmod's `dep_sort_idx`).
     pub dep_sort_idx: u32,
-    /// The file's identity when it was read (for the cache).
-    pub key: Option<crate::cache::FileKey>,
 }
 
 /// The computed module database.
@@ -134,6 +46,10 @@ pub struct Depgraph {
     /// Exported symbols that a module owns, as (module, export index), in the order depmod
     /// writes modules.symbols.
     pub symbols: Vec<(u32, u32)>,
+    /// Every module's dependencies, direct or not, back to back (see
+    /// [`Depgraph::all_dependencies`]); `all_ends[i]` is where module `i`'s end.
+    all: Vec<u32>,
+    all_ends: Vec<u32>,
 }
 
 #[derive(Default)]
@@ -173,28 +89,25 @@ fn strip_prefix(name: &str, prefix: Option<u8>) -> &str {
 }
 
 /// Order the modules as depmod does: its by-name hash table order, then the modules listed in
-/// `modules.order` moved to the front in that file's order. Returns the warnings to print.
-pub fn order_modules(modules: &mut Vec<LoadedModule>, module_dir: &Path, diag: &mut Diagnostics) {
+/// `modules.order` (`order`) moved to the front in that file's order. `candidate` says where
+/// each module is.
+pub fn order_modules<T>(
+    modules: &mut Vec<T>,
+    candidate: impl Fn(&T) -> &Candidate,
+    order: &TextInput,
+    diag: &mut Diagnostics,
+) {
     khash::sort_in_iteration_order(modules, khash::MODULE_BUCKETS, |m| {
-        m.candidate.name.as_bytes()
+        candidate(m).name.as_bytes()
     });
-    let order_path = module_dir.join("modules.order");
-    let bytes = match crate::output::read_regular(&order_path) {
-        Ok(b) => b,
-        Err(err) => {
-            diag.warning(format!(
-                "could not open modules.order at {}: {}",
-                module_dir.display(),
-                crate::io_error_text(&err)
-            ));
-            return;
-        }
+    let Some(bytes) = order.get(diag) else {
+        return;
     };
-    let lines: Vec<&[u8]> = split_lines(&bytes).collect();
+    let lines: Vec<&[u8]> = split_lines(bytes).collect();
     if let Some(bad) = lines.iter().position(|l| !l.ends_with(b"\n")) {
         diag.error(format!(
             "{}/modules.order:{} corrupted line misses '\\n'",
-            module_dir.display(),
+            order.module_dir().display(),
             bad + 1
         ));
         return;
@@ -203,7 +116,7 @@ pub fn order_modules(modules: &mut Vec<LoadedModule>, module_dir: &Path, diag: &
     let mut by_path: FxMap<String, usize> = FxMap::default();
     by_path.reserve(modules.len());
     for (i, m) in modules.iter().enumerate() {
-        if let Some(p) = m.candidate.uncompressed_relpath() {
+        if let Some(p) = candidate(m).uncompressed_relpath() {
             by_path.insert(p, i);
         }
     }
@@ -217,7 +130,7 @@ pub fn order_modules(modules: &mut Vec<LoadedModule>, module_dir: &Path, diag: &
             sort_idx[m] = i as i64 + 1 - total;
         }
     }
-    let mut keyed: Vec<(i64, LoadedModule)> = sort_idx.into_iter().zip(modules.drain(..)).collect();
+    let mut keyed: Vec<(i64, T)> = sort_idx.into_iter().zip(modules.drain(..)).collect();
     // glibc's qsort is a stable merge sort here, like `sort_by_key`.
     keyed.sort_by_key(|(k, _)| *k);
     modules.extend(keyed.into_iter().map(|(_, m)| m));
@@ -226,31 +139,21 @@ pub fn order_modules(modules: &mut Vec<LoadedModule>, module_dir: &Path, diag: &
 impl Depgraph {
     /// Resolve symbols and compute dependencies for modules already in depmod's order.
     pub fn build(
-        modules: Vec<LoadedModule>,
+        modules: impl IntoIterator<Item = (Candidate, ModuleData)>,
         kernel: &KernelSymbols,
         options: ResolveOptions,
         diag: &mut Diagnostics,
     ) -> Result<Depgraph, Error> {
-        let n = modules.len();
-        // kmod reports unreadable modules while loading them, in module order.
-        for m in &modules {
-            if let Some(err) = &m.error {
-                diag.error(format!(
-                    "failed to load symbols from {}: {err}",
-                    m.candidate.path
-                ));
-            }
-        }
         let mut graph: Vec<GraphModule> = modules
             .into_iter()
-            .map(|m| GraphModule {
-                candidate: m.candidate,
-                data: m.data,
+            .map(|(candidate, data)| GraphModule {
+                candidate,
+                data,
                 deps: Vec::new(),
                 dep_sort_idx: u32::MAX,
-                key: m.key,
             })
             .collect();
+        let n = graph.len();
 
         let exports: usize = graph.iter().map(|m| m.data.exports.len()).sum();
         let mut users = vec![0u32; n];
@@ -392,30 +295,32 @@ impl Depgraph {
             .collect();
         keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| name_of(&a.1).cmp(name_of(&b.1))));
         let owned: Vec<(u32, u32)> = keyed.into_iter().map(|(_, s)| s).collect();
+        // Each module's dependencies, direct or not, computed once for modules.dep and
+        // modules.dep.bin.
+        let mut all = Vec::with_capacity(n * 4);
+        let mut all_ends = Vec::with_capacity(n);
+        let mut seen = vec![u32::MAX; n];
+        let mut one = Vec::new();
+        for i in 0..n {
+            sorted_dependencies(&graph, i, &mut seen, &mut one);
+            all.extend_from_slice(&one);
+            all_ends.push(all.len() as u32);
+        }
         Ok(Depgraph {
             modules: graph,
             symbols: owned,
+            all,
+            all_ends,
         })
     }
 
-    /// Every module `index` needs, directly or not, in load order as modules.dep lists them
-    /// (kmod `mod_get_all_sorted_dependencies`).
-    pub fn all_dependencies(&self, index: usize, seen: &mut Vec<u32>, out: &mut Vec<u32>) {
-        out.clear();
-        if seen.len() != self.modules.len() {
-            *seen = vec![u32::MAX; self.modules.len()];
-        }
-        let stamp = index as u32;
-        let mut stack: Vec<u32> = self.modules[index].deps.iter().rev().copied().collect();
-        while let Some(d) = stack.pop() {
-            if seen[d as usize] == stamp {
-                continue;
-            }
-            seen[d as usize] = stamp;
-            out.push(d);
-            stack.extend(self.modules[d as usize].deps.iter().rev().copied());
-        }
-        out.sort_by_key(|&d| self.modules[d as usize].dep_sort_idx);
+    /// Every module `index` needs, directly or not, in load order as modules.dep lists them.
+    pub fn all_dependencies(&self, index: usize) -> &[u32] {
+        let start = match index {
+            0 => 0,
+            i => self.all_ends[i - 1] as usize,
+        };
+        &self.all[start..self.all_ends[index] as usize]
     }
 
     /// The name of a symbol of `self.symbols`.
@@ -423,6 +328,24 @@ impl Depgraph {
         let d = &self.modules[m as usize].data;
         strip_prefix(d.str(&d.exports[e as usize].name), prefix)
     }
+}
+
+/// Every module `index` needs, directly or not, in load order (kmod
+/// `mod_get_all_sorted_dependencies`), into `out`. `seen[m]` is the last index `m` was seen
+/// for (`u32::MAX` for none yet).
+fn sorted_dependencies(graph: &[GraphModule], index: usize, seen: &mut [u32], out: &mut Vec<u32>) {
+    out.clear();
+    let stamp = index as u32;
+    let mut stack: Vec<u32> = graph[index].deps.iter().rev().copied().collect();
+    while let Some(d) = stack.pop() {
+        if seen[d as usize] == stamp {
+            continue;
+        }
+        seen[d as usize] = stamp;
+        out.push(d);
+        stack.extend(graph[d as usize].deps.iter().rev().copied());
+    }
+    out.sort_by_key(|&d| graph[d as usize].dep_sort_idx);
 }
 
 /// Report every module that is part of a dependency cycle, one line per cycle as

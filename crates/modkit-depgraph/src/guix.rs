@@ -7,11 +7,12 @@ use std::path::Path;
 
 use crate::data::ModuleData;
 use crate::error::Error;
-use crate::output::write_file_atomic;
+use crate::io::write_file_atomic;
 use crate::scan::{self, Candidate};
 
 /// One module of a directory: its name, file and what it says.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ModuleEntry {
     /// The module name (from the file name, `-` made `_`).
     pub name: String,
@@ -33,15 +34,15 @@ pub fn modules_in(dir: &Path) -> Result<Vec<ModuleEntry>, Error> {
         relpath,
     } in candidates
     {
-        let file = std::fs::File::open(&path).map_err(|source| Error::Io {
+        let file = std::fs::File::open(&path).map_err(|error| Error::Io {
             path: path.clone().into(),
             what: "could not open",
-            source,
+            error,
         })?;
-        let meta = file.metadata().map_err(|source| Error::Io {
+        let meta = file.metadata().map_err(|error| Error::Io {
             path: path.clone().into(),
             what: "could not stat",
-            source,
+            error,
         })?;
         let data = scan::read_module(&file, &meta, Path::new(&path))?;
         entries.push(ModuleEntry {
@@ -70,8 +71,8 @@ pub fn module_name_database(modules: &[ModuleEntry]) -> Vec<u8> {
 pub fn alias_database(modules: &[ModuleEntry]) -> Vec<u8> {
     let mut out = b"# Aliases extracted from modules themselves.\n".to_vec();
     for m in modules {
-        for a in &m.data.aliases {
-            writeln!(out, "alias {} {}", m.data.str(a), m.name).expect("Vec write");
+        for alias in m.data.aliases() {
+            writeln!(out, "alias {alias} {}", m.name).expect("Vec write");
         }
     }
     out

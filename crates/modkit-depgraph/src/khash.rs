@@ -5,8 +5,6 @@
 //! power of two) buckets, each sorted by `strcmp`, and iterates bucket by bucket. depmod uses 512
 //! buckets for modules by name and 2048 for symbols.
 
-use std::cmp::Ordering;
-
 /// Buckets of depmod's `modules_by_name` table (`hash_new(512, ...)` in `tools/depmod.c`).
 pub const MODULE_BUCKETS: u32 = 512;
 /// Buckets of depmod's `symbols` table (`hash_new(2048, ...)` in `tools/depmod.c`).
@@ -63,7 +61,8 @@ pub fn bucket(key: &[u8], n_buckets: u32) -> u32 {
 }
 
 /// Compare two keys in kmod's iteration order: by bucket, then by `strcmp` within the bucket.
-pub fn cmp_iteration(a: (u32, &[u8]), b: (u32, &[u8])) -> Ordering {
+#[cfg(test)]
+fn cmp_iteration(a: (u32, &[u8]), b: (u32, &[u8])) -> std::cmp::Ordering {
     a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1))
 }
 
@@ -85,6 +84,8 @@ pub fn sort_in_iteration_order<T>(items: &mut Vec<T>, n_buckets: u32, key: impl 
 
 #[cfg(test)]
 mod tests {
+    use std::cmp::Ordering;
+
     use super::*;
 
     fn lines(text: &str) -> Vec<&str> {

@@ -9,11 +9,12 @@ use std::path::{Path, PathBuf};
 use modkit_elf::{DEFAULT_DECOMPRESS_LIMIT, Module};
 use rayon::prelude::*;
 
-use crate::cache::{Cache, FileKey};
+use crate::cache::Cache;
 use crate::config::DepmodConfig;
 use crate::data::ModuleData;
 use crate::diag::Diagnostics;
 use crate::error::Error;
+use crate::io::{FileKey, file_key};
 
 /// `PATH_MAX` and `NAME_MAX` of Linux (`include/uapi/linux/limits.h`), the limits kmod's walk
 /// keeps to.
@@ -212,6 +213,7 @@ pub struct LoadedModule {
 
 /// Statistics of one load, for `-v` and the benchmarks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LoadStats {
     /// Modules parsed from their files.
     pub parsed: usize,
@@ -222,11 +224,7 @@ pub struct LoadStats {
 /// Read every candidate, in parallel, using `cache` for files that have not changed since it
 /// was written. A file that cannot be read or parsed at all is a diagnostic; the module keeps
 /// its place with no symbols, as with kmod.
-pub fn load(
-    candidates: Vec<Candidate>,
-    cache: Option<&Cache>,
-    diag: &mut Diagnostics,
-) -> (Vec<LoadedModule>, LoadStats) {
+pub fn load(candidates: Vec<Candidate>, cache: Option<&Cache>) -> (Vec<LoadedModule>, LoadStats) {
     let results: Vec<(LoadedModule, bool)> = candidates
         .into_par_iter()
         .map(|candidate| {
@@ -245,7 +243,6 @@ pub fn load(
         .collect();
     let mut stats = LoadStats::default();
     let mut out = Vec::with_capacity(results.len());
-    let _ = diag;
     for (module, cached) in results {
         if cached {
             stats.cached += 1;
@@ -255,17 +252,6 @@ pub fn load(
         out.push(module);
     }
     (out, stats)
-}
-
-/// The identity of a file the cache is keyed by.
-pub fn file_key(meta: &Metadata) -> FileKey {
-    FileKey {
-        dev: meta.dev(),
-        ino: meta.ino(),
-        size: meta.size(),
-        mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
-        ctime_ns: i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()),
-    }
 }
 
 type Loaded = (ModuleData, Option<FileKey>, Option<String>, bool);
@@ -292,16 +278,16 @@ fn load_one(candidate: &Candidate, cache: Option<&Cache>) -> Loaded {
     let key = file_key(&meta);
     match read_module(&file, &meta, Path::new(&candidate.path)) {
         Ok(data) => (data, Some(key), None, false),
-        Err(Error::Module { source, .. }) => fail(source.to_string()),
+        Err(Error::Module { error, .. }) => fail(error.to_string()),
         Err(err) => fail(err.to_string()),
     }
 }
 
 /// Read and extract one module file.
 pub fn read_module(file: &File, meta: &Metadata, path: &Path) -> Result<ModuleData, Error> {
-    let with_path = |e: modkit_elf::Error| Error::Module {
+    let with_path = |error: modkit_elf::Error| Error::Module {
         path: path.to_path_buf(),
-        source: e,
+        error,
     };
     if meta.len() == 0 {
         return Err(with_path(modkit_elf::Error::NotElf { found: Vec::new() }));
@@ -319,11 +305,11 @@ pub fn read_module(file: &File, meta: &Metadata, path: &Path) -> Result<ModuleDa
                 buffer.resize(len, 0);
             }
             let bytes = &mut buffer[..len];
-            std::os::unix::fs::FileExt::read_exact_at(file, bytes, 0).map_err(|source| {
+            std::os::unix::fs::FileExt::read_exact_at(file, bytes, 0).map_err(|error| {
                 Error::Io {
                     path: path.to_path_buf(),
                     what: "could not read",
-                    source,
+                    error,
                 }
             })?;
             let bytes =
@@ -336,7 +322,7 @@ pub fn read_module(file: &File, meta: &Metadata, path: &Path) -> Result<ModuleDa
     let len = usize::try_from(meta.len()).map_err(|_| Error::Io {
         path: path.to_path_buf(),
         what: "could not map",
-        source: std::io::Error::from(std::io::ErrorKind::FileTooLarge),
+        error: std::io::Error::from(std::io::ErrorKind::FileTooLarge),
     })?;
     // SAFETY: the map is read-only and private, but pages not yet copied still show the file,
     // so Rust's promise that the bytes behind `&[u8]` do not change holds only while nobody
@@ -350,10 +336,10 @@ pub fn read_module(file: &File, meta: &Metadata, path: &Path) -> Result<ModuleDa
         reason = "memmap2::MmapOptions::map is unsafe: see SAFETY"
     )]
     let map =
-        unsafe { memmap2::MmapOptions::new().len(len).map(file) }.map_err(|source| Error::Io {
+        unsafe { memmap2::MmapOptions::new().len(len).map(file) }.map_err(|error| Error::Io {
             path: path.to_path_buf(),
             what: "could not map",
-            source,
+            error,
         })?;
     let bytes = modkit_elf::decompress(&map, DEFAULT_DECOMPRESS_LIMIT).map_err(with_path)?;
     let module = Module::parse(&bytes).map_err(with_path)?;
@@ -387,10 +373,10 @@ pub fn candidates_from_files(
 /// kmod's `depfile_up_to_date` (for `-A`): whether modules.dep exists and no module file under
 /// `module_dir` is newer than it (whole seconds, as kmod compares).
 pub fn up_to_date(module_dir: &Path) -> Result<bool, Error> {
-    let dep = std::fs::metadata(module_dir.join("modules.dep")).map_err(|source| Error::Io {
+    let dep = std::fs::metadata(module_dir.join("modules.dep")).map_err(|error| Error::Io {
         path: module_dir.join("modules.dep"),
         what: "could not stat",
-        source,
+        error,
     })?;
     Ok(!newer_than(module_dir, dep.mtime()))
 }

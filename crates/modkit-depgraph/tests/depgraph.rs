@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use common::elf::{Spec, build};
-use modkit_depgraph::{Depmod, Error, Flavor, KernelSymbols, Level, ResolveOptions};
+use modkit_depgraph::{CacheLocation, Depmod, Error, Flavor, KernelSymbols, Level};
 
 /// A scratch `lib/modules/1.0` directory, removed when dropped.
 struct Tree {
@@ -269,10 +269,7 @@ fn unknown_symbols_with_kernel_symbols() {
     .unwrap();
     let mut d = depmod(&t);
     d.kernel = KernelSymbols::from_system_map(&map, &mut d.diagnostics).unwrap();
-    d.resolve = ResolveOptions {
-        print_unknown: true,
-        ..ResolveOptions::default()
-    };
+    d.resolve.print_unknown = true;
     let r = run(d).unwrap();
     let path = t.dir().join("kernel/a.ko");
     let texts: Vec<&str> = r.messages.iter().map(|(_, t)| t.as_str()).collect();
@@ -417,20 +414,17 @@ fn bad_module_files_are_named_and_keep_their_line() {
     );
 }
 
-/// A run with `cache`: its files, messages, load statistics and cache notes.
+/// A run with `cache`, written: its files, messages, load statistics and cache notes.
 fn cached(t: &Tree, cache: &Path) -> (Run, modkit_depgraph::LoadStats, Vec<String>) {
     let mut d = depmod(t);
-    d.cache_path = Some(cache.to_path_buf());
+    d.cache = Some(CacheLocation::File(cache.to_path_buf()));
     let g = d.generate().unwrap();
     let messages = d.diagnostics.drain();
-    if !g.up_to_date {
-        modkit_depgraph::output::write_all(&t.dir(), &g.files).unwrap();
-        d.save_cache(&g, &t.dir(), &messages).unwrap();
-    }
+    d.write(&g).unwrap();
     let stats = g.stats;
     let files = g.files.into_iter().map(|f| (f.name, f.bytes)).collect();
     let messages = messages.into_iter().map(|m| (m.level, m.text)).collect();
-    (Run { files, messages }, stats, d.cache_notes)
+    (Run { files, messages }, stats, d.diagnostics.notes)
 }
 
 #[test]
@@ -668,5 +662,123 @@ fn symbolic_link_loops_end() {
             .any(|(l, m)| *l == Level::Error && m.contains(&*loop_dir.to_string_lossy())),
         "{:?}",
         r.messages
+    );
+}
+
+/// `write` puts the files into `out_dir` (creating it), clears what killed runs left there,
+/// and writes nothing for an up-to-date result; the module directory is left alone.
+#[test]
+fn write_goes_to_the_output_directory() {
+    let t = Tree::new("out-dir");
+    t.add("kernel/a.ko", &Spec::x86_64().exports(&["f"]));
+    t.order(&["kernel/a.ko"]);
+    let out = t.root.join("out/lib/modules/1.0");
+    let mut d = depmod(&t);
+    d.out_dir = Some(out.clone());
+    let g = d.generate().unwrap();
+    assert!(!g.up_to_date);
+    d.write(&g).unwrap();
+    let written: Vec<String> = {
+        let mut names: Vec<String> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    };
+    let mut expected: Vec<String> = g.files.iter().map(|f| f.name.to_owned()).collect();
+    expected.sort();
+    assert_eq!(written, expected);
+    for f in &g.files {
+        assert_eq!(
+            std::fs::read(out.join(f.name)).unwrap(),
+            f.bytes,
+            "{}",
+            f.name
+        );
+    }
+    // The module directory has its inputs only.
+    assert!(!t.dir().join("modules.dep").exists());
+
+    // A temporary of a killed run (a PID no process has) goes; one of another file stays.
+    std::fs::write(out.join(".modules.dep.4194305.tmp"), b"partial").unwrap();
+    std::fs::write(out.join(".unrelated.4194305.tmp"), b"x").unwrap();
+    let mut d = depmod(&t);
+    d.out_dir = Some(out.clone());
+    let g = d.generate().unwrap();
+    d.write(&g).unwrap();
+    assert!(!out.join(".modules.dep.4194305.tmp").exists());
+    assert!(out.join(".unrelated.4194305.tmp").exists());
+}
+
+/// `read_config` reads depmod.d as the tool does (here `-C DIR`): its `exclude` applies and a
+/// bad line comes back as a warning. A change of configuration is a change of input: the
+/// cache's record of the last run does not hide it.
+#[test]
+fn read_config_and_the_cache_sees_configuration_changes() {
+    let t = Tree::new("read-config");
+    t.add("kernel/a.ko", &Spec::x86_64());
+    t.add("skipped/b.ko", &Spec::x86_64());
+    t.order(&["kernel/a.ko", "skipped/b.ko"]);
+    let conf = t.root.join("depmod.d");
+    std::fs::create_dir_all(&conf).unwrap();
+    let cache = t.root.join("depmod.cache");
+    let run_with = |config: Option<&str>| {
+        if let Some(text) = config {
+            std::fs::write(conf.join("a.conf"), text).unwrap();
+        }
+        let mut d = depmod(&t);
+        let warnings = match config {
+            Some(_) => d.read_config(std::slice::from_ref(&conf), "1.0"),
+            None => Vec::new(),
+        };
+        d.cache = Some(CacheLocation::File(cache.clone()));
+        let g = d.generate().unwrap();
+        d.write(&g).unwrap();
+        (g.up_to_date, warnings.len(), g.files)
+    };
+    let (_, _, files) = run_with(None);
+    assert!(String::from_utf8_lossy(&files[0].bytes).contains("skipped/b.ko:"));
+    let (up_to_date, _, _) = run_with(None);
+    assert!(up_to_date, "nothing changed");
+    let (up_to_date, warnings, files) = run_with(Some("exclude skipped\nbogus line\n"));
+    assert!(!up_to_date, "the configuration changed");
+    assert_eq!(warnings, 1);
+    assert_eq!(files[0].name, "modules.dep");
+    assert_eq!(String::from_utf8_lossy(&files[0].bytes), "kernel/a.ko:\n");
+    let (up_to_date, _, _) = run_with(Some("exclude skipped\nbogus line\n"));
+    assert!(up_to_date, "the same configuration again");
+}
+
+/// A file that cannot be rendered stops the run with an error naming it; the messages of the
+/// files before it are kept, as kmod (which writes file by file) has printed them by then.
+#[test]
+fn an_index_that_cannot_be_built_stops_the_run_after_the_earlier_messages() {
+    let t = Tree::new("bad-index");
+    t.add("kernel/a.ko", &Spec::x86_64());
+    t.order(&["kernel/a.ko"]);
+    std::fs::write(t.dir().join("modules.builtin"), "1bad\nkernel/foo.ko\n").unwrap();
+    std::fs::write(
+        t.dir().join("modules.builtin.modinfo"),
+        "foo.alias=caf\u{e9}\0",
+    )
+    .unwrap();
+    let (err, messages) = run(depmod(&t)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Index {
+                name: "modules.builtin.alias.bin",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        messages,
+        vec![(
+            Level::Error,
+            "Invalid modules.builtin line: 1bad\n".to_owned()
+        )]
     );
 }
