@@ -21,9 +21,10 @@
 //!
 //! The layers, each in its module: `scan` finds the module files and reads them, `graph`
 //! orders and resolves them, `render` renders each file, `run` ties them together with the
-//! incremental `cache`; only `scan`, `io` (every other file-system helper), `kernel` (reading
-//! `-F`/`-E` files) and `cache` touch the file system. [`guix`] has the small databases of
-//! Guix's `linux-modules.scm`.
+//! incremental `cache`. `graph` and `render` do no I/O: what they need from disk is read
+//! before them, through `io`, which holds the file-system helpers (reading the module
+//! directory's text inputs, writing through a temporary name, clearing what killed runs
+//! left). [`guix`] has the small databases of Guix's `linux-modules.scm`.
 
 #![deny(unsafe_code)] // One exception: mapping module files in `scan::read_module`.
 
