@@ -15,7 +15,7 @@ mod proc;
 mod recording;
 #[allow(
     unsafe_code,
-    reason = "the raw syscalls: libc::syscall and memfd_create"
+    reason = "the raw syscalls: libc::syscall, memfd_create, uname, reboot"
 )]
 mod sys;
 mod sysfs;
@@ -33,6 +33,7 @@ pub use proc::{LoadedModule, ModuleState, ProcDir, parse_modules};
 pub use recording::{Call, RecordingKernel, Syscall};
 pub use sys::{
     MODULE_INIT_COMPRESSED_FILE, MODULE_INIT_IGNORE_MODVERSIONS, MODULE_INIT_IGNORE_VERMAGIC,
+    power_off,
 };
 pub use sysfs::{InitState, SysModule};
 

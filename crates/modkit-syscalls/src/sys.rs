@@ -1,4 +1,4 @@
-//! The raw module syscalls (and `uname`), each a thin `unsafe` wrapper that only passes valid
+//! The raw module syscalls (and `uname`, `reboot`), each a thin `unsafe` wrapper that only passes valid
 //! pointers.
 //!
 //! Numbers and flags: include/uapi/linux/module.h and the syscalls' man pages
@@ -79,6 +79,19 @@ pub fn uname_release() -> Result<String, Errno> {
         .map(|&c| c as u8)
         .collect();
     Ok(String::from_utf8_lossy(&release).into_owned())
+}
+
+/// Flushes the file systems and powers the machine off (`sync(2)`, then
+/// `reboot(RB_POWER_OFF)`): what an initramfs `/init` or a test guest, as PID 1, does at the
+/// end, since PID 1 must never exit (the kernel would panic). Returns only when the kernel
+/// refuses (not PID 1 or without `CAP_SYS_BOOT`), with its errno.
+pub fn power_off() -> Errno {
+    // SAFETY: sync and reboot take no pointers; reboot returns only on failure.
+    unsafe {
+        libc::sync();
+        libc::reboot(libc::RB_POWER_OFF);
+    }
+    Errno::last()
 }
 
 /// An anonymous in-memory file holding `bytes`, so `finit_module` can load a module that was
