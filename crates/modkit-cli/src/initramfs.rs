@@ -24,7 +24,9 @@ const TOOL: &str = "initramfs";
 /// and modules.builtin.modinfo, the indexes modkit's depmod writes for just these modules, the
 /// firmware their `firmware=` records name (from ROOT/lib/firmware, plain, .xz or .zst; one
 /// warning lists what is absent), and /etc/modprobe.d/modkit.conf with the `options`,
-/// `blacklist` and `softdep` lines that mention them. Nothing else: no /init yet.
+/// `blacklist` and `softdep` lines that mention them, and /init: modkit-init (or --init FILE),
+/// which loads what the devices need until the root= device appears, mounts it and switches
+/// to it, with /dev/console and the directories it mounts on. Nothing else.
 ///
 /// The image is reproducible: the same inputs give the same bytes (entries sorted, uid and gid
 /// 0, every mtime from SOURCE_DATE_EPOCH, or 0). With -b ROOT and no -C, the modprobe.d
@@ -72,6 +74,13 @@ struct Args {
     /// The mount table for --host
     #[arg(long, value_name = "FILE", default_value = "/proc/self/mountinfo")]
     mountinfo: PathBuf,
+    /// The program to install as /init: a statically linked executable. Default:
+    /// `modkit-init` beside this program
+    #[arg(long, value_name = "FILE", conflicts_with = "no_init")]
+    init: Option<PathBuf>,
+    /// Write no /init (nor /dev/console): modules only, e.g. to append to another image
+    #[arg(long = "no-init")]
+    no_init: bool,
     /// Check the image IMAGE instead of writing one: print each module the request needs
     /// (with why) that IMAGE lacks, as Guix's missing-modules does; exit status 1 when any
     /// is missing. `--check IMAGE --host` asks whether this machine can boot from IMAGE
@@ -254,6 +263,7 @@ fn run(args: &Args, out: &mut impl Write) -> Result<crate::Exit, String> {
         version,
         mtime,
         compression,
+        init: init_program(args)?,
     };
     let built = image::build(&dir, &closure, &firmware, &config_lines, &options)
         .map_err(|err| error_chain(&err))?;
@@ -261,7 +271,8 @@ fn run(args: &Args, out: &mut impl Write) -> Result<crate::Exit, String> {
         eprintln!("{TOOL}: WARNING: depmod: {message}");
     }
     if let Some(path) = &args.output {
-        std::fs::write(path, &built.bytes)
+        // Replaced, never left half-written: a temporary beside it, renamed into place.
+        modkit::index::write_atomic(path, &built.bytes)
             .map_err(|err| format!("could not write {}: {err}", path.display()))?;
     }
 
@@ -289,6 +300,33 @@ fn run(args: &Args, out: &mut impl Write) -> Result<crate::Exit, String> {
         .map_err(write_err)?;
     }
     Ok(exit)
+}
+
+/// The file to install as /init: `--init`, else `modkit-init` beside this program; `None`
+/// with `--no-init`.
+fn init_program(args: &Args) -> Result<Option<PathBuf>, String> {
+    if args.no_init {
+        return Ok(None);
+    }
+    if let Some(init) = &args.init {
+        return Ok(Some(init.clone()));
+    }
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join("modkit-init")));
+    match beside {
+        Some(path) if path.is_file() => Ok(Some(path)),
+        _ => Err(format!(
+            "no /init for the image: {} does not exist; build modkit-init (RUSTFLAGS='-C \
+             target-feature=+crt-static' cargo build --release -p modkit-init --target \
+             x86_64-unknown-linux-gnu) and pass --init FILE, or --no-init for an image of \
+             modules only",
+            beside.map_or_else(
+                || "modkit-init beside this program".into(),
+                |p| p.display().to_string()
+            )
+        )),
+    }
 }
 
 /// The names of the module files under `lib/modules/` in the image at `path`: each archive

@@ -89,8 +89,13 @@ impl Root {
         }
     }
 
+    /// `modkit initramfs -k VERSION ARGS`, with `--no-init` unless ARGS say `--init` (the
+    /// init has its own test, `init_is_modkit_init_beside_the_program_or_the_file_given`).
     fn initramfs(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         let mut all = vec!["initramfs", "-k", VERSION];
+        if !args.contains(&"--init") {
+            all.push("--no-init");
+        }
         all.extend(args);
         self.modkit(&all, env)
     }
@@ -460,4 +465,87 @@ fn weakdep_lines_bring_their_modules() {
         "weakdep lines are not copied"
     );
     assert_eq!((out.stderr.as_str(), out.code), ("", 0));
+}
+
+/// The smallest ELF executable with no program headers: no `PT_INTERP`, so static.
+fn static_elf() -> Vec<u8> {
+    let mut elf = vec![0u8; 64];
+    elf[..8].copy_from_slice(&[0x7f, b'E', b'L', b'F', 2, 1, 1, 0]);
+    elf[16..18].copy_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+    elf[18..20].copy_from_slice(&0x3eu16.to_le_bytes()); // x86-64
+    elf[20..24].copy_from_slice(&1u32.to_le_bytes());
+    elf[52..54].copy_from_slice(&64u16.to_le_bytes());
+    elf[54..56].copy_from_slice(&56u16.to_le_bytes());
+    elf[58..60].copy_from_slice(&64u16.to_le_bytes());
+    elf
+}
+
+#[test]
+fn init_is_modkit_init_beside_the_program_or_the_file_given() {
+    let root = Root::new("init");
+    // A copy of modkit in a directory of its own, so what is beside it is known.
+    let bin = root.dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_modkit"), bin.join("modkit")).unwrap();
+    let run = |args: &[&str]| {
+        let mut command = Command::new(bin.join("modkit"));
+        command
+            .args(["initramfs", "-b"])
+            .arg(&root.dir)
+            .args(["-k", VERSION, "--module", "hello_api"])
+            .args(args)
+            .current_dir(&root.dir)
+            .env_remove("SOURCE_DATE_EPOCH");
+        let out = output(&mut command);
+        let dir = root.dir.display().to_string();
+        Output {
+            stdout: out.stdout.replace(&dir, "ROOT"),
+            stderr: out.stderr.replace(&dir, "ROOT"),
+            code: out.code,
+        }
+    };
+    let out = run(&["-o", "x"]);
+    assert_eq!(
+        (out.stderr.as_str(), out.code),
+        (
+            "initramfs: ERROR: no /init for the image: ROOT/bin/modkit-init does not exist; build \
+             modkit-init (RUSTFLAGS='-C target-feature=+crt-static' cargo build --release -p \
+             modkit-init --target x86_64-unknown-linux-gnu) and pass --init FILE, or --no-init \
+             for an image of modules only\n",
+            1
+        )
+    );
+    assert!(!root.dir.join("x").exists(), "no image without an init");
+
+    std::fs::write(bin.join("modkit-init"), static_elf()).unwrap();
+    let out = run(&["--list"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout
+            .contains("        64 init  the init program, from ROOT/bin/modkit-init\n"),
+        "{}",
+        out.stdout
+    );
+    // --init names the file; a dynamically linked one is refused with its loader named.
+    let out = run(&["--list", "--init", "/usr/bin/env"]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.starts_with(
+            "initramfs: ERROR: /usr/bin/env cannot be the image's /init: it is dynamically \
+             linked (interpreter /lib64/ld-linux-x86-64.so.2)"
+        ),
+        "{}",
+        out.stderr
+    );
+    let out = run(&["--list", "--init", "gone"]);
+    assert_eq!(
+        (out.stderr.as_str(), out.code),
+        (
+            "initramfs: ERROR: could not read gone: No such file or directory (os error 2)\n",
+            1
+        )
+    );
+    let out = run(&["--list", "--no-init", "--init", "x"]);
+    assert_eq!(out.code, 1, "--init and --no-init conflict: {out:?}");
+    assert!(out.stderr.contains("cannot be used with"), "{}", out.stderr);
 }

@@ -297,6 +297,8 @@ pub struct Member<'a> {
     pub mode: u32,
     /// Its data: a file's contents, a symlink's target.
     pub data: &'a [u8],
+    /// A device node's number (`rdevmajor`, `rdevminor`); `(0, 0)` for other members.
+    pub rdev: (u32, u32),
 }
 
 impl Member<'_> {
@@ -352,7 +354,13 @@ pub fn read(bytes: &[u8]) -> Result<(Vec<Member<'_>>, usize), ReadError> {
         if name == TRAILER.as_bytes() {
             return Ok((members, end.min(bytes.len())));
         }
-        members.push(Member { name, mode, data });
+        let rdev = (field(9)?, field(10)?);
+        members.push(Member {
+            name,
+            mode,
+            data,
+            rdev,
+        });
         pos = end;
     }
 }

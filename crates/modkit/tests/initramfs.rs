@@ -375,6 +375,7 @@ fn virtio_ext4_image_resolves_through_its_own_indexes() {
             version: tree.version.clone(),
             mtime,
             compression,
+            init: None,
         };
         image::build(ctx.dir(), &closure, &firmware, &lines, &options).unwrap()
     };
@@ -441,5 +442,101 @@ fn virtio_ext4_image_resolves_through_its_own_indexes() {
     assert_eq!(
         kmod_in_image, ours,
         "kmod's modprobe over the image's own indexes"
+    );
+}
+
+/// The smallest ELF executable with no program headers: no `PT_INTERP`, so static.
+fn static_elf() -> Vec<u8> {
+    let mut elf = vec![0u8; 64];
+    elf[..8].copy_from_slice(&[0x7f, b'E', b'L', b'F', 2, 1, 1, 0]);
+    elf[16..18].copy_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+    elf[18..20].copy_from_slice(&0x3eu16.to_le_bytes()); // x86-64
+    elf[20..24].copy_from_slice(&1u32.to_le_bytes());
+    elf[52..54].copy_from_slice(&64u16.to_le_bytes());
+    elf[54..56].copy_from_slice(&56u16.to_le_bytes());
+    elf[58..60].copy_from_slice(&64u16.to_le_bytes());
+    elf
+}
+
+#[test]
+fn init_goes_in_with_its_console_and_mount_points_and_must_be_static() {
+    let scratch = modkit_testkit::Scratch::new("initramfs-init");
+    let dir = scratch.path().join("lib/modules/6.1.0-test");
+    std::fs::create_dir_all(&dir).unwrap();
+    let closure = initramfs::Closure::default();
+    let firmware = initramfs::firmware::Firmware::default();
+    let init = scratch.path().join("modkit-init");
+    std::fs::write(&init, static_elf()).unwrap();
+    let options = image::Options {
+        version: "6.1.0-test".into(),
+        mtime: 0,
+        compression: modkit::cpio::Compression::None,
+        init: Some(init.clone()),
+    };
+    let built = image::build(&dir, &closure, &firmware, &[], &options).unwrap();
+    let (members, _) = modkit::cpio::read(&built.bytes).unwrap();
+    let entry = |path: &str| {
+        members
+            .iter()
+            .find(|m| m.name == path.as_bytes())
+            .unwrap_or_else(|| panic!("{path} in the image"))
+    };
+    assert_eq!(entry("init").mode, 0o100755);
+    assert_eq!(entry("init").data, static_elf().as_slice());
+    let console = entry("dev/console");
+    assert_eq!(console.mode, 0o020600, "a character device");
+    assert_eq!(console.rdev, (5, 1));
+    for dir in image::INIT_DIRS {
+        assert_eq!(entry(dir).mode, 0o040755, "{dir}");
+    }
+    assert_eq!(
+        built
+            .files
+            .iter()
+            .find(|f| f.path == "init")
+            .unwrap()
+            .why
+            .to_string(),
+        format!("the init program, from {}", init.display())
+    );
+
+    // Without an init: none of it.
+    let bare = image::Options {
+        init: None,
+        ..options.clone()
+    };
+    let built = image::build(&dir, &closure, &firmware, &[], &bare).unwrap();
+    let (members, _) = modkit::cpio::read(&built.bytes).unwrap();
+    assert!(
+        members
+            .iter()
+            .all(|m| m.name != b"init" && m.name != b"dev/console")
+    );
+
+    // This test program is dynamically linked: refused, naming its loader.
+    let dynamic = std::env::current_exe().unwrap();
+    let with = |init: &Path| image::Options {
+        init: Some(init.to_owned()),
+        ..options.clone()
+    };
+    let err = image::build(&dir, &closure, &firmware, &[], &with(&dynamic)).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!(
+            "{} cannot be the image's /init: it is dynamically linked (interpreter /lib64/ld-linux-x86-64.so.2)",
+            dynamic.display()
+        )),
+        "{text}"
+    );
+    assert!(text.contains("crt-static"), "{text}");
+    let text_file = scratch.path().join("init.sh");
+    std::fs::write(&text_file, "#!/bin/sh\n").unwrap();
+    let err = image::build(&dir, &closure, &firmware, &[], &with(&text_file)).unwrap_err();
+    assert!(
+        err.to_string().starts_with(&format!(
+            "{} cannot be the image's /init: it is not an ELF executable",
+            text_file.display()
+        )),
+        "{err}"
     );
 }

@@ -20,6 +20,9 @@ pub const COPIED: [&str; 3] = [
 /// Where the selected modprobe.d lines go in the image.
 pub const CONFIG_PATH: &str = "etc/modprobe.d/modkit.conf";
 
+/// The directories an init mounts on, made in the image beside `/init`.
+pub const INIT_DIRS: [&str; 5] = ["dev", "proc", "sys", "run", "sysroot"];
+
 /// How to build.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
@@ -29,6 +32,10 @@ pub struct Options {
     pub mtime: u32,
     /// How to compress the archive.
     pub compression: Compression,
+    /// The program to install as `/init` (a statically linked ELF executable, such as
+    /// `modkit-init`), with `/dev/console` (which the kernel opens for it before it runs) and
+    /// the [`INIT_DIRS`]; `None` for an image of modules only (to be appended to another).
+    pub init: Option<PathBuf>,
 }
 
 /// Why a file is in the image.
@@ -50,6 +57,8 @@ pub enum Why {
     Firmware(Vec<String>),
     /// The modprobe.d lines for the image's modules.
     Config,
+    /// The init program, from this file.
+    Init(PathBuf),
 }
 
 impl std::fmt::Display for Why {
@@ -60,6 +69,7 @@ impl std::fmt::Display for Why {
             Why::Index => f.write_str("index written by modkit depmod for these modules"),
             Why::Firmware(modules) => write!(f, "firmware of {}", modules.join(", ")),
             Why::Config => f.write_str("modprobe.d lines for these modules"),
+            Why::Init(path) => write!(f, "the init program, from {}", path.display()),
         }
     }
 }
@@ -109,9 +119,69 @@ pub enum Error {
         /// Why.
         source: modkit_depgraph::Error,
     },
+    /// The init program is not an ELF executable.
+    #[error("{} cannot be the image's /init: it is not an ELF executable ({cause})", path.display())]
+    InitNotElf {
+        /// The file.
+        path: PathBuf,
+        /// What the ELF reader said.
+        cause: String,
+    },
+    /// The init program needs a dynamic loader, which the image does not have.
+    #[error(
+        "{} cannot be the image's /init: it is dynamically linked (interpreter {interpreter}) and \
+         the image has no C library; build it statically, e.g. RUSTFLAGS='-C \
+         target-feature=+crt-static' cargo build --release -p modkit-init --target \
+         x86_64-unknown-linux-gnu",
+        path.display()
+    )]
+    InitNotStatic {
+        /// The file.
+        path: PathBuf,
+        /// Its `PT_INTERP`.
+        interpreter: String,
+    },
     /// Compressing the archive failed.
     #[error(transparent)]
     Compress(#[from] modkit_cpio::Error),
+}
+
+/// Checks that `bytes` (the file `path`) can run as an initramfs's `/init`: an ELF executable
+/// without an interpreter (`PT_INTERP`), that is, statically linked.
+pub fn check_init(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    use elf::ElfBytes;
+    use elf::endian::AnyEndian;
+    let not_elf = |cause: String| Error::InitNotElf {
+        path: path.to_owned(),
+        cause,
+    };
+    let file = ElfBytes::<AnyEndian>::minimal_parse(bytes).map_err(|e| not_elf(e.to_string()))?;
+    if !matches!(file.ehdr.e_type, elf::abi::ET_EXEC | elf::abi::ET_DYN) {
+        return Err(not_elf(format!(
+            "ELF type {} is not an executable",
+            file.ehdr.e_type
+        )));
+    }
+    let segments = file
+        .segments()
+        .map(|s| s.iter().collect::<Vec<_>>())
+        .unwrap_or_default();
+    if let Some(interp) = segments.iter().find(|p| p.p_type == elf::abi::PT_INTERP) {
+        let start = interp.p_offset as usize;
+        let text = bytes
+            .get(start..start.saturating_add(interp.p_filesz as usize))
+            .map(|raw| {
+                String::from_utf8_lossy(raw)
+                    .trim_end_matches('\0')
+                    .to_owned()
+            })
+            .unwrap_or_else(|| "unreadable".into());
+        return Err(Error::InitNotStatic {
+            path: path.to_owned(),
+            interpreter: text,
+        });
+    }
+    Ok(())
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, Error> {
@@ -124,8 +194,9 @@ fn read(path: &Path) -> Result<Vec<u8>, Error> {
 
 /// Build the image of `closure` from the module directory `dir`: module files, the
 /// [`COPIED`] files, the indexes modkit's depmod writes for these modules (in a staging copy
-/// under the temporary directory, removed afterwards), `firmware.found`, and `config_lines`
-/// as [`CONFIG_PATH`] (left out when empty).
+/// under the temporary directory, removed afterwards), `firmware.found`, `config_lines`
+/// as [`CONFIG_PATH`] (left out when empty), and the init of [`Options::init`] (checked by
+/// [`check_init`]).
 pub fn build(
     dir: &Path,
     closure: &Closure,
@@ -157,6 +228,13 @@ pub fn build(
     for (path, bytes, _) in &files {
         staging.write(path, bytes)?;
     }
+    // An image may need no module at all (everything built in): depmod still gets its
+    // directory, and writes empty indexes.
+    std::fs::create_dir_all(&staged_moddir).map_err(|source| Error::Io {
+        what: "could not create",
+        path: staged_moddir.clone(),
+        source,
+    })?;
     let (indexes, messages) = depmod_indexes(&staged_moddir)?;
     // Name the tree's files, not the staging copy's.
     let staged = staged_moddir.display().to_string();
@@ -185,14 +263,28 @@ pub fn build(
     }
 
     let mut archive = Archive::new(options.mtime);
+    if let Some(init) = &options.init {
+        let bytes = read(init)?;
+        check_init(init, &bytes)?;
+        files.push(("init".to_owned(), bytes, Why::Init(init.clone())));
+        for dir in INIT_DIRS {
+            archive.dir(dir);
+        }
+        archive.char_device("dev/console", 0o600, 5, 1);
+    }
     let mut listed = Vec::with_capacity(files.len());
     for (path, bytes, why) in files {
+        let mode = if matches!(why, Why::Init(_)) {
+            0o755
+        } else {
+            0o644
+        };
         listed.push(File {
             path: path.clone(),
             size: bytes.len() as u64,
             why,
         });
-        archive.file(&path, 0o644, bytes);
+        archive.file(&path, mode, bytes);
     }
     listed.sort_by(|a, b| a.path.cmp(&b.path));
     listed.dedup_by(|later, earlier| later.path == earlier.path);
