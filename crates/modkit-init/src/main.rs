@@ -13,7 +13,7 @@ use std::time::Instant;
 use modkit_init::boot::{self, Paths, SYSROOT};
 use modkit_init::bootargs::BootArgs;
 use modkit_init::{say, switch};
-use sys_mount::Mount;
+use sys_mount::{Mount, MountFlags};
 
 fn main() {
     let start = Instant::now();
@@ -81,14 +81,15 @@ fn run(start: Instant) -> String {
 
 /// Mounts /proc, /sys, /dev (devtmpfs) and /run (tmpfs); one already mounted is fine.
 fn mount_pseudo_filesystems() -> Result<(), String> {
-    for (fstype, target, data) in [
-        ("proc", "/proc", None),
-        ("sysfs", "/sys", None),
-        ("devtmpfs", "/dev", Some("mode=0755")),
-        ("tmpfs", "/run", Some("mode=0755,nosuid,nodev")),
+    let (nosuid, nodev, noexec) = (MountFlags::NOSUID, MountFlags::NODEV, MountFlags::NOEXEC);
+    for (fstype, target, flags, data) in [
+        ("proc", "/proc", nosuid | nodev | noexec, None),
+        ("sysfs", "/sys", nosuid | nodev | noexec, None),
+        ("devtmpfs", "/dev", nosuid, Some("mode=0755")),
+        ("tmpfs", "/run", nosuid | nodev, Some("mode=0755")),
     ] {
         std::fs::create_dir_all(target).map_err(|err| format!("creating {target}: {err}"))?;
-        let mut mount = Mount::builder().fstype(fstype);
+        let mut mount = Mount::builder().fstype(fstype).flags(flags);
         if let Some(data) = data {
             mount = mount.data(data);
         }
