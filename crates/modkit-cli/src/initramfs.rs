@@ -68,6 +68,10 @@ struct Args {
     /// filesystem type (device-mapper, MD and LVM members are not followed yet)
     #[arg(long)]
     host: bool,
+    /// --host, and every device present (each modalias under /sys/devices): an image for
+    /// this machine whatever disk it boots from
+    #[arg(long = "host-all")]
+    host_all: bool,
     /// The sysfs root for --host
     #[arg(long, value_name = "DIR", default_value = "/sys")]
     sysfs: PathBuf,
@@ -144,7 +148,7 @@ fn run(args: &Args, out: &mut impl Write) -> Result<crate::Exit, String> {
     for file in &args.device_alias_files {
         request.aliases.extend(read_aliases(file)?);
     }
-    if args.host {
+    if args.host || args.host_all {
         let text = std::fs::read_to_string(&args.mountinfo)
             .map_err(|err| format!("could not read {}: {err}", args.mountinfo.display()))?;
         let sysfs = modkit::sysfs::Sysfs::new(&args.sysfs);
@@ -153,11 +157,20 @@ fn run(args: &Args, out: &mut impl Write) -> Result<crate::Exit, String> {
             .ok_or_else(|| format!("--host: no mount of / in {}", args.mountinfo.display()))?;
         request.aliases.extend(host.aliases);
         request.filesystems.extend(host.filesystems);
+        if args.host_all {
+            let all = initramfs::host::all_devices_request(&sysfs)
+                .map_err(|err| format!("--host-all: {err}"))?;
+            for alias in all.aliases {
+                if !request.aliases.contains(&alias) {
+                    request.aliases.push(alias);
+                }
+            }
+        }
     }
     if request == Request::default() {
         return Err(
             "nothing to put in the image: give --device-alias, --device-aliases, \
-                    --module, --fs, --generic or --host"
+                    --module, --fs, --generic, --host or --host-all"
                 .into(),
         );
     }

@@ -257,7 +257,7 @@ fn errors_name_what_is_wrong() {
     assert_eq!(
         (out.stderr.as_str(), out.code),
         (
-            "initramfs: ERROR: nothing to put in the image: give --device-alias, --device-aliases, --module, --fs, --generic or --host\n",
+            "initramfs: ERROR: nothing to put in the image: give --device-alias, --device-aliases, --module, --fs, --generic, --host or --host-all\n",
             1
         )
     );
@@ -371,6 +371,47 @@ fn host_takes_the_root_disk_and_filesystem_from_mountinfo() {
         out.stderr
     );
     assert_eq!(out.code, 1);
+
+    // --host-all: every device present, not only the root disk's path.
+    let out = root.initramfs(
+        &[
+            "--list",
+            "--host-all",
+            "-C",
+            "conf",
+            "--mountinfo",
+            "mountinfo",
+            "--sysfs",
+            sysfs.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let all: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.contains("kernel/drivers/"))
+        .map(|l| l.split_once(".ko  ").unwrap().1)
+        .collect();
+    assert_eq!(
+        all,
+        [
+            "atkbd: device serio:ty01pr00id00ex00",
+            "bochs: device pci:v00001234d00001111sv00001AF4sd00001100bc03sc00i00",
+            "drm: dependency of bochs",
+            "scsi_mod: dependency of sd_mod",
+            "sd_mod: device scsi:t-0x00",
+            "usb_storage: device usb:v46F4p0001d0000dc00dsc00dp00ic08isc06ip50in00",
+            "usbcore: device usb:v1D6Bp0002d0601dc09dsc00dp01ic09isc00ip00in00",
+            "virtio: dependency of virtio_blk",
+            "virtio_blk: device virtio:d00000002v00001AF4",
+            "virtio_net: device virtio:d00000001v00001AF4",
+            "virtio_pci: device pci:v00001AF4d00001001sv00001AF4sd00001100bc01sc00i00",
+            "virtio_ring: dependency of virtio_blk",
+            "xhci_hcd: dependency of xhci_pci",
+            "xhci_pci: device pci:v00001B36d0000000Dsv00001AF4sd00001100bc0Csc03i30",
+        ],
+        "{out:?}"
+    );
 
     let out = root.initramfs(&["--list", "--host", "--mountinfo", "gone"], &[]);
     assert_eq!(

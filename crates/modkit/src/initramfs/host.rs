@@ -1,6 +1,7 @@
 //! `--host`: what the running machine needs to reach its root filesystem: the root mount from
 //! `/proc/self/mountinfo` (its device number and filesystem type), then the modaliases of the
-//! block device and of every sysfs parent, as `device-modules` walks them.
+//! block device and of every sysfs parent, as `device-modules` walks them. `--host-all`:
+//! [`all_devices_request`], every device present.
 //!
 //! Not followed yet: the members of a device-mapper, MD or LVM root (`slaves/`), so such a
 //! root gets its filesystem and whatever the walk of the virtual device finds, not its disks.
@@ -76,6 +77,23 @@ pub fn host_request(sysfs: &Sysfs, mountinfo: &str) -> Result<Option<Request>, E
         filesystems: vec![root.fstype],
         ..Request::default()
     }))
+}
+
+/// Every device of the machine `sysfs` describes: the modalias of each device under
+/// `devices/`, as coldplug sees them (`--host-all`, what dracut's and initramfs-tools' "most"
+/// modes approximate by directory).
+pub fn all_devices_request(sysfs: &Sysfs) -> Result<Request, Error> {
+    let mut aliases: Vec<String> = sysfs
+        .all_modaliases()?
+        .into_iter()
+        .map(|(_, alias)| alias)
+        .collect();
+    aliases.sort();
+    aliases.dedup();
+    Ok(Request {
+        aliases,
+        ..Request::default()
+    })
 }
 
 #[cfg(test)]
