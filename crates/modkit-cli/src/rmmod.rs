@@ -1,16 +1,14 @@
 //! `rmmod`: unload modules, with kmod's checks, messages and exit status.
 
 use std::ffi::OsString;
-use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
 use modkit::name::{modname_normalize, path_to_modname};
-use modkit_syscalls::{Errno, Kernel, UnloadError, UnloadOptions};
+use modkit::syscalls::{Errno, Kernel, UnloadError, UnloadOptions};
 
-use crate::lsmod::kernel_from_env;
-use crate::parse_args;
+use crate::common::{self, Log};
 
 /// Remove modules from the Linux kernel.
 #[derive(Debug, Parser)]
@@ -35,18 +33,16 @@ struct Args {
 }
 
 pub fn main(args: Vec<OsString>) -> ExitCode {
-    let args: Args = match parse_args(args) {
+    let args: Args = match common::parse_args(args) {
         Ok(args) => args,
         Err(exit) => return exit,
     };
-    let log = Log {
-        syslog: args.syslog,
-    };
+    let log = Log::new("rmmod", args.syslog);
     if args.modules.is_empty() {
         log.error("missing module name.");
         return ExitCode::FAILURE;
     }
-    let kernel = kernel_from_env();
+    let kernel = common::kernel_from_env();
     let options = UnloadOptions { force: args.force };
     let failures = args
         .modules
@@ -98,28 +94,6 @@ fn module_name(arg: &Path) -> Option<String> {
     } else {
         Some(modname_normalize(&arg.to_string_lossy()))
     }
-}
-
-/// Where errors go: stderr as `rmmod: ERROR: ...`, or syslog with `-s`.
-#[derive(Debug)]
-pub(crate) struct Log {
-    pub(crate) syslog: bool,
-}
-
-impl Log {
-    pub(crate) fn error(&self, message: &str) {
-        // kmod opens syslog as LOG_DAEMON and logs errors at LOG_ERR: priority 3*8+3.
-        if self.syslog && send_syslog(&format!("<27>rmmod: ERROR: {message}")).is_ok() {
-            return;
-        }
-        eprintln!("rmmod: ERROR: {message}");
-    }
-}
-
-fn send_syslog(line: &str) -> std::io::Result<()> {
-    let socket = UnixDatagram::unbound()?;
-    socket.send_to(line.as_bytes(), "/dev/log")?;
-    Ok(())
 }
 
 #[cfg(test)]

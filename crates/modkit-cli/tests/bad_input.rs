@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use modkit_index::{IndexBuilder, Layout};
+use modkit::index::{IndexBuilder, Layout};
 
 /// Address space for one tool run: far below what a decompression bomb or a looping index
 /// reader would take, well above what the tools need (the decompression cap is 256 MiB).

@@ -749,7 +749,7 @@ fn an_unusable_cache_is_mentioned_only_with_verbose() {
     let out = depmod_cached(Some(&blocked), None, &["-b", r.path(), "-v", "1.0"]);
     assert_eq!(out.code, 0);
     let cache_dir = blocked.join("modkit/depmod");
-    let cache = modkit_depgraph::CacheLocation::host_in(
+    let cache = modkit::depgraph::CacheLocation::host_in(
         &blocked.join("modkit"),
         &fs::canonicalize(r.moddir()).unwrap(),
         "1.0",

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{Output, module_syscalls_fail, output};
-use modkit_index::{IndexBuilder, Layout};
+use modkit::index::{IndexBuilder, Layout};
 use modkit_testkit::Scratch;
 
 fn fixtures() -> PathBuf {

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use modkit_index::{IndexBuilder, Layout};
+use modkit::index::{IndexBuilder, Layout};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
