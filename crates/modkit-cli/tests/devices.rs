@@ -354,3 +354,26 @@ fn coldplug_reports_failures_and_exits_non_zero() {
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
     assert!(!out.stdout.contains("loaded sd_mod"), "{}", out.stdout);
 }
+
+#[test]
+fn a_missing_module_directory_is_an_error_naming_it() {
+    let root = Root::new("no-moddir", "", "");
+    std::fs::remove_dir_all(root.moddir()).unwrap();
+    for (tool, args) in [
+        ("device-modules", &["block:254:0"][..]),
+        ("coldplug", &["--dry-run"][..]),
+    ] {
+        assert_eq!(
+            root.run(tool, args),
+            Output {
+                stdout: String::new(),
+                stderr: format!(
+                    "{tool}: ERROR: could not open module directory ROOT/lib/modules/{VERSION}: \
+                     No such file or directory\n"
+                ),
+                code: 1,
+            },
+            "{tool} {args:?}"
+        );
+    }
+}

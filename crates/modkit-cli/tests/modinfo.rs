@@ -388,3 +388,46 @@ fn a_module_without_modinfo_fails_like_kmod() {
     );
     assert_eq!(code, 1);
 }
+
+#[test]
+fn a_missing_module_directory_is_named_for_each_name() {
+    // kmod 30 says only "Module hello_api not found."; modkit says why. Files are still
+    // described, and an argument that is a path gets kmod's words: the file is what is missing.
+    let root = modkit_testkit::Scratch::new("modinfo-no-moddir");
+    let base = root.path().to_str().unwrap();
+    let (stdout, stderr, code) = modinfo(&[
+        "-b",
+        base,
+        "-k",
+        "1.0-test",
+        "-F",
+        "depends",
+        "hello_api",
+        &fixture("6.1/hello_feature.ko"),
+        "/nonexistent/x.ko",
+    ]);
+    assert_eq!(stdout, "hello_api\n");
+    assert_eq!(
+        stderr,
+        format!(
+            "modinfo: ERROR: Module hello_api not found: could not open module directory \
+             {base}/lib/modules/1.0-test: No such file or directory\n\
+             modinfo: ERROR: Module /nonexistent/x.ko not found.\n"
+        )
+    );
+    assert_eq!(code, 1);
+
+    // A file where the directory should be.
+    root.write("lib/modules/2.0", "not a directory");
+    assert_eq!(
+        modinfo(&["-b", base, "-k", "2.0", "hello_api"]),
+        (
+            String::new(),
+            format!(
+                "modinfo: ERROR: Module hello_api not found: could not open module directory \
+                 {base}/lib/modules/2.0: Not a directory\n"
+            ),
+            1
+        )
+    );
+}

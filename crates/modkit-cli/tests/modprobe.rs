@@ -193,3 +193,120 @@ fn same_output_as_kmod() {
         );
     }
 }
+
+/// `modprobe -d ROOT -S 1.0-test -C ROOT/conf ARGS` by `program`, where ROOT has no module
+/// directory at all.
+fn without_module_dir(root: &Path, program: &[&str], args: &[&str]) -> Output {
+    output(
+        Command::new(program[0])
+            .args(&program[1..])
+            .arg("-d")
+            .arg(root)
+            .args(["-S", VERSION, "-C"])
+            .arg(root.join("conf"))
+            .args(args)
+            .env_remove("MODPROBE_OPTIONS"),
+    )
+}
+
+/// What modprobe prints with no module directory, as kmod 30 prints it: configured aliases
+/// and install commands still work, and a name not found is reported with the directory.
+fn missing_dir_cases(moddir: &str) -> Vec<(Vec<&'static str>, Output)> {
+    let failed = |stderr: String| Output {
+        stdout: String::new(),
+        stderr,
+        code: 1,
+    };
+    vec![
+        (
+            vec!["hello_feature"],
+            failed(format!(
+                "modprobe: FATAL: Module hello_feature not found in directory {moddir}\n"
+            )),
+        ),
+        (
+            vec!["-a", "nosuch", "other"],
+            failed(format!(
+                "modprobe: WARNING: Module nosuch not found in directory {moddir}\n\
+                 modprobe: WARNING: Module other not found in directory {moddir}\n"
+            )),
+        ),
+        (
+            vec!["-r", "hello_feature"],
+            failed("modprobe: FATAL: Module hello_feature not found.\n".to_owned()),
+        ),
+        (
+            vec!["-R", "my-feature"],
+            Output {
+                stdout: "hello_feature\n".to_owned(),
+                stderr: String::new(),
+                code: 0,
+            },
+        ),
+        (
+            vec!["fake-thing"],
+            Output {
+                stdout: String::new(),
+                stderr: String::new(),
+                code: 0,
+            },
+        ),
+    ]
+}
+
+const MISSING_DIR_CONFIG: &str = "install fake-thing /bin/true\nalias my-feature hello_feature\n";
+
+#[test]
+fn a_missing_module_directory_is_named_as_kmod_names_it() {
+    let root = modkit_testkit::Scratch::new("modprobe-no-moddir");
+    root.write("conf/test.conf", MISSING_DIR_CONFIG);
+    let moddir = root.join("lib/modules").join(VERSION);
+    let modkit = [env!("CARGO_BIN_EXE_modkit"), "modprobe"];
+    for (args, expected) in missing_dir_cases(&moddir.display().to_string()) {
+        assert_eq!(
+            without_module_dir(root.path(), &modkit, &args),
+            expected,
+            "modprobe {args:?}"
+        );
+    }
+    // -c needs no module directory: the configuration, then no index.
+    let shown = without_module_dir(root.path(), &modkit, &["-c"]);
+    assert!(
+        shown
+            .stdout
+            .starts_with("install fake_thing /bin/true\nalias my_feature hello_feature\n"),
+        "{shown:?}"
+    );
+    assert!(
+        shown
+            .stdout
+            .ends_with("\n# End of configuration files. Dumping indexes now:\n\n"),
+        "{shown:?}"
+    );
+    assert_eq!((shown.stderr.as_str(), shown.code), ("", 0));
+}
+
+#[test]
+fn a_missing_module_directory_same_output_as_kmod() {
+    let Some(kmod) = kmod_modprobe("a_missing_module_directory_same_output_as_kmod") else {
+        return;
+    };
+    let kmod = kmod.to_str().expect("kmod's path is UTF-8");
+    let root = modkit_testkit::Scratch::new("modprobe-no-moddir-kmod");
+    root.write("conf/test.conf", MISSING_DIR_CONFIG);
+    let moddir = root.join("lib/modules").join(VERSION);
+    let modkit = [env!("CARGO_BIN_EXE_modkit"), "modprobe"];
+    let mut args: Vec<Vec<&str>> = missing_dir_cases(&moddir.display().to_string())
+        .into_iter()
+        .map(|(args, _)| args)
+        .collect();
+    args.push(vec!["-c"]);
+    args.push(vec!["-q", "nosuch"]);
+    for args in args {
+        assert_eq!(
+            without_module_dir(root.path(), &modkit, &args),
+            without_module_dir(root.path(), &[kmod], &args),
+            "modprobe {args:?}"
+        );
+    }
+}

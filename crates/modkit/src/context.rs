@@ -648,3 +648,100 @@ impl Context {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use modkit_testkit::Scratch;
+
+    use super::*;
+    use crate::Recorder;
+
+    #[test]
+    fn open_names_a_module_directory_that_is_missing_or_not_one() {
+        let scratch = Scratch::new("context-open");
+        let missing = scratch.join("lib/modules/1.0");
+        let file = scratch.write("lib/modules/2.0", "");
+        for (dir, why) in [
+            (&missing, "No such file or directory"),
+            (&file, "Not a directory"),
+        ] {
+            let err = Context::open(dir, &ConfigFiles::None, None).unwrap_err();
+            assert!(
+                matches!(&err, Error::ModuleDir { path, .. } if path == dir),
+                "{err:?}"
+            );
+            assert_eq!(
+                err.to_string(),
+                format!("could not open module directory {}: {why}", dir.display())
+            );
+        }
+        let dir = scratch.mkdir("lib/modules/3.0");
+        let (ctx, warnings) = Context::open(&dir, &ConfigFiles::None, None).unwrap();
+        assert_eq!((ctx.dir(), warnings.len()), (dir.as_path(), 0));
+    }
+
+    #[test]
+    fn configuration_none_under_a_root_or_given_paths() {
+        let scratch = Scratch::new("context-config");
+        let dir = scratch.mkdir("lib/modules/1.0");
+        scratch.write("etc/modprobe.d/a.conf", "options m x=1\nnonsense here\n");
+        scratch.write("given/b.conf", "options m y=2\n");
+        let options = |files: &ConfigFiles, cmdline: Option<&str>| {
+            let (mut ctx, warnings) = Context::open(&dir, files, cmdline).unwrap();
+            let id = ctx.module_from_name("m");
+            (ctx.options(id), warnings.len())
+        };
+        assert_eq!(options(&ConfigFiles::None, None), (String::new(), 0));
+        assert_eq!(
+            options(&ConfigFiles::None, Some("m.z=3")),
+            ("z=3".into(), 0)
+        );
+        assert_eq!(
+            options(&ConfigFiles::Under(scratch.path().into()), None),
+            ("x=1".into(), 1)
+        );
+        assert_eq!(
+            options(
+                &ConfigFiles::Paths(vec![scratch.join("given")]),
+                Some("m.z=3")
+            ),
+            ("y=2 z=3".into(), 0)
+        );
+    }
+
+    #[test]
+    fn softdeps_are_data_with_the_names_that_could_not_be_looked_up() {
+        let scratch = Scratch::new("context-softdeps");
+        let dir = scratch.mkdir("lib/modules/1.0");
+        // The module directory's own softdeps count with no configuration at all; a corrupt
+        // modules.dep.bin makes every lookup of a name fail.
+        scratch.write(
+            "lib/modules/1.0/modules.softdep",
+            "softdep m pre: n post: o\n",
+        );
+        scratch.write("lib/modules/1.0/modules.dep.bin", "corrupt");
+        let (mut ctx, _) = Context::open(&dir, &ConfigFiles::None, None).unwrap();
+        let id = ctx.module_from_name("m");
+        let softdeps = ctx.softdeps(id);
+        assert_eq!((softdeps.pre.len(), softdeps.post.len()), (0, 0));
+        let failed: Vec<&str> = softdeps.failed.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(failed, ["n", "o"]);
+        assert!(
+            matches!(softdeps.failed[0].1, Error::Index { .. }),
+            "{:?}",
+            softdeps.failed
+        );
+        let mut recorder = Recorder::default();
+        softdeps.report(&mut recorder);
+        let (level, text) = &recorder.messages[0];
+        assert_eq!(*level, Level::Error);
+        assert_eq!(
+            *text,
+            format!(
+                "failed to lookup soft dependency 'n', continuing anyway. ({})",
+                softdeps.failed[0].1
+            )
+        );
+        assert_eq!(recorder.messages.len(), 2);
+    }
+}
