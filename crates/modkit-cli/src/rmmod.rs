@@ -67,7 +67,7 @@ pub(crate) fn remove(
     let Some(name) = module_name(Path::new(arg)) else {
         // kmod 30 stops at this error and exits 0; modkit goes on and fails at the end.
         let reason = Errno(libc::ENOENT);
-        log.error(&format!("could not use module {arg_text}: {reason}"));
+        log.error(format_args!("could not use module {arg_text}: {reason}"));
         return false;
     };
     match kernel.unload(&name, options) {
@@ -75,10 +75,10 @@ pub(crate) fn remove(
         Err(err) => {
             match err {
                 // kmod names the argument as given in this one message.
-                UnloadError::Kernel { failure, .. } => {
-                    log.error(&format!("could not remove module {arg_text}: {failure}"))
-                }
-                other => log.error(&other.to_string()),
+                UnloadError::Kernel { failure, .. } => log.error(format_args!(
+                    "could not remove module {arg_text}: {failure}"
+                )),
+                other => log.error(other),
             }
             false
         }
@@ -112,14 +112,11 @@ mod tests {
         );
         // One that exists is a file: its base name, none for `DIR/` (kmod: "could not use").
         assert_eq!(name("/").as_deref(), None);
-        let dir = std::env::temp_dir().join(format!("modkit-rmmod-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("snd-hda-intel.ko.xz");
-        std::fs::write(&file, b"").unwrap();
+        let dir = modkit_testkit::Scratch::new("rmmod");
+        let file = dir.write("snd-hda-intel.ko.xz", b"");
         assert_eq!(module_name(&file).as_deref(), Some("snd_hda_intel"));
         let pid = std::process::id();
-        assert_eq!(module_name(&dir), Some(format!("modkit_rmmod_{pid}")));
+        assert_eq!(module_name(dir.path()), Some(format!("modkit_rmmod_{pid}")));
         assert_eq!(module_name(&dir.join("")), None);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
