@@ -13,7 +13,10 @@ use modkit::coldplug::{self, Outcome, Plan};
 use modkit::sysfs::Sysfs;
 use modkit::{Level, Reporter, ShellRunner};
 
+use crate::common;
 use crate::json::Json;
+
+const TOOL: &str = "coldplug";
 
 /// Load the modules of every device present, dependencies first, independent modules in
 /// parallel; then again for the devices that loading drivers made appear, until nothing new.
@@ -36,7 +39,7 @@ struct Args {
     #[arg(long, value_name = "DIR", default_value = "/sys")]
     sysfs: PathBuf,
     #[command(flatten)]
-    modules: crate::ModuleDirArgs,
+    modules: common::ModuleDirArgs,
 }
 
 /// Soft-dependency lookup failures and the like, as modprobe words them.
@@ -46,33 +49,36 @@ impl Reporter for Messages {
     fn show(&mut self, _line: &str) {}
 
     fn message(&mut self, level: Level, text: &str) {
-        let name = match level {
-            Level::Log | Level::Error => "ERROR",
-            Level::Warning => "WARNING",
+        let level = match level {
+            Level::Log | Level::Error => common::Level::Error,
+            Level::Warning => common::Level::Warning,
             Level::Info => return,
         };
-        eprintln!("coldplug: {name}: {text}");
+        common::report(TOOL, level, text);
     }
 }
 
 pub fn main(args: Vec<OsString>) -> ExitCode {
-    let args = match Args::try_parse_from(args) {
+    let args: Args = match common::parse_args(args) {
         Ok(args) => args,
-        Err(err) => return crate::clap_exit(err),
+        Err(exit) => return exit,
     };
     let mut out = io::BufWriter::new(io::stdout().lock());
     let status = run(&args, &mut out);
     if let Err(err) = out.flush() {
-        return crate::io_exit("coldplug", &err);
+        return common::io_exit(TOOL, &err);
     }
     status
 }
 
 fn run(args: &Args, out: &mut impl Write) -> ExitCode {
-    let cmdline = crate::lsmod::kernel_cmdline();
-    let mut ctx = args.modules.context("coldplug", cmdline.as_deref());
+    let cmdline = common::kernel_cmdline();
+    let mut ctx = match args.modules.context(TOOL, cmdline.as_deref()) {
+        Ok(ctx) => ctx,
+        Err(exit) => return exit,
+    };
     let sysfs = Sysfs::new(&args.sysfs);
-    let kernel = crate::lsmod::kernel_from_env();
+    let kernel = common::kernel_from_env();
     let result = if args.dry_run {
         sysfs
             .all_modaliases()
@@ -87,7 +93,7 @@ fn run(args: &Args, out: &mut impl Write) -> ExitCode {
             &mut ctx,
             &kernel,
             &sysfs,
-            &mut ShellRunner,
+            &mut ShellRunner::default(),
             &mut Messages,
             jobs,
         )
@@ -96,7 +102,7 @@ fn run(args: &Args, out: &mut impl Write) -> ExitCode {
     let (plan, outcomes) = match result {
         Ok(done) => done,
         Err(err) => {
-            crate::print_error("coldplug", format_args!("{err}"));
+            common::error(TOOL, err);
             return ExitCode::FAILURE;
         }
     };
@@ -107,15 +113,12 @@ fn run(args: &Args, out: &mut impl Write) -> ExitCode {
             match outcome {
                 Outcome::Failed(why) => {
                     failed = true;
-                    crate::print_error(
-                        "coldplug",
-                        format_args!("could not load {}: {why}", step.name),
-                    );
+                    common::error(TOOL, format_args!("could not load {}: {why}", step.name));
                 }
                 Outcome::DependencyFailed(dep) => {
                     failed = true;
-                    crate::print_error(
-                        "coldplug",
+                    common::error(
+                        TOOL,
                         format_args!("{} not loaded: its dependency {dep} failed", step.name),
                     );
                 }
@@ -129,7 +132,7 @@ fn run(args: &Args, out: &mut impl Write) -> ExitCode {
         text(&plan, outcomes.as_deref(), out)
     };
     if let Err(err) = written {
-        return crate::io_exit("coldplug", &err);
+        return common::io_exit(TOOL, &err);
     }
     if failed {
         ExitCode::FAILURE

@@ -8,9 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
-use modkit_depgraph::{
-    CacheLocation, Depmod, DepmodConfig, Error, Flavor, Generated, KernelSymbols, Level,
+use modkit::depgraph::{
+    self, CacheLocation, Depmod, DepmodConfig, Error, Flavor, Generated, KernelSymbols,
 };
+
+use crate::common::{self, Level};
 
 /// Generate modules.dep and map files.
 ///
@@ -97,8 +99,8 @@ enum IndexLayout {
 
 const TOOL: &str = "depmod";
 
-fn log(level: &str, message: impl std::fmt::Display) {
-    eprintln!("{TOOL}: {level}: {message}");
+fn log(level: Level, message: impl std::fmt::Display) {
+    common::report(TOOL, level, message);
 }
 
 /// kmod's `is_version_number`: `sscanf(version, "%u.%u", ...) == 2`.
@@ -143,7 +145,7 @@ fn ignore_file_size_signal() {
 pub fn main(args: Vec<OsString>) -> ExitCode {
     let args = match Args::try_parse_from(args) {
         Ok(a) => a,
-        Err(e) => return crate::clap_exit(e),
+        Err(e) => return common::clap_exit(e),
     };
     ignore_file_size_signal();
     if args.version {
@@ -198,14 +200,14 @@ impl Target {
             None => None,
             Some([c]) => Some(*c),
             Some(_) => {
-                log("FATAL", "-P only takes a single char");
+                log(Level::Fatal, "-P only takes a single char");
                 return Err(ExitCode::FAILURE);
             }
         };
         let mut positional = args.args.iter();
         let version = match args.args.first() {
             Some(v) if !is_version_number(v) => {
-                log("ERROR", format_args!("Bad version passed {v}"));
+                log(Level::Error, format_args!("Bad version passed {v}"));
                 return Err(ExitCode::FAILURE);
             }
             Some(v) => {
@@ -215,7 +217,7 @@ impl Target {
             None => match modkit::syscalls::kernel_release() {
                 Ok(r) => r,
                 Err(err) => {
-                    log("FATAL", format_args!("uname() failed: {err}"));
+                    log(Level::Fatal, format_args!("uname() failed: {err}"));
                     return Err(ExitCode::FAILURE);
                 }
             },
@@ -252,7 +254,7 @@ fn warn_deprecated(args: &Args) {
     ] {
         if set {
             log(
-                "WARNING",
+                Level::Warning,
                 format_args!("Ignored deprecated option -{short}"),
             );
         }
@@ -262,19 +264,19 @@ fn warn_deprecated(args: &Args) {
 /// `-A`: whether modules.dep is newer than every module (a failure to tell is reported, and
 /// the run goes on as if it were not).
 fn modules_dep_is_current(dir: &Path) -> bool {
-    match modkit_depgraph::modules_dep_up_to_date(dir) {
+    match depgraph::modules_dep_up_to_date(dir) {
         Ok(current) => current,
         Err(err) => {
             match err {
                 Error::Io { error, .. } => log(
-                    "ERROR",
+                    Level::Error,
                     format_args!(
                         "could not fstatat({}, modules.dep): {}",
                         dir.display(),
-                        modkit_depgraph::io_error_text(&error)
+                        depgraph::io_error_text(&error)
                     ),
                 ),
-                err => log("ERROR", err),
+                err => log(Level::Error, err),
             }
             false
         }
@@ -318,19 +320,19 @@ fn load_kernel_symbols(args: &Args, depmod: &mut Depmod) -> Result<(), ExitCode>
         Some((_, Ok(symbols))) => depmod.kernel = symbols,
         Some((path, Err(err))) => {
             let reason = match &err {
-                Error::Io { error, .. } => modkit_depgraph::io_error_text(error),
+                Error::Io { error, .. } => depgraph::io_error_text(error),
                 other => other.to_string(),
             };
             print_messages(depmod, args.verbose);
             log(
-                "FATAL",
+                Level::Fatal,
                 format_args!("could not load {}: {reason}", path.display()),
             );
             return Err(ExitCode::FAILURE);
         }
         None => {
             if args.errsyms {
-                log("WARNING", "-e needs -E or -F");
+                log(Level::Warning, "-e needs -E or -F");
                 depmod.resolve.print_unknown = false;
             }
         }
@@ -350,19 +352,22 @@ fn load_config_or_files(args: &Args, target: &Target, depmod: &mut Depmod) -> Re
         for w in depmod.read_config(&dirs, &target.version) {
             match w {
                 // kmod says these at INFO level only.
-                modkit_config::Warning::NotImplemented { .. } => {
+                modkit::config::Warning::NotImplemented { .. } => {
                     if args.verbose > 1 {
-                        log("INFO", w);
+                        log(Level::Info, w);
                     }
                 }
-                _ => log("ERROR", w),
+                _ => log(Level::Error, w),
             }
         }
         return Ok(());
     }
     for f in &target.files {
         if !f.is_absolute() {
-            log("FATAL", format_args!("{}: not absolute path.", f.display()));
+            log(
+                Level::Fatal,
+                format_args!("{}: not absolute path.", f.display()),
+            );
             return Err(ExitCode::FAILURE);
         }
     }
@@ -397,7 +402,7 @@ fn run(args: &Args, mut depmod: Depmod, notes: &[String]) -> ExitCode {
         Ok(g) => g,
         Err(Error::Cycles { .. }) => return ExitCode::FAILURE,
         Err(err) => {
-            log("FATAL", err);
+            log(Level::Fatal, err);
             return ExitCode::FAILURE;
         }
     };
@@ -408,14 +413,14 @@ fn run(args: &Args, mut depmod: Depmod, notes: &[String]) -> ExitCode {
         return print_text_files(&generated);
     }
     if let Err(err) = depmod.write(&generated) {
-        log("FATAL", err);
+        log(Level::Fatal, err);
         return ExitCode::FAILURE;
     }
     print_notes(&mut depmod, &[], args.verbose);
     if args.verbose > 1 {
         for (phase, took) in &generated.timings {
             log(
-                "INFO",
+                Level::Info,
                 format_args!("{phase}: {:.1} ms", took.as_secs_f64() * 1e3),
             );
         }
@@ -424,7 +429,7 @@ fn run(args: &Args, mut depmod: Depmod, notes: &[String]) -> ExitCode {
         && args.verbose > 0
     {
         log(
-            "INFO",
+            Level::Info,
             format_args!(
                 "{} modules parsed, {} from the cache {}",
                 generated.stats.parsed,
@@ -441,11 +446,11 @@ fn print_text_files(generated: &Generated) -> ExitCode {
     let mut out = io::stdout().lock();
     for f in generated.files.iter().filter(|f| !f.binary) {
         if let Err(err) = out.write_all(&f.bytes) {
-            return crate::io_exit(TOOL, &err);
+            return common::io_exit(TOOL, &err);
         }
     }
     if let Err(err) = out.flush() {
-        return crate::io_exit(TOOL, &err);
+        return common::io_exit(TOOL, &err);
     }
     ExitCode::SUCCESS
 }
@@ -504,10 +509,15 @@ fn print_messages(depmod: &mut Depmod, verbose: u8) {
         }
     }
     for m in depmod.diagnostics.drain() {
-        if m.level == Level::Info && verbose < 2 {
+        if m.level == depgraph::Level::Info && verbose < 2 {
             continue;
         }
-        log(&m.level.to_string(), &m.text);
+        let level = match m.level {
+            depgraph::Level::Error => Level::Error,
+            depgraph::Level::Warning => Level::Warning,
+            depgraph::Level::Info => Level::Info,
+        };
+        log(level, &m.text);
     }
 }
 
@@ -517,7 +527,7 @@ fn print_notes(depmod: &mut Depmod, notes: &[String], verbose: u8) {
     let theirs = std::mem::take(&mut depmod.diagnostics.notes);
     if verbose > 0 {
         for text in notes.iter().chain(&theirs) {
-            log("INFO", text);
+            log(Level::Info, text);
         }
     }
 }

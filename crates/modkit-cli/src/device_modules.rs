@@ -12,7 +12,10 @@ use modkit::devices::{self, Device};
 use modkit::sysfs::Sysfs;
 use modkit::{Context, ModId};
 
+use crate::common;
 use crate::json::Json;
+
+const TOOL: &str = "device-modules";
 
 /// Show the kernel modules a device needs, dependencies first, one a line.
 ///
@@ -43,21 +46,21 @@ struct Args {
     #[arg(long, value_name = "DIR", default_value = "/dev")]
     dev: PathBuf,
     #[command(flatten)]
-    modules: crate::ModuleDirArgs,
+    modules: common::ModuleDirArgs,
     /// The devices
     #[arg(value_name = "DEVICE", required = true)]
     devices: Vec<String>,
 }
 
 pub fn main(args: Vec<OsString>) -> ExitCode {
-    let args = match Args::try_parse_from(args) {
+    let args: Args = match common::parse_args(args) {
         Ok(args) => args,
-        Err(err) => return crate::clap_exit(err),
+        Err(exit) => return exit,
     };
     let mut out = io::BufWriter::new(io::stdout().lock());
     let status = run(&args, &mut out);
     if let Err(err) = out.flush() {
-        return crate::io_exit("device-modules", &err);
+        return common::io_exit(TOOL, &err);
     }
     status
 }
@@ -70,8 +73,11 @@ struct Found {
 }
 
 fn run(args: &Args, out: &mut impl Write) -> ExitCode {
-    let mut exit = crate::Exit::default();
-    let mut ctx = args.modules.context("device-modules", None);
+    let mut exit = common::Exit::default();
+    let mut ctx = match args.modules.context(TOOL, None) {
+        Ok(ctx) => ctx,
+        Err(exit) => return exit,
+    };
     let sysfs = Sysfs::new(&args.sysfs).with_dev(&args.dev);
     let provided: Vec<String> = args
         .provided
@@ -85,7 +91,7 @@ fn run(args: &Args, out: &mut impl Write) -> ExitCode {
         Some(path) => match devices::known_module_aliases(path) {
             Ok(known) => Some(known),
             Err(err) => {
-                crate::print_error("device-modules", format_args!("{err}"));
+                common::error(TOOL, err);
                 return ExitCode::FAILURE;
             }
         },
@@ -109,7 +115,7 @@ fn run(args: &Args, out: &mut impl Write) -> ExitCode {
                 needed,
             }),
             Err(err) => {
-                crate::print_error("device-modules", format_args!("{spec}: {err}"));
+                common::error(TOOL, format_args!("{spec}: {err}"));
                 exit.fail();
             }
         }
@@ -184,7 +190,7 @@ fn run(args: &Args, out: &mut impl Write) -> ExitCode {
         shown.iter().try_for_each(|name| writeln!(out, "{name}"))
     };
     if let Err(err) = written {
-        return crate::io_exit("device-modules", &err);
+        return common::io_exit(TOOL, &err);
     }
     exit.into()
 }

@@ -11,6 +11,7 @@ use clap::Parser;
 use modkit::cpio::Compression;
 use modkit::initramfs::{self, Reason, Request, image};
 
+use crate::common;
 use crate::json::Json;
 
 const TOOL: &str = "initramfs";
@@ -91,11 +92,11 @@ struct Args {
     #[arg(long, value_name = "IMAGE", conflicts_with_all = ["output", "list", "json"])]
     check: Option<PathBuf>,
     #[command(flatten)]
-    dirs: crate::ModuleDirArgs,
+    dirs: common::ModuleDirArgs,
 }
 
 pub fn main(args: Vec<OsString>) -> ExitCode {
-    let args = match crate::parse_args::<Args>(args) {
+    let args = match common::parse_args::<Args>(args) {
         Ok(args) => args,
         Err(exit) => return exit,
     };
@@ -103,12 +104,12 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     let status = match run(&args, &mut out) {
         Ok(exit) => exit.into(),
         Err(message) => {
-            crate::print_error(TOOL, format_args!("{message}"));
+            common::error(TOOL, message);
             ExitCode::FAILURE
         }
     };
     if let Err(err) = out.flush() {
-        return crate::io_exit(TOOL, &err);
+        return common::io_exit(TOOL, &err);
     }
     status
 }
@@ -135,8 +136,8 @@ fn read_aliases(path: &Path) -> Result<Vec<String>, String> {
         .collect())
 }
 
-fn run(args: &Args, out: &mut impl Write) -> Result<crate::Exit, String> {
-    let mut exit = crate::Exit::default();
+fn run(args: &Args, out: &mut impl Write) -> Result<common::Exit, String> {
+    let mut exit = common::Exit::default();
     let mtime = mtime()?;
     let compression = Compression::from_name(&args.compress).unwrap_or_default();
     let mut request = Request {
@@ -181,15 +182,12 @@ fn run(args: &Args, out: &mut impl Write) -> Result<crate::Exit, String> {
         .as_deref()
         .map_or_else(|| PathBuf::from("/"), PathBuf::from);
     // With -b ROOT and no -C, the configuration is ROOT's, not the host's.
-    let config_dirs: Vec<PathBuf> = if !args.dirs.config.is_empty() || args.dirs.basedir.is_none() {
-        args.dirs.config.clone()
+    let config_files = if !args.dirs.config.is_empty() || args.dirs.basedir.is_none() {
+        args.dirs.config_files()
     } else {
-        modkit::config::modprobe::ModprobeConfig::default_dirs()
-            .iter()
-            .map(|dir| root.join(dir.strip_prefix("/").unwrap_or(dir)))
-            .collect()
+        modkit::ConfigFiles::Under(root.clone())
     };
-    let dir = modkit::module_dir(args.dirs.basedir.as_deref(), args.dirs.version.as_deref());
+    let dir = args.dirs.module_dir();
     if !dir.join("modules.dep.bin").is_file() {
         return Err(format!(
             "{}: no modules.dep.bin (not a module directory, or depmod has not run there)",
@@ -200,10 +198,10 @@ fn run(args: &Args, out: &mut impl Write) -> Result<crate::Exit, String> {
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let (mut ctx, warnings) = modkit::Context::open(dir.clone(), &config_dirs, None);
-    for warning in &warnings {
-        crate::print_error(TOOL, format_args!("{warning}"));
-    }
+    let mut ctx = args
+        .dirs
+        .open(TOOL, &config_files, None)
+        .map_err(|err| err.to_string())?;
 
     let closure = initramfs::closure(&mut ctx, &request).map_err(|err| err.to_string())?;
     for warning in &closure.warnings {
@@ -212,14 +210,14 @@ fn run(args: &Args, out: &mut impl Write) -> Result<crate::Exit, String> {
     for reason in &closure.unresolved {
         match reason {
             Reason::Named(name) => {
-                crate::print_error(
+                common::error(
                     TOOL,
                     format_args!("Module {name} not found in directory {}", dir.display()),
                 );
                 exit.fail();
             }
             Reason::Filesystem(fs) => {
-                crate::print_error(
+                common::error(
                     TOOL,
                     format_args!(
                         "filesystem {fs}: no module fs-{fs} or {fs} in directory {}",
@@ -233,7 +231,7 @@ fn run(args: &Args, out: &mut impl Write) -> Result<crate::Exit, String> {
         }
     }
     for (name, reason) in &closure.without_file {
-        crate::print_error(
+        common::error(
             TOOL,
             format_args!("{name} ({reason}): no file for it in {}", dir.display()),
         );

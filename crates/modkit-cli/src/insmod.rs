@@ -8,16 +8,13 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use modkit::config::modprobe::ModprobeConfig;
 use modkit::name::path_to_modname;
-use modkit::{Context, Exporter};
-use modkit_syscalls::{Errno, Kernel, LoadError, LoadFailure, LoadMethod, LoadOptions};
+use modkit::syscalls::{Errno, Kernel, LoadError, LoadFailure, LoadMethod, LoadOptions};
+use modkit::{ConfigFiles, Context, Exporter};
 
-use crate::lsmod::kernel_from_env;
-use crate::parse_args;
+use crate::common::{self, Level};
 
-/// Environment variable naming the directory that holds `/lib/modules/VERSION` trees (for tests).
-pub(crate) const LIB_MODULES_ENV: &str = "MODKIT_LIB_MODULES";
+const TOOL: &str = "insmod";
 
 /// How long the unknown-symbol hint may scan module files before giving up.
 const HINT_BUDGET: Duration = Duration::from_secs(2);
@@ -54,21 +51,20 @@ struct Args {
 }
 
 pub fn main(args: Vec<OsString>) -> ExitCode {
-    let args: Args = match parse_args(args) {
+    let args: Args = match common::parse_args(args) {
         Ok(args) => args,
         Err(exit) => return exit,
     };
     let Some(file) = args.file else {
-        eprintln!("insmod: ERROR: missing filename.");
+        common::error(TOOL, "missing filename.");
         return ExitCode::FAILURE;
     };
     if file.as_os_str() == "-" {
-        eprintln!("insmod: ERROR: this tool does not support loading from stdin!");
+        common::error(TOOL, "this tool does not support loading from stdin!");
         return ExitCode::FAILURE;
     }
-    let kernel = kernel_from_env();
-    let lib_modules = std::env::var_os(LIB_MODULES_ENV)
-        .map_or_else(|| PathBuf::from("/lib/modules"), PathBuf::from);
+    let kernel = common::kernel_from_env();
+    let lib_modules = common::lib_modules_from_env();
     let options = if args.force {
         LoadOptions::force()
     } else {
@@ -81,8 +77,8 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         options,
         &lib_modules,
     );
-    for line in &outcome.stderr {
-        eprintln!("{line}");
+    for (level, text) in &outcome.messages {
+        common::report(TOOL, *level, text);
     }
     if let (Some(method), true) = (outcome.method, args.verbose > 0) {
         eprintln!("insmod: {}: {}", file.display(), describe(method));
@@ -94,11 +90,11 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     }
 }
 
-/// What inserting did: how (on success) and the lines for stderr.
+/// What inserting did: how (on success) and the messages for stderr.
 #[derive(Debug, Default)]
 pub(crate) struct Outcome {
     pub(crate) method: Option<LoadMethod>,
-    pub(crate) stderr: Vec<String>,
+    pub(crate) messages: Vec<(Level, String)>,
 }
 
 /// Insert `file` with `params`; on failure, kmod's message and any hints.
@@ -115,8 +111,9 @@ pub(crate) fn insert(
         let reason = Errno::from_io(&err);
         return Outcome {
             method: None,
-            stderr: vec![format!(
-                "insmod: ERROR: could not load module {shown}: {reason}"
+            messages: vec![(
+                Level::Error,
+                format!("could not load module {shown}: {reason}"),
             )],
         };
     }
@@ -124,7 +121,7 @@ pub(crate) fn insert(
         Ok(method) => {
             return Outcome {
                 method: Some(method),
-                stderr: Vec::new(),
+                messages: Vec::new(),
             };
         }
         Err(err) => err,
@@ -136,28 +133,39 @@ pub(crate) fn insert(
         LoadError::Kernel { failure, .. } => failure.kmod_message(),
         other => other.to_string(),
     };
-    let mut stderr = vec![format!(
-        "insmod: ERROR: could not insert module {shown}: {reason}"
+    let mut messages = vec![(
+        Level::Error,
+        format!("could not insert module {shown}: {reason}"),
     )];
     if let LoadError::Kernel {
         failure: LoadFailure::UnknownSymbol,
         ..
     } = err
     {
-        // The running kernel's module directory; a release that would leave it is ignored.
+        // The running kernel's module directory (no configuration: only its indexes are
+        // asked); a release that would leave it is ignored, one that is not there searched
+        // in `file`'s directory only.
         let mut tree = kernel
             .release()
             .ok()
             .filter(|release| !release.is_empty() && !release.contains('/'))
-            .map(|release| Context::new(lib_modules.join(release), ModprobeConfig::default()));
+            .and_then(|release| {
+                Context::open(lib_modules.join(release), &ConfigFiles::None, None).ok()
+            })
+            .map(|(ctx, _)| ctx);
         let deadline = Instant::now() + HINT_BUDGET;
         let found = modkit::missing_symbols(kernel, file, tree.as_mut(), deadline);
         let inserting = path_to_modname(file).unwrap_or_default();
-        stderr.extend(found.exported.iter().map(|e| hint(e, &inserting)));
+        messages.extend(
+            found
+                .exported
+                .iter()
+                .map(|e| (Level::Hint, hint(e, &inserting))),
+        );
     }
     Outcome {
         method: None,
-        stderr,
+        messages,
     }
 }
 
@@ -173,7 +181,7 @@ fn describe(method: LoadMethod) -> String {
     }
 }
 
-/// The line insmod adds for a missing symbol, `inserting` being the name of the module that
+/// The hint insmod adds for a missing symbol, `inserting` being the name of the module that
 /// failed to load.
 fn hint(exporter: &Exporter, inserting: &str) -> String {
     let location = exporter
@@ -182,7 +190,7 @@ fn hint(exporter: &Exporter, inserting: &str) -> String {
         .map(|path| format!(" ({})", path.display()))
         .unwrap_or_default();
     format!(
-        "insmod: hint: {} is exported by {}{location}, which is not loaded; load it first, or use 'modprobe {inserting}' after 'depmod -a'",
+        "{} is exported by {}{location}, which is not loaded; load it first, or use 'modprobe {inserting}' after 'depmod -a'",
         exporter.symbol, exporter.module
     )
 }
@@ -192,32 +200,13 @@ fn hint(exporter: &Exporter, inserting: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use modkit_syscalls::{Call, ProcDir, RecordingKernel, SysModule, Syscall};
+    use modkit::syscalls::{Call, ProcDir, RecordingKernel, SysModule, Syscall};
+    use modkit_testkit::Scratch;
 
-    /// A scratch directory, removed when dropped.
-    struct Scratch(PathBuf);
-
-    impl Scratch {
-        fn new(name: &str) -> Scratch {
-            let dir =
-                std::env::temp_dir().join(format!("modkit-insmod-{}-{name}", std::process::id()));
-            let _ = fs::remove_dir_all(&dir);
-            fs::create_dir_all(&dir).unwrap();
-            Scratch(dir)
-        }
-
-        fn write(&self, relative: &str, contents: impl AsRef<[u8]>) -> PathBuf {
-            let path = self.0.join(relative);
-            fs::create_dir_all(path.parent().unwrap()).unwrap();
-            fs::write(&path, contents).unwrap();
-            path
-        }
-    }
-
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
+    /// The lines insmod prints for `outcome`'s messages.
+    fn lines(outcome: &Outcome) -> Vec<String> {
+        let line = |(level, text): &(Level, String)| common::message_line(TOOL, *level, text);
+        outcome.messages.iter().map(line).collect()
     }
 
     /// A fake kernel with `/proc` at `proc` whose first finit_module fails so.
@@ -231,13 +220,13 @@ mod tests {
 
     #[test]
     fn a_module_that_cannot_be_read_just_gets_kmods_message() {
-        let scratch = Scratch::new("garbage");
+        let scratch = Scratch::new("insmod-garbage");
         scratch.write("modules", "");
         let file = scratch.write("hello_feature.ko", b"not an ELF file");
-        let kernel = kernel(&scratch.0, Some(LoadFailure::UnknownSymbol));
-        let outcome = insert(&kernel, &file, "", LoadOptions::default(), &scratch.0);
+        let kernel = kernel(scratch.path(), Some(LoadFailure::UnknownSymbol));
+        let outcome = insert(&kernel, &file, "", LoadOptions::default(), scratch.path());
         assert_eq!(
-            outcome.stderr,
+            lines(&outcome),
             [format!(
                 "insmod: ERROR: could not insert module {}: Unknown symbol in module",
                 file.display()
@@ -249,19 +238,19 @@ mod tests {
 
     #[test]
     fn other_failures_and_success() {
-        let scratch = Scratch::new("other");
+        let scratch = Scratch::new("insmod-other");
         // The fake kernel reads nothing of the file but its first bytes (no compression).
         let file = scratch.write("hello_api.ko", b"\x7fELF: the kernel would read the rest");
-        let kernel = kernel(&scratch.0, Some(LoadFailure::AlreadyLoaded));
+        let kernel = kernel(scratch.path(), Some(LoadFailure::AlreadyLoaded));
         let outcome = insert(
             &kernel,
             &file,
             "greeting=hi there",
             LoadOptions::default(),
-            &scratch.0,
+            scratch.path(),
         );
         assert_eq!(
-            outcome.stderr,
+            lines(&outcome),
             [format!(
                 "insmod: ERROR: could not insert module {}: File exists",
                 file.display()
@@ -272,10 +261,10 @@ mod tests {
             &file,
             "greeting=hi there",
             LoadOptions::force(),
-            &scratch.0,
+            scratch.path(),
         );
         assert_eq!(
-            (outcome.method, outcome.stderr),
+            (outcome.method, lines(&outcome)),
             (Some(LoadMethod::Finit), vec![])
         );
         let size = fs::metadata(&file).unwrap().len();
@@ -287,10 +276,16 @@ mod tests {
         };
         assert_eq!(kernel.calls(), [call(0), call(3)]);
 
-        let missing = scratch.0.join("missing.ko");
-        let outcome = insert(&kernel, &missing, "", LoadOptions::default(), &scratch.0);
+        let missing = scratch.path().join("missing.ko");
+        let outcome = insert(
+            &kernel,
+            &missing,
+            "",
+            LoadOptions::default(),
+            scratch.path(),
+        );
         assert_eq!(
-            outcome.stderr,
+            lines(&outcome),
             [format!(
                 "insmod: ERROR: could not load module {}: No such file or directory",
                 missing.display()

@@ -3,35 +3,12 @@
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use modkit_syscalls::{Errno, Kernel, LinuxKernel, ProcDir, SysModule};
+use modkit::syscalls::{Errno, Kernel};
 
-/// Environment variables that point the tools at other `/sys/module` and `/proc` trees (for
-/// tests with fake trees; the syscalls still go to the running kernel).
-pub(crate) const SYS_MODULE_ENV: &str = "MODKIT_SYS_MODULE";
-/// See [`SYS_MODULE_ENV`].
-pub(crate) const PROC_ENV: &str = "MODKIT_PROC";
-
-/// The running kernel, seen through the trees the environment names (normally the real ones).
-pub(crate) fn kernel_from_env() -> LinuxKernel {
-    let dir = |var: &str, default: &str| {
-        std::env::var_os(var).map_or_else(|| PathBuf::from(default), PathBuf::from)
-    };
-    LinuxKernel::with_trees(
-        SysModule::new(dir(SYS_MODULE_ENV, "/sys/module")),
-        ProcDir::new(dir(PROC_ENV, "/proc")),
-    )
-}
-
-/// The kernel command line (`/proc/cmdline`, or under `$MODKIT_PROC`), which modprobe and
-/// coldplug read for `modprobe.blacklist=` and `MODULE.PARAM=` options.
-pub(crate) fn kernel_cmdline() -> Option<String> {
-    let proc = std::env::var_os(PROC_ENV).unwrap_or_else(|| "/proc".into());
-    std::fs::read_to_string(PathBuf::from(proc).join("cmdline")).ok()
-}
+use crate::common;
 
 /// Show the status of modules in the Linux kernel: one line per loaded module with its size,
 /// reference count and the modules using it.
@@ -50,15 +27,15 @@ struct Args {
 }
 
 pub fn main(args: Vec<OsString>) -> ExitCode {
-    let _args: Args = match crate::parse_args(args) {
+    let _args: Args = match common::parse_args(args) {
         Ok(args) => args,
         Err(exit) => return exit,
     };
-    let kernel = kernel_from_env();
+    let kernel = common::kernel_from_env();
     match render(&kernel) {
         Ok(text) => match std::io::stdout().lock().write_all(text.as_bytes()) {
             Ok(()) => ExitCode::SUCCESS,
-            Err(err) => crate::io_exit("lsmod", &err),
+            Err(err) => common::io_exit("lsmod", &err),
         },
         Err(message) => {
             eprintln!("{message}");
@@ -71,7 +48,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
 pub(crate) fn render(kernel: &dyn Kernel) -> Result<String, String> {
     let modules = kernel.loaded_modules().map_err(|err| {
         let reason = match &err {
-            modkit_syscalls::Error::Io { cause, .. } => Errno::from_io(cause).strerror(),
+            modkit::syscalls::Error::Io { cause, .. } => Errno::from_io(cause).strerror(),
             other => other.to_string(),
         };
         // kmod 30's wording (tools/lsmod.c).

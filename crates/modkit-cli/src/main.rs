@@ -2,6 +2,7 @@
 #![deny(unsafe_code)] // One exception: ignoring SIGXFSZ in `depmod`.
 
 mod coldplug;
+mod common;
 mod depmod;
 mod device_modules;
 mod initramfs;
@@ -128,90 +129,4 @@ fn print_usage() {
         "\nInstall the links with e.g. `for t in $(modkit --list); do ln -s modkit /usr/local/sbin/$t; done`."
     );
     println!("Run `modkit TOOL --help` for a tool's options.");
-}
-
-/// Where a tool finds modules and their configuration: `-b`, `-k` and `-C`, spelled as modinfo
-/// and depmod spell them.
-#[derive(Debug, clap::Args)]
-pub(crate) struct ModuleDirArgs {
-    /// Use BASEDIR as filesystem root for /lib/modules
-    #[arg(short = 'b', long = "basedir", value_name = "BASEDIR")]
-    basedir: Option<OsString>,
-    /// Use VERSION instead of `uname -r`
-    #[arg(short = 'k', long = "set-version", value_name = "VERSION")]
-    version: Option<String>,
-    /// Read modprobe configuration from FILE or DIR instead of the default directories
-    #[arg(short = 'C', long = "config", value_name = "FILE")]
-    config: Vec<std::path::PathBuf>,
-}
-
-impl ModuleDirArgs {
-    /// The facade's context for these options (and the kernel command line, if given),
-    /// configuration warnings printed as `TOOL: ERROR: ...`.
-    pub(crate) fn context(&self, tool: &str, cmdline: Option<&str>) -> modkit::Context {
-        let dir = modkit::module_dir(self.basedir.as_deref(), self.version.as_deref());
-        let (ctx, warnings) = modkit::Context::open(dir, &self.config, cmdline);
-        for warning in &warnings {
-            print_error(tool, format_args!("{warning}"));
-        }
-        ctx
-    }
-}
-
-/// Parse a tool's arguments; on `--help`/`--version` or a usage error, the exit to take.
-pub(crate) fn parse_args<T: clap::Parser>(args: Vec<OsString>) -> Result<T, ExitCode> {
-    T::try_parse_from(args).map_err(clap_exit)
-}
-
-/// `-V`: the version, and the feature line kmod prints there (scripts read it).
-pub(crate) fn print_version() {
-    println!("modkit version {}", env!("CARGO_PKG_VERSION"));
-    println!("+ZSTD +XZ +ZLIB +LIBCRYPTO");
-}
-
-/// Print `TOOL: ERROR: MESSAGE` on standard error, kmod's format for errors.
-pub(crate) fn print_error(tool: &str, message: std::fmt::Arguments<'_>) {
-    eprintln!("{tool}: ERROR: {message}");
-}
-
-/// Exit after a command-line parsing error or `--help`: help goes to stdout with status 0, usage
-/// errors to stderr with status 1 (kmod's tools exit 1 on a bad option, not clap's 2).
-pub(crate) fn clap_exit(err: clap::Error) -> ExitCode {
-    let _ = err.print();
-    if err.use_stderr() {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    }
-}
-
-/// Exit after failing to write the output: a closed pipe (`modinfo ... | head`) is not an error.
-pub(crate) fn io_exit(tool: &str, err: &std::io::Error) -> ExitCode {
-    if err.kind() == std::io::ErrorKind::BrokenPipe {
-        return ExitCode::SUCCESS;
-    }
-    eprintln!("{tool}: ERROR: could not write output: {err}");
-    ExitCode::FAILURE
-}
-
-/// The exit status of a tool that goes on after a failed argument and fails at the end.
-#[derive(Debug, Default)]
-pub(crate) struct Exit {
-    failed: bool,
-}
-
-impl Exit {
-    pub(crate) fn fail(&mut self) {
-        self.failed = true;
-    }
-}
-
-impl From<Exit> for ExitCode {
-    fn from(exit: Exit) -> ExitCode {
-        if exit.failed {
-            ExitCode::FAILURE
-        } else {
-            ExitCode::SUCCESS
-        }
-    }
 }

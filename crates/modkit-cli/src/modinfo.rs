@@ -12,8 +12,15 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::{Exit, print_error};
-use modkit::{Context, ModuleRef};
+use crate::common::{self, Exit};
+use modkit::{ConfigFiles, Context, Info, ModuleRef};
+
+const TOOL: &str = "modinfo";
+
+/// Print `modinfo: ERROR: text`.
+fn error(text: impl std::fmt::Display) {
+    common::error(TOOL, text);
+}
 
 /// Show information about Linux kernel modules.
 ///
@@ -78,16 +85,16 @@ impl Args {
 }
 
 pub fn main(args: Vec<OsString>) -> ExitCode {
-    let args = match Args::try_parse_from(args) {
+    let args: Args = match common::parse_args(args) {
         Ok(args) => args,
-        Err(err) => return crate::clap_exit(err),
+        Err(exit) => return exit,
     };
     if args.version {
-        crate::print_version();
+        common::print_version();
         return ExitCode::SUCCESS;
     }
     if args.modules.is_empty() {
-        print_error("modinfo", format_args!("missing module or filename."));
+        error("missing module or filename.");
         return ExitCode::FAILURE;
     }
 
@@ -96,10 +103,14 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         args.set_version.as_deref(),
     );
     // libkmod reads modprobe.d for configured aliases; bad lines are reported as kmod does.
-    let (mut ctx, warnings) = Context::open(dir, &[], None);
-    for warning in &warnings {
-        print_error("modinfo", format_args!("{warning}"));
-    }
+    // Without a module directory, files are still described; each name says why it is not
+    // found (kmod just says it is not).
+    let mut ctx = Context::open(dir, &ConfigFiles::Default, None).map(|(ctx, warnings)| {
+        for warning in &warnings {
+            error(warning);
+        }
+        ctx
+    });
     let printer = Printer {
         field: args.field(),
         separator: if args.null { b'\0' } else { b'\n' },
@@ -112,41 +123,50 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         let path = Path::new(arg);
         let result = if is_module_filename(path) {
             match ModuleRef::from_path(path) {
-                Ok(module) => printer.print(&mut out, &ctx, &module),
+                Ok(module) => printer.print(&mut out, &module, |_| modkit::file_info(path)),
                 Err(_) => {
-                    print_error(
-                        "modinfo",
-                        format_args!("Module file {} not found.", path.display()),
-                    );
+                    error(format_args!("Module file {} not found.", path.display()));
                     Err(Failed)
                 }
             }
         } else {
             let name = arg.to_string_lossy();
+            let ctx = match &mut ctx {
+                Ok(ctx) => ctx,
+                // A path names a file, which is what is missing: kmod's words say it.
+                Err(_) if name.contains('/') => {
+                    error(format_args!("Module {name} not found."));
+                    status.fail();
+                    continue;
+                }
+                Err(err) => {
+                    error(format_args!("Module {name} not found: {err}"));
+                    status.fail();
+                    continue;
+                }
+            };
             match ctx.resolve(&name) {
                 // kmod's lookup fails (EINVAL) on a name it cannot normalise.
                 Ok(_) if modkit::name::alias_normalize(&name).is_none() => {
-                    print_error("modinfo", format_args!("Module alias {name} not found."));
+                    error(format_args!("Module alias {name} not found."));
                     Err(Failed)
                 }
                 Ok(modules) if modules.is_empty() => {
-                    print_error("modinfo", format_args!("Module {name} not found."));
+                    error(format_args!("Module {name} not found."));
                     Err(Failed)
                 }
                 Ok(modules) => {
                     let mut result = Ok(());
                     for module in &modules {
-                        if printer.print(&mut out, &ctx, module).is_err() {
+                        let info = |module: &ModuleRef| ctx.module_info(module);
+                        if printer.print(&mut out, module, info).is_err() {
                             result = Err(Failed);
                         }
                     }
                     result
                 }
                 Err(err) => {
-                    print_error(
-                        "modinfo",
-                        format_args!("Module alias {name} not found: {err:#}"),
-                    );
+                    error(format_args!("Module alias {name} not found: {err:#}"));
                     Err(Failed)
                 }
             }
@@ -155,7 +175,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
             status.fail();
         }
         if let Err(err) = out.flush() {
-            return crate::io_exit("modinfo", &err);
+            return common::io_exit(TOOL, &err);
         }
     }
     status.into()
@@ -186,7 +206,13 @@ struct Param<'a> {
 }
 
 impl Printer<'_> {
-    fn print(&self, out: &mut impl Write, ctx: &Context, module: &ModuleRef) -> Result<(), Failed> {
+    /// Print what `info` says of `module`.
+    fn print(
+        &self,
+        out: &mut impl Write,
+        module: &ModuleRef,
+        info: impl FnOnce(&ModuleRef) -> Result<Info, modkit::Error>,
+    ) -> Result<(), Failed> {
         let sep = self.separator;
         let field = self.field;
         let write = |out: &mut dyn Write, parts: &[&[u8]]| {
@@ -226,19 +252,16 @@ impl Printer<'_> {
             Some(_) => {}
         }
 
-        let info = match ctx.module_info(module) {
+        let info = match info(module) {
             Ok(info) => info,
             Err(err) => {
                 let _ = out.flush();
                 // kmod's wording (an errno string), then what exactly is wrong and where.
                 let (errno, detail) = (err.errno_text(), err.detail());
-                print_error(
-                    "modinfo",
-                    format_args!(
-                        "could not get modinfo from '{}': {errno} ({detail})",
-                        module.name()
-                    ),
-                );
+                error(format_args!(
+                    "could not get modinfo from '{}': {errno} ({detail})",
+                    module.name()
+                ));
                 return Err(Failed);
             }
         };
@@ -330,14 +353,11 @@ fn collect_params<'a>(records: &'a [(Vec<u8>, Vec<u8>)], params: &mut Vec<Param<
             continue;
         }
         let Some(colon) = value.iter().position(|&b| b == b':') else {
-            print_error(
-                "modinfo",
-                format_args!(
-                    "Found invalid \"{}={}\": missing ':'",
-                    String::from_utf8_lossy(key),
-                    String::from_utf8_lossy(value)
-                ),
-            );
+            error(format_args!(
+                "Found invalid \"{}={}\": missing ':'",
+                String::from_utf8_lossy(key),
+                String::from_utf8_lossy(value)
+            ));
             continue;
         };
         let (name, rest) = (&value[..colon], &value[colon + 1..]);

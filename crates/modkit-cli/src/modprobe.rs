@@ -5,14 +5,17 @@
 use std::ffi::OsString;
 use std::io::{self, BufRead, Write};
 use std::path::PathBuf;
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 
 use clap::{ArgAction, Parser};
 use modkit::config::modprobe::END_OF_CONFIG;
 use modkit::syscalls::{Errno, Kernel};
 use modkit::{
-    Blacklist, CommandRunner, Context, Level, ProbeOptions, ProbeOutcome, RemoveOptions, Reporter,
+    Blacklist, ConfigFiles, Context, Level, ProbeOptions, ProbeOutcome, RemoveOptions, Reporter,
+    ShellRunner,
 };
+
+use crate::common;
 
 /// Add and remove modules from the Linux kernel, with their dependencies.
 ///
@@ -92,19 +95,13 @@ struct Args {
     args: Vec<OsString>,
 }
 
-/// kmod's log levels (syslog priorities): messages at or below the verbosity are shown.
-const LOG_EMERG: i32 = 0;
-const LOG_CRIT: i32 = 2;
-const LOG_ERR: i32 = 3;
-const LOG_WARNING: i32 = 4;
-const LOG_INFO: i32 = 6;
-
 /// Where modprobe's output goes: action lines to stdout, messages to stderr or syslog.
 struct Output {
-    /// modprobe's `LOG` priority: `FATAL`, or `WARNING` with `-a`.
-    log_priority: i32,
+    /// modprobe's `LOG` level: `FATAL`, or `WARNING` with `-a`.
+    log_level: common::Level,
+    /// The highest syslog priority shown (`-q`: none but emergencies; `-v` adds one each).
     verbose: i32,
-    syslog: bool,
+    log: common::Log,
     stdout: io::BufWriter<io::StdoutLock<'static>>,
 }
 
@@ -114,24 +111,13 @@ impl Output {
         let _ = self.stdout.write_all(b"\n");
     }
 
-    fn log(&mut self, priority: i32, text: &str) {
-        if priority > self.verbose {
+    fn log(&mut self, level: common::Level, text: &str) {
+        if level.priority() > self.verbose {
             return;
         }
-        let name = match priority {
-            LOG_CRIT => "FATAL",
-            LOG_ERR => "ERROR",
-            LOG_WARNING => "WARNING",
-            5 => "NOTICE",
-            LOG_INFO => "INFO",
-            _ => "DEBUG",
-        };
         // Keep the order of stdout and stderr lines as a terminal shows them.
         let _ = self.stdout.flush();
-        if self.syslog && send_syslog(priority, &format!("{name}: {text}")).is_ok() {
-            return;
-        }
-        eprintln!("modprobe: {name}: {text}");
+        self.log.report(level, text);
     }
 }
 
@@ -141,66 +127,45 @@ impl Reporter for Output {
     }
 
     fn message(&mut self, level: Level, text: &str) {
-        let priority = match level {
-            Level::Log => self.log_priority,
-            Level::Error => LOG_ERR,
-            Level::Warning => LOG_WARNING,
-            Level::Info => LOG_INFO,
+        let level = match level {
+            Level::Log => self.log_level,
+            Level::Error => common::Level::Error,
+            Level::Warning => common::Level::Warning,
+            Level::Info => common::Level::Info,
         };
-        self.log(priority, text);
-    }
-}
-
-fn send_syslog(priority: i32, line: &str) -> io::Result<()> {
-    // LOG_DAEMON (3 << 3), as kmod opens syslog.
-    let message = format!("<{}>modprobe: {line}", 24 + priority);
-    let socket = std::os::unix::net::UnixDatagram::unbound()?;
-    socket.send_to(message.as_bytes(), "/dev/log")?;
-    Ok(())
-}
-
-/// Runs install and remove commands through `/bin/sh -c`, as kmod's `system(3)`, with
-/// `MODPROBE_MODULE` and the `MODPROBE_OPTIONS` a nested modprobe inherits.
-struct Shell {
-    modprobe_options: Option<String>,
-}
-
-impl CommandRunner for Shell {
-    fn run(&mut self, command: &str, module: &str) -> io::Result<i32> {
-        let _ = io::stdout().flush();
-        let mut cmd = Command::new("/bin/sh");
-        cmd.arg("-c").arg(command).env("MODPROBE_MODULE", module);
-        if let Some(options) = &self.modprobe_options {
-            cmd.env("MODPROBE_OPTIONS", options);
-        }
-        Ok(cmd.status()?.code().unwrap_or(0))
+        self.log(level, text);
     }
 }
 
 pub fn main(args: Vec<OsString>) -> ExitCode {
     let args = prepend_env_options(args);
-    let args = match Args::try_parse_from(args) {
+    let args: Args = match common::parse_args(args) {
         Ok(args) => args,
-        Err(err) => return crate::clap_exit(err),
+        Err(exit) => return exit,
     };
     if args.version {
-        crate::print_version();
+        common::print_version();
         return ExitCode::SUCCESS;
     }
     let use_all = args.all || args.names_from.is_some();
     let mut out = Output {
-        log_priority: if use_all { LOG_WARNING } else { LOG_CRIT },
-        verbose: if args.quiet {
-            LOG_EMERG
+        log_level: if use_all {
+            common::Level::Warning
         } else {
-            LOG_WARNING + i32::from(args.verbose)
+            common::Level::Fatal
         },
-        syslog: args.syslog,
+        // LOG_EMERG with -q, else LOG_WARNING and one more for each -v.
+        verbose: if args.quiet {
+            0
+        } else {
+            common::Level::Warning.priority() + i32::from(args.verbose)
+        },
+        log: common::Log::new("modprobe", args.syslog),
         stdout: io::BufWriter::with_capacity(64 * 1024, io::stdout().lock()),
     };
     let status = run(&args, use_all, &mut out);
     if let Err(err) = out.stdout.flush() {
-        return crate::io_exit("modprobe", &err);
+        return common::io_exit("modprobe", &err);
     }
     status
 }
@@ -210,7 +175,10 @@ fn run(args: &Args, use_all: bool, out: &mut Output) -> ExitCode {
     for arg in &args.args {
         if (use_all || args.remove) && arg == "-" {
             if let Err(err) = read_names(io::stdin().lock(), &mut names) {
-                out.log(LOG_ERR, &format!("could not read module names: {err}"));
+                out.log(
+                    common::Level::Error,
+                    &format!("could not read module names: {err}"),
+                );
                 return ExitCode::FAILURE;
             }
         } else {
@@ -226,23 +194,33 @@ fn run(args: &Args, use_all: bool, out: &mut Output) -> ExitCode {
         if let Err(err) = read {
             let file = PathBuf::from(file);
             out.log(
-                LOG_ERR,
+                common::Level::Error,
                 &format!("could not read module names from {}: {err}", file.display()),
             );
             return ExitCode::FAILURE;
         }
     }
     if !args.show_config && names.is_empty() {
-        out.log(LOG_ERR, "missing parameters. See -h.");
+        out.log(common::Level::Error, "missing parameters. See -h.");
         return ExitCode::FAILURE;
     }
 
     // kmod: an explicit root or version gives "ROOT/lib/modules/VERSION".
     let dir = modkit::module_dir(args.dirname.as_deref(), args.set_version.as_deref());
-    let cmdline = crate::lsmod::kernel_cmdline();
-    let (mut ctx, warnings) = Context::open(dir, &args.config, cmdline.as_deref());
+    let cmdline = common::kernel_cmdline();
+    let files = ConfigFiles::Paths(args.config.clone());
+    let (mut ctx, warnings) = match Context::open(&dir, &files, cmdline.as_deref()) {
+        Ok(opened) => opened,
+        // kmod goes on without the directory, and so does modprobe, byte for byte: `-c`
+        // shows the configuration, configured aliases and install commands still work, and
+        // a name not found is reported with the directory's path.
+        Err(_) => {
+            let (config, warnings) = Context::load_config(&dir, &files, cmdline.as_deref());
+            (Context::new(dir, config), warnings)
+        }
+    };
     for warning in &warnings {
-        out.log(LOG_ERR, &warning.to_string());
+        out.log(common::Level::Error, &warning.to_string());
     }
     ctx.set_first_softdep_only(args.first_softdep_only);
 
@@ -251,15 +229,13 @@ fn run(args: &Args, use_all: bool, out: &mut Output) -> ExitCode {
         let _ = out.stdout.write_all(text.as_bytes());
         let _ = out.stdout.write_all(END_OF_CONFIG.as_bytes());
         if let Err(err) = ctx.dump_indexes(&mut out.stdout) {
-            out.log(LOG_ERR, &err.to_string());
+            out.log(common::Level::Error, &err.to_string());
         }
         return ExitCode::SUCCESS;
     }
 
-    let kernel = crate::lsmod::kernel_from_env();
-    let mut shell = Shell {
-        modprobe_options: modprobe_options_env(args),
-    };
+    let kernel = common::kernel_from_env();
+    let mut shell = ShellRunner::with_modprobe_options(modprobe_options_env(args));
     let show = args.show_depends || args.verbose > 0 && !args.quiet;
     let failed = if args.remove {
         let options = RemoveOptions {
@@ -332,7 +308,7 @@ struct Insert<'a> {
     options: ProbeOptions,
     resolve_only: bool,
     out: &'a mut Output,
-    shell: &'a mut Shell,
+    shell: &'a mut ShellRunner,
 }
 
 impl Insert<'_> {
@@ -342,7 +318,7 @@ impl Insert<'_> {
             Ok(modules) if !modules.is_empty() => modules,
             result => {
                 if let Err(err) = result {
-                    self.out.log(LOG_ERR, &err.to_string());
+                    self.out.log(common::Level::Error, &err.to_string());
                 }
                 let dir = ctx.dir().display().to_string();
                 self.out.message(
@@ -387,8 +363,10 @@ impl Insert<'_> {
                     }
                     _ => errno.strerror(),
                 };
-                self.out
-                    .log(LOG_ERR, &format!("could not insert '{name}': {why}"));
+                self.out.log(
+                    common::Level::Error,
+                    &format!("could not insert '{name}': {why}"),
+                );
                 Err(errno)
             }
         }
@@ -402,12 +380,12 @@ fn remove(
     alias: &str,
     options: &RemoveOptions,
     out: &mut Output,
-    shell: &mut Shell,
+    shell: &mut ShellRunner,
 ) -> Result<(), Errno> {
     let modules = match ctx.lookup(alias) {
         Ok(modules) => modules,
         Err(err) => {
-            out.log(LOG_ERR, &err.to_string());
+            out.log(common::Level::Error, &err.to_string());
             return Err(Errno(libc::EINVAL));
         }
     };

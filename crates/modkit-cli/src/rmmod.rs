@@ -1,16 +1,14 @@
 //! `rmmod`: unload modules, with kmod's checks, messages and exit status.
 
 use std::ffi::OsString;
-use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
 use modkit::name::{modname_normalize, path_to_modname};
-use modkit_syscalls::{Errno, Kernel, UnloadError, UnloadOptions};
+use modkit::syscalls::{Errno, Kernel, UnloadError, UnloadOptions};
 
-use crate::lsmod::kernel_from_env;
-use crate::parse_args;
+use crate::common::{self, Log};
 
 /// Remove modules from the Linux kernel.
 #[derive(Debug, Parser)]
@@ -35,18 +33,16 @@ struct Args {
 }
 
 pub fn main(args: Vec<OsString>) -> ExitCode {
-    let args: Args = match parse_args(args) {
+    let args: Args = match common::parse_args(args) {
         Ok(args) => args,
         Err(exit) => return exit,
     };
-    let log = Log {
-        syslog: args.syslog,
-    };
+    let log = Log::new("rmmod", args.syslog);
     if args.modules.is_empty() {
         log.error("missing module name.");
         return ExitCode::FAILURE;
     }
-    let kernel = kernel_from_env();
+    let kernel = common::kernel_from_env();
     let options = UnloadOptions { force: args.force };
     let failures = args
         .modules
@@ -71,7 +67,7 @@ pub(crate) fn remove(
     let Some(name) = module_name(Path::new(arg)) else {
         // kmod 30 stops at this error and exits 0; modkit goes on and fails at the end.
         let reason = Errno(libc::ENOENT);
-        log.error(&format!("could not use module {arg_text}: {reason}"));
+        log.error(format_args!("could not use module {arg_text}: {reason}"));
         return false;
     };
     match kernel.unload(&name, options) {
@@ -79,10 +75,10 @@ pub(crate) fn remove(
         Err(err) => {
             match err {
                 // kmod names the argument as given in this one message.
-                UnloadError::Kernel { failure, .. } => {
-                    log.error(&format!("could not remove module {arg_text}: {failure}"))
-                }
-                other => log.error(&other.to_string()),
+                UnloadError::Kernel { failure, .. } => log.error(format_args!(
+                    "could not remove module {arg_text}: {failure}"
+                )),
+                other => log.error(other),
             }
             false
         }
@@ -98,28 +94,6 @@ fn module_name(arg: &Path) -> Option<String> {
     } else {
         Some(modname_normalize(&arg.to_string_lossy()))
     }
-}
-
-/// Where errors go: stderr as `rmmod: ERROR: ...`, or syslog with `-s`.
-#[derive(Debug)]
-pub(crate) struct Log {
-    pub(crate) syslog: bool,
-}
-
-impl Log {
-    pub(crate) fn error(&self, message: &str) {
-        // kmod opens syslog as LOG_DAEMON and logs errors at LOG_ERR: priority 3*8+3.
-        if self.syslog && send_syslog(&format!("<27>rmmod: ERROR: {message}")).is_ok() {
-            return;
-        }
-        eprintln!("rmmod: ERROR: {message}");
-    }
-}
-
-fn send_syslog(line: &str) -> std::io::Result<()> {
-    let socket = UnixDatagram::unbound()?;
-    socket.send_to(line.as_bytes(), "/dev/log")?;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -138,14 +112,11 @@ mod tests {
         );
         // One that exists is a file: its base name, none for `DIR/` (kmod: "could not use").
         assert_eq!(name("/").as_deref(), None);
-        let dir = std::env::temp_dir().join(format!("modkit-rmmod-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("snd-hda-intel.ko.xz");
-        std::fs::write(&file, b"").unwrap();
+        let dir = modkit_testkit::Scratch::new("rmmod");
+        let file = dir.write("snd-hda-intel.ko.xz", b"");
         assert_eq!(module_name(&file).as_deref(), Some("snd_hda_intel"));
         let pid = std::process::id();
-        assert_eq!(module_name(&dir), Some(format!("modkit_rmmod_{pid}")));
+        assert_eq!(module_name(dir.path()), Some(format!("modkit_rmmod_{pid}")));
         assert_eq!(module_name(&dir.join("")), None);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use modkit_index::{IndexBuilder, Layout};
+use modkit::index::{IndexBuilder, Layout};
+use modkit_testkit::Scratch;
 
 /// Address space for one tool run: far below what a decompression bomb or a looping index
 /// reader would take, well above what the tools need (the decompression cap is 256 MiB).
@@ -91,39 +92,9 @@ fn run_with_deadline(mut cmd: Command, what: &[&str]) -> Run {
     }
 }
 
-/// A scratch directory, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir =
-            std::env::temp_dir().join(format!("modkit-bad-input-{}-{name}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.0.join(rel)
-    }
-
-    fn write(&self, rel: &str, bytes: &[u8]) -> PathBuf {
-        let p = self.path(rel);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(&p, bytes).unwrap();
-        p
-    }
-
-    /// `ROOT/lib/modules/VERSION`.
-    fn module_dir(&self) -> PathBuf {
-        self.path(&format!("lib/modules/{VERSION}"))
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
+/// `ROOT/lib/modules/VERSION` of a scratch root.
+fn module_dir(s: &Scratch) -> PathBuf {
+    s.join(format!("lib/modules/{VERSION}"))
 }
 
 fn fixture(rel: &str) -> Vec<u8> {
@@ -243,13 +214,13 @@ fn zstd_bomb(total: u64) -> Vec<u8> {
 #[test]
 fn modinfo_on_damaged_module_files() {
     let mut tally = Tally("modinfo on module files", 0);
-    let s = Scratch::new("modinfo-files");
+    let s = Scratch::new("bad-input-modinfo-files");
     let good = fixture("6.1/hello_feature.ko");
 
     // Every proper prefix, all in one run: modinfo reports each and goes on.
     let mut args = Vec::new();
     for len in 0..good.len() {
-        args.push(s.write(&format!("trunc/{len}.ko"), &good[..len]));
+        args.push(s.write(format!("trunc/{len}.ko"), &good[..len]));
     }
     let arg_strs: Vec<&str> = args.iter().map(|p| p.to_str().unwrap()).collect();
     let run = modkit(&[&["modinfo"][..], &arg_strs].concat(), &[], &s.0);
@@ -326,7 +297,7 @@ fn modinfo_on_damaged_module_files() {
 #[test]
 fn modinfo_on_odd_modules_kmod_accepts() {
     let mut tally = Tally("modinfo on odd but readable modules", 0);
-    let s = Scratch::new("modinfo-odd");
+    let s = Scratch::new("bad-input-modinfo-odd");
     let good = fixture("6.1/hello_feature.ko");
     let h = section_header(&good, ".modinfo");
     let (at, len) = (
@@ -375,7 +346,7 @@ fn modinfo_on_odd_modules_kmod_accepts() {
 
 /// A module directory holding `hello_api.ko` and a modules.dep.bin naming it.
 fn indexed_tree(s: &Scratch) -> PathBuf {
-    let dir = s.module_dir();
+    let dir = module_dir(s);
     fs::create_dir_all(dir.join("extra")).unwrap();
     fs::write(dir.join("extra/hello_api.ko"), fixture("6.1/hello_api.ko")).unwrap();
     write_index(
@@ -410,7 +381,7 @@ const CHILDS: u32 = 0x2000_0000;
 #[test]
 fn modinfo_with_damaged_indexes() {
     let mut tally = Tally("modinfo with damaged indexes", 0);
-    let s = Scratch::new("indexes");
+    let s = Scratch::new("bad-input-indexes");
     let dir = indexed_tree(&s);
     let root = s.0.to_str().unwrap();
 
@@ -617,10 +588,8 @@ fn mkfifo(path: &Path) {
 fn running_as_root() -> bool {
     // The owner of a file we just made is our effective uid.
     use std::os::unix::fs::MetadataExt;
-    let p = std::env::temp_dir().join(format!("modkit-bad-input-uid-{}", std::process::id()));
-    fs::write(&p, b"").unwrap();
-    let uid = fs::metadata(&p).unwrap().uid();
-    let _ = fs::remove_file(&p);
+    let s = Scratch::new("bad-input-uid");
+    let uid = fs::metadata(s.write("mine", b"")).unwrap().uid();
     uid == 0
 }
 
@@ -648,15 +617,15 @@ fn depmod_on_damaged_trees() {
     let mut tally = Tally("depmod on damaged trees", 0);
 
     // A dependency cycle.
-    let s = Scratch::new("depmod-cycle");
-    let dir = s.module_dir();
+    let s = Scratch::new("bad-input-depmod-cycle");
+    let dir = module_dir(&s);
     s.write(
-        &format!("lib/modules/{VERSION}/x.ko"),
-        &module(&["x_sym"], &["y_sym"], "x"),
+        format!("lib/modules/{VERSION}/x.ko"),
+        module(&["x_sym"], &["y_sym"], "x"),
     );
     s.write(
-        &format!("lib/modules/{VERSION}/y.ko"),
-        &module(&["y_sym"], &["x_sym"], "y"),
+        format!("lib/modules/{VERSION}/y.ko"),
+        module(&["y_sym"], &["x_sym"], "y"),
     );
     let run = depmod(&s.0);
     assert_fails(
@@ -672,17 +641,17 @@ fn depmod_on_damaged_trees() {
     tally.add(1);
 
     // A damaged module among good ones: named, the rest indexed.
-    let s = Scratch::new("depmod-badmod");
-    let dir2 = s.module_dir();
+    let s = Scratch::new("bad-input-depmod-badmod");
+    let dir2 = module_dir(&s);
     s.write(
-        &format!("lib/modules/{VERSION}/good.ko"),
-        &module(&["g"], &[], "good"),
+        format!("lib/modules/{VERSION}/good.ko"),
+        module(&["g"], &[], "good"),
     );
     s.write(
-        &format!("lib/modules/{VERSION}/trunc.ko"),
+        format!("lib/modules/{VERSION}/trunc.ko"),
         &module(&["t"], &[], "trunc")[..100],
     );
-    s.write(&format!("lib/modules/{VERSION}/junk.ko"), b"junk");
+    s.write(format!("lib/modules/{VERSION}/junk.ko"), b"junk");
     let run = depmod(&s.0);
     assert_no_crash(&run);
     for name in ["trunc.ko", "junk.ko"] {
@@ -700,14 +669,11 @@ fn depmod_on_damaged_trees() {
     tally.add(2);
 
     // modules.order with a last line that misses its newline.
-    let s = Scratch::new("depmod-order");
-    let dir3 = s.module_dir();
+    let s = Scratch::new("bad-input-depmod-order");
+    let dir3 = module_dir(&s);
+    s.write(format!("lib/modules/{VERSION}/a.ko"), module(&[], &[], "a"));
     s.write(
-        &format!("lib/modules/{VERSION}/a.ko"),
-        &module(&[], &[], "a"),
-    );
-    s.write(
-        &format!("lib/modules/{VERSION}/modules.order"),
+        format!("lib/modules/{VERSION}/modules.order"),
         b"a.ko\nb.ko",
     );
     let run = depmod(&s.0);
@@ -717,26 +683,23 @@ fn depmod_on_damaged_trees() {
     tally.add(1);
 
     // A directory symlink loop inside the tree: the scan must end.
-    let s = Scratch::new("depmod-symloop");
+    let s = Scratch::new("bad-input-depmod-symloop");
     s.write(
-        &format!("lib/modules/{VERSION}/kernel/a.ko"),
-        &module(&[], &[], "a"),
+        format!("lib/modules/{VERSION}/kernel/a.ko"),
+        module(&[], &[], "a"),
     );
-    symlink(".", s.module_dir().join("kernel/loop")).unwrap();
-    symlink("self", s.module_dir().join("kernel/self")).unwrap();
+    symlink(".", module_dir(&s).join("kernel/loop")).unwrap();
+    symlink("self", module_dir(&s).join("kernel/self")).unwrap();
     let run = depmod(&s.0);
     assert_no_crash(&run);
     tally.add(2);
 
     // FIFOs in place of modules.order and modules.builtin, and of a module file.
-    let s = Scratch::new("depmod-fifo");
-    s.write(
-        &format!("lib/modules/{VERSION}/a.ko"),
-        &module(&[], &[], "a"),
-    );
-    mkfifo(&s.module_dir().join("modules.order"));
-    mkfifo(&s.module_dir().join("modules.builtin"));
-    mkfifo(&s.module_dir().join("fifo.ko"));
+    let s = Scratch::new("bad-input-depmod-fifo");
+    s.write(format!("lib/modules/{VERSION}/a.ko"), module(&[], &[], "a"));
+    mkfifo(&module_dir(&s).join("modules.order"));
+    mkfifo(&module_dir(&s).join("modules.builtin"));
+    mkfifo(&module_dir(&s).join("fifo.ko"));
     let run = depmod(&s.0);
     assert_no_crash(&run);
     for name in ["modules.order", "modules.builtin", "fifo.ko"] {
@@ -747,25 +710,22 @@ fn depmod_on_damaged_trees() {
         );
     }
     assert!(
-        s.module_dir().join("modules.dep.bin").exists(),
+        module_dir(&s).join("modules.dep.bin").exists(),
         "{}",
         run.stderr
     );
     tally.add(3);
 
     // A version whose directory does not exist.
-    let s = Scratch::new("depmod-missing");
+    let s = Scratch::new("bad-input-depmod-missing");
     let run = depmod(&s.0);
     assert_fails(&run, VERSION, "");
     tally.add(1);
 
     // An index that cannot be replaced: modules.dep.bin is a directory.
-    let s = Scratch::new("depmod-unwritable");
-    s.write(
-        &format!("lib/modules/{VERSION}/a.ko"),
-        &module(&[], &[], "a"),
-    );
-    fs::create_dir_all(s.module_dir().join("modules.dep.bin/sub")).unwrap();
+    let s = Scratch::new("bad-input-depmod-unwritable");
+    s.write(format!("lib/modules/{VERSION}/a.ko"), module(&[], &[], "a"));
+    fs::create_dir_all(module_dir(&s).join("modules.dep.bin/sub")).unwrap();
     let run = depmod(&s.0);
     assert_fails(&run, "modules.dep.bin", "");
     tally.add(1);
@@ -777,8 +737,8 @@ fn depmod_on_damaged_trees() {
 #[test]
 fn rmmod_and_lsmod_with_damaged_sysfs_and_proc() {
     let mut tally = Tally("rmmod and lsmod with damaged /sys/module and /proc", 0);
-    let s = Scratch::new("sysfs");
-    let sys = s.path("sys/module");
+    let s = Scratch::new("bad-input-sysfs");
+    let sys = s.join("sys/module");
     fs::create_dir_all(&sys).unwrap();
     // A module directory that is a symlink to itself, and holders that loop.
     symlink("looped", sys.join("looped")).unwrap();
@@ -786,7 +746,7 @@ fn rmmod_and_lsmod_with_damaged_sysfs_and_proc() {
     fs::write(sys.join("a/initstate"), "live\n").unwrap();
     fs::write(sys.join("a/refcnt"), "1\n").unwrap();
     symlink("../../a", sys.join("a/holders/a")).unwrap();
-    let proc = s.path("proc");
+    let proc = s.join("proc");
     fs::create_dir_all(&proc).unwrap();
     fs::write(proc.join("modules"), "a 16384 1 a, Live 0x0\n").unwrap();
     let env = [
@@ -821,19 +781,19 @@ fn rmmod_and_lsmod_with_damaged_sysfs_and_proc() {
 #[test]
 fn names_never_become_paths() {
     let mut tally = Tally("hostile names", 0);
-    let s = Scratch::new("names");
+    let s = Scratch::new("bad-input-names");
     let dir = indexed_tree(&s);
     let root = s.0.to_str().unwrap();
     // Decoys the names below would reach if they were joined to the module directory.
     s.write(
-        &format!("lib/modules/{VERSION}/../decoy.ko"),
-        &fixture("6.1/hello_api.ko"),
+        format!("lib/modules/{VERSION}/../decoy.ko"),
+        fixture("6.1/hello_api.ko"),
     );
     s.write(
-        &format!("lib/modules/{VERSION}/../decoy"),
-        &fixture("6.1/hello_api.ko"),
+        format!("lib/modules/{VERSION}/../decoy"),
+        fixture("6.1/hello_api.ko"),
     );
-    let cwd = s.path("deep/down/below");
+    let cwd = s.join("deep/down/below");
     fs::create_dir_all(&cwd).unwrap();
     for name in [
         "../decoy",
@@ -961,11 +921,11 @@ fn names_never_become_paths() {
     tally.add(1);
 
     // rmmod: names with '/' or '..' are module names the kernel does not have.
-    let sys = s.path("sys/module");
+    let sys = s.join("sys/module");
     fs::create_dir_all(&sys).unwrap();
-    fs::create_dir_all(s.path("proc")).unwrap();
-    fs::write(s.path("proc/modules"), "").unwrap();
-    let proc = s.path("proc");
+    fs::create_dir_all(s.join("proc")).unwrap();
+    fs::write(s.join("proc/modules"), "").unwrap();
+    let proc = s.join("proc");
     let env = [
         ("MODKIT_SYS_MODULE", sys.as_path()),
         ("MODKIT_PROC", proc.as_path()),
@@ -988,8 +948,8 @@ fn names_never_become_paths() {
 #[test]
 fn nothing_from_a_module_is_executed() {
     let mut tally = Tally("shell syntax in modules", 0);
-    let s = Scratch::new("noexec");
-    let marker = |n: u32| s.path(&format!("pwned{n}"));
+    let s = Scratch::new("bad-input-noexec");
+    let marker = |n: u32| s.join(format!("pwned{n}"));
     let records: Vec<String> = vec![
         "license=GPL".into(),
         "name=evil".into(),
@@ -1007,7 +967,7 @@ fn nothing_from_a_module_is_executed() {
     ];
     let records: Vec<&str> = records.iter().map(String::as_str).collect();
     let bytes = elf::build(&elf::Spec::x86_64().modinfo(&records));
-    let file = s.write(&format!("lib/modules/{VERSION}/extra/evil.ko"), &bytes);
+    let file = s.write(format!("lib/modules/{VERSION}/extra/evil.ko"), &bytes);
     let root = s.0.to_str().unwrap();
 
     let run = modkit(&["modinfo", file.to_str().unwrap()], &[], &s.0);
@@ -1018,7 +978,7 @@ fn nothing_from_a_module_is_executed() {
     );
     let run = depmod(&s.0);
     assert_no_crash(&run);
-    let aliases = fs::read_to_string(s.module_dir().join("modules.alias")).unwrap();
+    let aliases = fs::read_to_string(module_dir(&s).join("modules.alias")).unwrap();
     assert!(aliases.contains("alias $(touch"), "{aliases}");
     for key in [
         format!("$(touch {})", marker(1).display()),

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{Output, output};
-use modkit_testkit::{Missing, require};
+use modkit_testkit::{Missing, Scratch, require};
 
 /// `modkit ARGS...`, seeing `trees` (if any) as its /proc and /sys/module.
 fn modkit(args: &[&str], trees: Option<&Trees>) -> Output {
@@ -40,16 +40,14 @@ fn check(args: &[&str], trees: Option<&Trees>, stdout: &str, stderr: &str, code:
     assert_eq!(modkit(args, trees), expected, "modkit {args:?}");
 }
 
-/// Fake `/proc` and `/sys/module` trees in a scratch directory, removed when dropped.
-struct Trees(PathBuf);
+/// Fake `/proc` and `/sys/module` trees in a scratch directory.
+struct Trees(Scratch);
 
 impl Trees {
     fn new(name: &str) -> Trees {
-        let dir = std::env::temp_dir().join(format!("modkit-cli-{}-{name}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(dir.join("proc")).unwrap();
-        fs::create_dir_all(dir.join("sys/module")).unwrap();
-        fs::write(dir.join("proc/modules"), "").unwrap();
+        let dir = Scratch::new(&format!("cli-{name}"));
+        dir.mkdir("sys/module");
+        dir.write("proc/modules", "");
         Trees(dir)
     }
 
@@ -95,12 +93,6 @@ impl Trees {
             .loaded("hello_api", 12288, 1, &["hello_feature"])
             .loaded("snd_hda_codec_realtek", 196608, 1, &[])
             .loaded("snd_hda_codec", 200704, 2, &["snd_hda_codec_realtek"])
-    }
-}
-
-impl Drop for Trees {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
     }
 }
 
@@ -196,7 +188,7 @@ fn rmmod_of_a_path_that_names_no_module_says_so_like_kmod() {
     let trees = Trees::sample("rmmod-dir");
     // The base name of `DIR/` is empty: kmod 30 says so (then stops and exits 0; modkit
     // goes on with the other arguments and fails at the end).
-    let dir = format!("{}/", trees.0.display());
+    let dir = format!("{}/", trees.0.path().display());
     check(
         &["rmmod", &dir, "nope"],
         Some(&trees),

@@ -18,6 +18,7 @@ use std::process::Command;
 use common::{Output, output};
 
 use elf::{Spec, build};
+use modkit_testkit::Scratch;
 
 fn modkit_depmod(args: &[&str]) -> Output {
     output(
@@ -27,27 +28,23 @@ fn modkit_depmod(args: &[&str]) -> Output {
     )
 }
 
-/// A scratch root with `lib/modules/1.0`, removed when dropped.
-struct Root(PathBuf);
+/// A scratch root with `lib/modules/1.0`.
+struct Root(Scratch);
 
 impl Root {
     fn new(name: &str) -> Root {
-        let dir =
-            std::env::temp_dir().join(format!("modkit-cli-depmod-{}-{name}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(dir.join("lib/modules/1.0")).unwrap();
+        let dir = Scratch::new(&format!("cli-depmod-{name}"));
+        dir.mkdir("lib/modules/1.0");
         Root(dir)
     }
     fn path(&self) -> &str {
-        self.0.to_str().unwrap()
+        self.0.path().to_str().unwrap()
     }
     fn moddir(&self) -> PathBuf {
         self.0.join("lib/modules/1.0")
     }
     fn add(&self, rel: &str, bytes: &[u8]) {
-        let p = self.moddir().join(rel);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(p, bytes).unwrap();
+        self.0.write(Path::new("lib/modules/1.0").join(rel), bytes);
     }
     /// The files depmod wrote (everything at the top of the module directory).
     fn files(&self) -> BTreeMap<String, Vec<u8>> {
@@ -62,12 +59,6 @@ impl Root {
                 )
             })
             .collect()
-    }
-}
-
-impl Drop for Root {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
     }
 }
 
@@ -618,7 +609,7 @@ fn the_cache_lives_in_the_host_cache_directory_not_in_the_root() {
     let r = sample_root("cache-home");
     let scratch = Root::new("cache-home-dirs");
     let (xdg, home) = (scratch.0.join("xdg"), scratch.0.join("home"));
-    let before = list_tree(&r.0);
+    let before = list_tree(r.0.path());
 
     let out = depmod_cached(Some(&xdg), Some(&home), &["-b", r.path(), "1.0"]);
     assert_eq!(
@@ -629,7 +620,7 @@ fn the_cache_lives_in_the_host_cache_directory_not_in_the_root() {
             code: 0
         }
     );
-    let after = list_tree(&r.0);
+    let after = list_tree(r.0.path());
     assert!(after.is_superset(&before), "depmod removed files");
     let added: BTreeSet<String> = after.difference(&before).cloned().collect();
     assert_eq!(added, index_paths(), "only the index files are new in ROOT");
@@ -648,7 +639,7 @@ fn the_cache_lives_in_the_host_cache_directory_not_in_the_root() {
     );
     assert_eq!(out.code, 0);
     assert_eq!(r.files(), files);
-    assert_eq!(list_tree(&r.0), after);
+    assert_eq!(list_tree(r.0.path()), after);
 
     // Without XDG_CACHE_HOME: under $HOME/.cache; that cache is new, so everything is parsed.
     let out = depmod_cached(None, Some(&home), &["-b", r.path(), "-v", "1.0"]);
@@ -657,7 +648,7 @@ fn the_cache_lives_in_the_host_cache_directory_not_in_the_root() {
         out.stderr,
         format!("{}{}", missing_warnings(&r), counts_line(2, 0, &cache))
     );
-    assert_eq!(list_tree(&r.0), after);
+    assert_eq!(list_tree(r.0.path()), after);
     assert_eq!(r.files(), files);
 }
 
@@ -666,13 +657,13 @@ fn the_cache_lives_in_the_host_cache_directory_not_in_the_root() {
 fn a_cache_directory_inside_the_root_is_not_used() {
     let r = sample_root("cache-in-root");
     let xdg = r.0.join("xdg");
-    let before = list_tree(&r.0);
+    let before = list_tree(r.0.path());
     let out = depmod_cached(Some(&xdg), None, &["-b", r.path(), "1.0"]);
     assert_eq!(
         (out.stderr.as_str(), out.code),
         (missing_warnings(&r).as_str(), 0)
     );
-    let added: BTreeSet<String> = list_tree(&r.0).difference(&before).cloned().collect();
+    let added: BTreeSet<String> = list_tree(r.0.path()).difference(&before).cloned().collect();
     assert_eq!(added, index_paths());
     let out = depmod_cached(Some(&xdg), None, &["-b", r.path(), "-v", "1.0"]);
     let root = fs::canonicalize(&r.0).unwrap();
@@ -697,7 +688,7 @@ fn outdir_adds_nothing_to_the_source_tree() {
     let o = Root::new("cache-outdir-out");
     let scratch = Root::new("cache-outdir-dirs");
     let xdg = scratch.0.join("xdg");
-    let (src_before, out_before) = (list_tree(&r.0), list_tree(&o.0));
+    let (src_before, out_before) = (list_tree(r.0.path()), list_tree(o.0.path()));
     for verbose in [false, true] {
         let mut args = vec!["-b", r.path(), "-o", o.path(), "1.0"];
         if verbose {
@@ -705,8 +696,11 @@ fn outdir_adds_nothing_to_the_source_tree() {
         }
         let out = depmod_cached(Some(&xdg), None, &args);
         assert_eq!(out.code, 0, "{out:?}");
-        assert_eq!(list_tree(&r.0), src_before, "the source tree changed");
-        let added: BTreeSet<String> = list_tree(&o.0).difference(&out_before).cloned().collect();
+        assert_eq!(list_tree(r.0.path()), src_before, "the source tree changed");
+        let added: BTreeSet<String> = list_tree(o.0.path())
+            .difference(&out_before)
+            .cloned()
+            .collect();
         assert_eq!(added, index_paths());
     }
     // The second run (-v) took every module from the cache.
@@ -749,7 +743,7 @@ fn an_unusable_cache_is_mentioned_only_with_verbose() {
     let out = depmod_cached(Some(&blocked), None, &["-b", r.path(), "-v", "1.0"]);
     assert_eq!(out.code, 0);
     let cache_dir = blocked.join("modkit/depmod");
-    let cache = modkit_depgraph::CacheLocation::host_in(
+    let cache = modkit::depgraph::CacheLocation::host_in(
         &blocked.join("modkit"),
         &fs::canonicalize(r.moddir()).unwrap(),
         "1.0",

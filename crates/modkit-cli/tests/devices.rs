@@ -11,16 +11,12 @@ use common::{Output, output};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use modkit_testkit::Scratch;
+
 const VERSION: &str = "1.0-test";
 
 struct Root {
-    dir: PathBuf,
-}
-
-impl Drop for Root {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+    dir: Scratch,
 }
 
 fn sysfs() -> PathBuf {
@@ -31,18 +27,14 @@ impl Root {
     /// A root with the module directory, a modprobe.d file `config`, an empty
     /// `/sys/module` and a `/proc` with `cmdline`.
     fn new(name: &str, config: &str, cmdline: &str) -> Root {
-        let dir =
-            std::env::temp_dir().join(format!("modkit-devices-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let root = Root { dir };
-        let moddir = root.moddir();
-        modkit::fixtures::write_module_dir(&moddir);
-        std::fs::create_dir_all(root.dir.join("conf")).unwrap();
-        std::fs::write(root.dir.join("conf/test.conf"), config).unwrap();
-        std::fs::create_dir_all(root.dir.join("sys_module")).unwrap();
-        std::fs::create_dir_all(root.dir.join("proc")).unwrap();
-        std::fs::write(root.dir.join("proc/modules"), "").unwrap();
-        std::fs::write(root.dir.join("proc/cmdline"), cmdline).unwrap();
+        let root = Root {
+            dir: Scratch::new(&format!("devices-{name}")),
+        };
+        modkit::fixtures::write_module_dir(&root.moddir());
+        root.dir.write("conf/test.conf", config);
+        root.dir.mkdir("sys_module");
+        root.dir.write("proc/modules", "");
+        root.dir.write("proc/cmdline", cmdline);
         root
     }
 
@@ -57,7 +49,7 @@ impl Root {
             Command::new(env!("CARGO_BIN_EXE_modkit"))
                 .arg(tool)
                 .arg("-b")
-                .arg(&self.dir)
+                .arg(self.dir.path())
                 .args(["-k", VERSION, "-C"])
                 .arg(self.dir.join("conf"))
                 .arg("--sysfs")
@@ -66,7 +58,7 @@ impl Root {
                 .env("MODKIT_SYS_MODULE", self.dir.join("sys_module"))
                 .env("MODKIT_PROC", self.dir.join("proc")),
         );
-        let root = self.dir.display().to_string();
+        let root = self.dir.path().display().to_string();
         Output {
             stdout: out.stdout.replace(&root, "ROOT"),
             stderr: out.stderr.replace(&root, "ROOT"),
@@ -353,4 +345,27 @@ fn coldplug_reports_failures_and_exits_non_zero() {
     );
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
     assert!(!out.stdout.contains("loaded sd_mod"), "{}", out.stdout);
+}
+
+#[test]
+fn a_missing_module_directory_is_an_error_naming_it() {
+    let root = Root::new("no-moddir", "", "");
+    std::fs::remove_dir_all(root.moddir()).unwrap();
+    for (tool, args) in [
+        ("device-modules", &["block:254:0"][..]),
+        ("coldplug", &["--dry-run"][..]),
+    ] {
+        assert_eq!(
+            root.run(tool, args),
+            Output {
+                stdout: String::new(),
+                stderr: format!(
+                    "{tool}: ERROR: could not open module directory ROOT/lib/modules/{VERSION}: \
+                     No such file or directory\n"
+                ),
+                code: 1,
+            },
+            "{tool} {args:?}"
+        );
+    }
 }

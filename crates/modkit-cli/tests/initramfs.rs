@@ -9,16 +9,12 @@ use common::{Output, output};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use modkit_testkit::Scratch;
+
 const VERSION: &str = "1.0-test";
 
 struct Root {
-    dir: PathBuf,
-}
-
-impl Drop for Root {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+    dir: Scratch,
 }
 
 const CONFIG: &str = "\
@@ -31,10 +27,9 @@ install hello_api /bin/true
 
 impl Root {
     fn new(name: &str) -> Root {
-        let dir =
-            std::env::temp_dir().join(format!("modkit-initramfs-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let root = Root { dir };
+        let root = Root {
+            dir: Scratch::new(&format!("initramfs-{name}")),
+        };
         let moddir = root.moddir();
         std::fs::create_dir_all(moddir.join("extra")).unwrap();
         let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../kmods/fixtures/6.1");
@@ -56,8 +51,7 @@ impl Root {
             "ext4.file=ext4\0ext4.alias=fs-ext4\0",
         )
         .unwrap();
-        std::fs::create_dir_all(root.dir.join("etc/modprobe.d")).unwrap();
-        std::fs::write(root.dir.join("etc/modprobe.d/test.conf"), CONFIG).unwrap();
+        root.dir.write("etc/modprobe.d/test.conf", CONFIG);
         let depmod = root.modkit(&["depmod", "--no-cache", VERSION], &[]);
         assert_eq!(depmod.code, 0, "{depmod:?}");
         root
@@ -73,7 +67,7 @@ impl Root {
         command
             .arg(args[0])
             .arg("-b")
-            .arg(&self.dir)
+            .arg(self.dir.path())
             .args(&args[1..])
             .current_dir(&self.dir)
             .env_remove("SOURCE_DATE_EPOCH");
@@ -81,7 +75,7 @@ impl Root {
             command.env(key, value);
         }
         let out = output(&mut command);
-        let root = self.dir.display().to_string();
+        let root = self.dir.path().display().to_string();
         Output {
             stdout: out.stdout.replace(&root, "ROOT"),
             stderr: out.stderr.replace(&root, "ROOT"),
@@ -315,9 +309,9 @@ fn device_aliases_file_skips_blanks_and_comments() {
 fn host_takes_the_root_disk_and_filesystem_from_mountinfo() {
     // The fake QEMU guest of modkit-sysfs, with the stand-in module directory that goes with
     // it (its module files are not ELF: the warnings say so, and the image still holds them).
-    let dir = std::env::temp_dir().join(format!("modkit-initramfs-{}-host", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let root = Root { dir };
+    let root = Root {
+        dir: Scratch::new("initramfs-host"),
+    };
     modkit::fixtures::write_module_dir(&root.moddir());
     std::fs::write(
         root.dir.join("mountinfo"),
@@ -532,13 +526,13 @@ fn init_is_modkit_init_beside_the_program_or_the_file_given() {
         let mut command = Command::new(bin.join("modkit"));
         command
             .args(["initramfs", "-b"])
-            .arg(&root.dir)
+            .arg(root.dir.path())
             .args(["-k", VERSION, "--module", "hello_api"])
             .args(args)
             .current_dir(&root.dir)
             .env_remove("SOURCE_DATE_EPOCH");
         let out = output(&mut command);
-        let dir = root.dir.display().to_string();
+        let dir = root.dir.path().display().to_string();
         Output {
             stdout: out.stdout.replace(&dir, "ROOT"),
             stderr: out.stderr.replace(&dir, "ROOT"),

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{Output, module_syscalls_fail, output};
-use modkit_index::{IndexBuilder, Layout};
+use modkit::index::{IndexBuilder, Layout};
 use modkit_testkit::Scratch;
 
 fn fixtures() -> PathBuf {
@@ -33,8 +33,8 @@ struct Trees(Scratch);
 impl Trees {
     fn new(name: &str) -> Trees {
         let trees = Trees(Scratch::new(&format!("insmod-{name}")));
-        fs::create_dir_all(trees.root().join("sys/module")).unwrap();
-        fs::create_dir_all(trees.root().join("lib/modules")).unwrap();
+        trees.0.mkdir("sys/module");
+        trees.0.mkdir("lib/modules");
         trees.write("proc/modules", "");
         trees
     }
@@ -44,10 +44,7 @@ impl Trees {
     }
 
     fn write(&self, relative: &str, contents: impl AsRef<[u8]>) -> PathBuf {
-        let path = self.root().join(relative);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(&path, contents).unwrap();
-        path
+        self.0.write(relative, contents)
     }
 
     /// A copy of a sample module at `relative`.

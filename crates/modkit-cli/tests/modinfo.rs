@@ -6,7 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use modkit_index::{IndexBuilder, Layout};
+use modkit::index::{IndexBuilder, Layout};
+use modkit_testkit::Scratch;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -198,11 +199,8 @@ fn a_file_that_is_not_a_module_gets_a_clear_error() {
     assert_eq!(code, 1);
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("modkit-modinfo-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+fn scratch(name: &str) -> Scratch {
+    Scratch::new(&format!("modinfo-{name}"))
 }
 
 fn write_index(path: &Path, entries: &[(&str, &str, u32)]) {
@@ -215,8 +213,8 @@ fn write_index(path: &Path, entries: &[(&str, &str, u32)]) {
 
 /// A module directory `ROOT/lib/modules/1.0-test` with both sample modules in extra/, the
 /// indexes depmod would write for them, and one built-in module.
-fn fake_module_dir() -> PathBuf {
-    let root = scratch("lookup");
+fn fake_module_dir(name: &str) -> Scratch {
+    let root = scratch(name);
     let dir = root.join("lib/modules/1.0-test");
     std::fs::create_dir_all(dir.join("extra")).unwrap();
     for name in ["hello_api", "hello_feature"] {
@@ -256,8 +254,8 @@ fn fake_module_dir() -> PathBuf {
 
 #[test]
 fn lookups_by_name_alias_symbol_and_builtin() {
-    let root = fake_module_dir();
-    let base = root.to_str().unwrap();
+    let root = fake_module_dir("lookup");
+    let base = root.path().to_str().unwrap();
     let run = |name: &str| modinfo(&["-b", base, "-k", "1.0-test", "-F", "filename", name]);
     let moddir = format!("{base}/lib/modules/1.0-test");
 
@@ -312,7 +310,6 @@ fn lookups_by_name_alias_symbol_and_builtin() {
         "name:           ext4\nfilename:       (builtin)\nlicense:        GPL\ndescription:    Fourth Extended Filesystem\nalias:          fs-ext4\n"
     );
     assert_eq!((stderr.as_str(), code), ("", 0));
-    let _ = std::fs::remove_dir_all(root);
 }
 
 #[test]
@@ -321,7 +318,7 @@ fn a_file_named_only_an_extension_is_a_name_unless_given_as_a_path() {
     // `modinfo .ko` looks up a name and `modinfo ./.ko` reads the file.
     let root = scratch("dot-ko");
     std::fs::create_dir_all(root.join("lib/modules/1.0-test")).unwrap();
-    let base = root.to_str().unwrap();
+    let base = root.path().to_str().unwrap();
     let cwd = root.join("cwd");
     std::fs::create_dir_all(&cwd).unwrap();
     std::fs::copy(fixture("6.1/hello_api.ko"), cwd.join(".ko")).unwrap();
@@ -346,23 +343,26 @@ fn a_file_named_only_an_extension_is_a_name_unless_given_as_a_path() {
         )
     );
     assert_eq!(run("./.ko"), ("hello_api\n".into(), String::new(), 0));
-    let _ = std::fs::remove_dir_all(root);
 }
 
 #[test]
 fn a_corrupt_index_is_named_in_the_error() {
-    let root = fake_module_dir();
+    let root = fake_module_dir("corrupt-index");
     let dir = root.join("lib/modules/1.0-test");
     std::fs::write(dir.join("modules.dep.bin"), b"garbage, not an index").unwrap();
-    let (stdout, stderr, code) =
-        modinfo(&["-b", root.to_str().unwrap(), "-k", "1.0-test", "hello_api"]);
+    let (stdout, stderr, code) = modinfo(&[
+        "-b",
+        root.path().to_str().unwrap(),
+        "-k",
+        "1.0-test",
+        "hello_api",
+    ]);
     assert_eq!(stdout, "");
     assert!(
         stderr.contains("modules.dep.bin") && stderr.contains("magic"),
         "{stderr}"
     );
     assert_eq!(code, 1);
-    let _ = std::fs::remove_dir_all(root);
 }
 
 #[test]
@@ -387,4 +387,47 @@ fn a_module_without_modinfo_fails_like_kmod() {
         )
     );
     assert_eq!(code, 1);
+}
+
+#[test]
+fn a_missing_module_directory_is_named_for_each_name() {
+    // kmod 30 says only "Module hello_api not found."; modkit says why. Files are still
+    // described, and an argument that is a path gets kmod's words: the file is what is missing.
+    let root = scratch("no-moddir");
+    let base = root.path().to_str().unwrap();
+    let (stdout, stderr, code) = modinfo(&[
+        "-b",
+        base,
+        "-k",
+        "1.0-test",
+        "-F",
+        "depends",
+        "hello_api",
+        &fixture("6.1/hello_feature.ko"),
+        "/nonexistent/x.ko",
+    ]);
+    assert_eq!(stdout, "hello_api\n");
+    assert_eq!(
+        stderr,
+        format!(
+            "modinfo: ERROR: Module hello_api not found: could not open module directory \
+             {base}/lib/modules/1.0-test: No such file or directory\n\
+             modinfo: ERROR: Module /nonexistent/x.ko not found.\n"
+        )
+    );
+    assert_eq!(code, 1);
+
+    // A file where the directory should be.
+    root.write("lib/modules/2.0", "not a directory");
+    assert_eq!(
+        modinfo(&["-b", base, "-k", "2.0", "hello_api"]),
+        (
+            String::new(),
+            format!(
+                "modinfo: ERROR: Module hello_api not found: could not open module directory \
+                 {base}/lib/modules/2.0: Not a directory\n"
+            ),
+            1
+        )
+    );
 }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{Output, output};
+use modkit_testkit::Scratch;
 
 const VERSION: &str = "1.0-test";
 
@@ -22,16 +23,13 @@ fn fixture(rel: &str) -> PathBuf {
 /// A root with `lib/modules/1.0-test/extra/hello_{api,feature}.ko`, indexed by `modkit depmod`,
 /// and a config directory.
 struct Root {
-    dir: PathBuf,
+    dir: Scratch,
 }
 
 impl Root {
     fn new(name: &str, config: &str) -> Root {
-        let dir =
-            std::env::temp_dir().join(format!("modkit-modprobe-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let extra = dir.join("lib/modules").join(VERSION).join("extra");
-        std::fs::create_dir_all(&extra).unwrap();
+        let dir = Scratch::new(&format!("modprobe-{name}"));
+        let extra = dir.mkdir(format!("lib/modules/{VERSION}/extra"));
         for module in ["hello_api", "hello_feature"] {
             std::fs::copy(
                 fixture(&format!("6.1/{module}.ko")),
@@ -39,12 +37,11 @@ impl Root {
             )
             .unwrap();
         }
-        std::fs::create_dir_all(dir.join("conf")).unwrap();
-        std::fs::write(dir.join("conf/test.conf"), config).unwrap();
+        dir.write("conf/test.conf", config);
         let depmod = output(
             Command::new(env!("CARGO_BIN_EXE_modkit"))
                 .args(["depmod", "-b"])
-                .arg(&dir)
+                .arg(dir.path())
                 .arg(VERSION),
         );
         assert_eq!(depmod.code, 0, "depmod: {depmod:?}");
@@ -52,7 +49,7 @@ impl Root {
     }
 
     fn moddir(&self) -> String {
-        format!("{}/lib/modules/{VERSION}", self.dir.display())
+        format!("{}/lib/modules/{VERSION}", self.dir.path().display())
     }
 
     /// `modprobe -d ROOT -S 1.0-test -C ROOT/conf ARGS`, by `program` (ours or kmod's).
@@ -61,7 +58,7 @@ impl Root {
         command
             .args(&program[1..])
             .arg("-d")
-            .arg(&self.dir)
+            .arg(self.dir.path())
             .args(["-S", VERSION, "-C"])
             .arg(self.dir.join("conf"))
             .args(args)
@@ -71,12 +68,6 @@ impl Root {
 
     fn modkit(&self, args: &[&str]) -> Output {
         self.run(&[env!("CARGO_BIN_EXE_modkit"), "modprobe"], args)
-    }
-}
-
-impl Drop for Root {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -149,19 +140,16 @@ fn modprobe_prints_what_it_would_do() {
 
 #[test]
 fn modprobe_before_depmod_says_where_it_looked() {
-    let dir =
-        std::env::temp_dir().join(format!("modkit-modprobe-{}-unindexed", std::process::id()));
-    let moddir = dir.join("lib/modules").join(VERSION);
-    std::fs::create_dir_all(moddir.join("extra")).unwrap();
-    std::fs::copy(
-        fixture("6.1/hello_feature.ko"),
+    let dir = Scratch::new("modprobe-unindexed");
+    let moddir = dir.join(format!("lib/modules/{VERSION}"));
+    dir.write(
         moddir.join("extra/hello_feature.ko"),
-    )
-    .unwrap();
+        std::fs::read(fixture("6.1/hello_feature.ko")).unwrap(),
+    );
     let out = output(
         Command::new(env!("CARGO_BIN_EXE_modkit"))
             .args(["modprobe", "-d"])
-            .arg(&dir)
+            .arg(dir.path())
             .args(["-S", VERSION, "-C", "/dev/null", "hello_feature"]),
     );
     assert_eq!(out.stdout, "");
@@ -173,7 +161,6 @@ fn modprobe_before_depmod_says_where_it_looked() {
         )
     );
     assert_eq!(out.code, 1);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -189,6 +176,123 @@ fn same_output_as_kmod() {
         assert_eq!(
             root.modkit(&args),
             root.run(&[kmod], &args),
+            "modprobe {args:?}"
+        );
+    }
+}
+
+/// `modprobe -d ROOT -S 1.0-test -C ROOT/conf ARGS` by `program`, where ROOT has no module
+/// directory at all.
+fn without_module_dir(root: &Path, program: &[&str], args: &[&str]) -> Output {
+    output(
+        Command::new(program[0])
+            .args(&program[1..])
+            .arg("-d")
+            .arg(root)
+            .args(["-S", VERSION, "-C"])
+            .arg(root.join("conf"))
+            .args(args)
+            .env_remove("MODPROBE_OPTIONS"),
+    )
+}
+
+/// What modprobe prints with no module directory, as kmod 30 prints it: configured aliases
+/// and install commands still work, and a name not found is reported with the directory.
+fn missing_dir_cases(moddir: &str) -> Vec<(Vec<&'static str>, Output)> {
+    let failed = |stderr: String| Output {
+        stdout: String::new(),
+        stderr,
+        code: 1,
+    };
+    vec![
+        (
+            vec!["hello_feature"],
+            failed(format!(
+                "modprobe: FATAL: Module hello_feature not found in directory {moddir}\n"
+            )),
+        ),
+        (
+            vec!["-a", "nosuch", "other"],
+            failed(format!(
+                "modprobe: WARNING: Module nosuch not found in directory {moddir}\n\
+                 modprobe: WARNING: Module other not found in directory {moddir}\n"
+            )),
+        ),
+        (
+            vec!["-r", "hello_feature"],
+            failed("modprobe: FATAL: Module hello_feature not found.\n".to_owned()),
+        ),
+        (
+            vec!["-R", "my-feature"],
+            Output {
+                stdout: "hello_feature\n".to_owned(),
+                stderr: String::new(),
+                code: 0,
+            },
+        ),
+        (
+            vec!["fake-thing"],
+            Output {
+                stdout: String::new(),
+                stderr: String::new(),
+                code: 0,
+            },
+        ),
+    ]
+}
+
+const MISSING_DIR_CONFIG: &str = "install fake-thing /bin/true\nalias my-feature hello_feature\n";
+
+#[test]
+fn a_missing_module_directory_is_named_as_kmod_names_it() {
+    let root = Scratch::new("modprobe-no-moddir");
+    root.write("conf/test.conf", MISSING_DIR_CONFIG);
+    let moddir = root.join("lib/modules").join(VERSION);
+    let modkit = [env!("CARGO_BIN_EXE_modkit"), "modprobe"];
+    for (args, expected) in missing_dir_cases(&moddir.display().to_string()) {
+        assert_eq!(
+            without_module_dir(root.path(), &modkit, &args),
+            expected,
+            "modprobe {args:?}"
+        );
+    }
+    // -c needs no module directory: the configuration, then no index.
+    let shown = without_module_dir(root.path(), &modkit, &["-c"]);
+    assert!(
+        shown
+            .stdout
+            .starts_with("install fake_thing /bin/true\nalias my_feature hello_feature\n"),
+        "{shown:?}"
+    );
+    assert!(
+        shown
+            .stdout
+            .ends_with("\n# End of configuration files. Dumping indexes now:\n\n"),
+        "{shown:?}"
+    );
+    assert_eq!((shown.stderr.as_str(), shown.code), ("", 0));
+}
+
+#[test]
+fn a_missing_module_directory_same_output_as_kmod() {
+    let Some(kmod) = kmod_modprobe("a_missing_module_directory_same_output_as_kmod") else {
+        return;
+    };
+    let kmod = kmod.to_str().expect("kmod's path is UTF-8");
+    let root = Scratch::new("modprobe-no-moddir-kmod");
+    root.write("conf/test.conf", MISSING_DIR_CONFIG);
+    let moddir = root.join("lib/modules").join(VERSION);
+    let modkit = [env!("CARGO_BIN_EXE_modkit"), "modprobe"];
+    let mut args: Vec<Vec<&str>> = missing_dir_cases(&moddir.display().to_string())
+        .into_iter()
+        .map(|(args, _)| args)
+        .collect();
+    args.push(vec!["-c"]);
+    args.push(vec!["-q", "nosuch"]);
+    for args in args {
+        assert_eq!(
+            without_module_dir(root.path(), &modkit, &args),
+            without_module_dir(root.path(), &[kmod], &args),
             "modprobe {args:?}"
         );
     }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use modkit::coldplug::{self, Outcome};
 use modkit::syscalls::{LinuxKernel, ProcDir};
 use modkit::sysfs::Sysfs;
-use modkit::{CommandRunner, Context, Level, ProbeOptions, Reporter};
+use modkit::{CommandRunner, ConfigFiles, Context, Level, ProbeOptions, Reporter};
 use sys_mount::{Mount, MountFlags};
 
 use crate::blockdev::{self, BlockDevice};
@@ -245,7 +245,8 @@ pub fn open_modules(paths: &Paths, cmdline: &str) -> Result<Context, Failure> {
         present.sort();
         return Err(Failure::NoModules { release, present });
     }
-    let (ctx, warnings) = Context::open(dir, &[], Some(cmdline));
+    let (ctx, warnings) = Context::open(dir, &ConfigFiles::Default, Some(cmdline))
+        .map_err(|err| Failure::Setup(err.to_string()))?;
     for warning in warnings {
         crate::say(&format!("warning: {warning}"));
     }

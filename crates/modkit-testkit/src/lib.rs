@@ -277,6 +277,37 @@ impl Scratch {
     pub fn path(&self) -> &Path {
         &self.0
     }
+
+    /// `DIR/relative` (nothing is made).
+    pub fn join(&self, relative: impl AsRef<Path>) -> PathBuf {
+        self.0.join(relative)
+    }
+
+    /// Write `contents` to `DIR/relative`, making its parent directories; its path.
+    pub fn write(&self, relative: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.0.join(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .unwrap_or_else(|e| panic!("creating {}: {e}", parent.display()));
+        }
+        std::fs::write(&path, contents)
+            .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+        path
+    }
+
+    /// Make the directory `DIR/relative` and its parents; its path.
+    pub fn mkdir(&self, relative: impl AsRef<Path>) -> PathBuf {
+        let path = self.0.join(relative);
+        std::fs::create_dir_all(&path)
+            .unwrap_or_else(|e| panic!("creating {}: {e}", path.display()));
+        path
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
 }
 
 impl Drop for Scratch {

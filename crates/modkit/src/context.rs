@@ -60,6 +60,30 @@ impl ModuleRef {
     }
 }
 
+/// A module's soft dependencies, as [`Context::softdeps`] finds them.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct SoftDeps {
+    /// The `pre:` modules, to load before it.
+    pub pre: Vec<ModId>,
+    /// The `post:` modules, to load after it.
+    pub post: Vec<ModId>,
+    /// The names whose lookup failed, with why, in configuration order.
+    pub failed: Vec<(String, Error)>,
+}
+
+impl SoftDeps {
+    /// Report each failed name in kmod's words, as kmod does before going on without it.
+    pub fn report(&self, reporter: &mut dyn Reporter) {
+        for (dep, err) in &self.failed {
+            reporter.message(
+                Level::Error,
+                &format!("failed to lookup soft dependency '{dep}', continuing anyway. ({err})"),
+            );
+        }
+    }
+}
+
 /// What libkmod keeps per `struct kmod_module`.
 #[derive(Debug)]
 pub(crate) struct Entry {
@@ -109,6 +133,42 @@ pub fn module_dir(root: Option<&OsStr>, version: Option<&str>) -> PathBuf {
     PathBuf::from(dir)
 }
 
+/// Which modprobe.d files a [`Context`] reads (see [`Context::load_config`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigFiles {
+    /// No modprobe.d file at all (the module directory's `modules.softdep` and the kernel
+    /// command line, when given, still count).
+    None,
+    /// kmod's directories: `/etc/modprobe.d`, `/run/modprobe.d`, `/usr/local/lib/modprobe.d`,
+    /// `/lib/modprobe.d`.
+    #[default]
+    Default,
+    /// kmod's directories under a root (`ROOT/etc/modprobe.d`, ...): the configuration of
+    /// another system's tree, not the host's.
+    Under(PathBuf),
+    /// These files and directories instead of kmod's (modprobe's `-C`); none given means
+    /// kmod's directories, as with modprobe.
+    Paths(Vec<PathBuf>),
+}
+
+impl ConfigFiles {
+    /// The files and directories to read, or `None` for no configuration.
+    fn paths(&self) -> Option<Vec<PathBuf>> {
+        match self {
+            ConfigFiles::None => None,
+            ConfigFiles::Paths(paths) if !paths.is_empty() => Some(paths.clone()),
+            ConfigFiles::Default | ConfigFiles::Paths(_) => Some(ModprobeConfig::default_dirs()),
+            ConfigFiles::Under(root) => Some(
+                ModprobeConfig::default_dirs()
+                    .iter()
+                    .map(|dir| root.join(dir.strip_prefix("/").unwrap_or(dir)))
+                    .collect(),
+            ),
+        }
+    }
+}
+
 /// A module directory with its configuration and indexes: what libkmod's `kmod_ctx` holds.
 ///
 /// Indexes are opened on first use and kept, so a context serves any number of lookups with
@@ -142,21 +202,20 @@ impl Context {
         }
     }
 
-    /// The configuration modprobe uses: the modprobe.d files of `config_paths` (kmod's default
-    /// directories when empty), then the directory's `modules.softdep` (which depmod writes
-    /// from the modules' own `softdep=` records), then the kernel command line `cmdline`.
-    /// Returns the configuration and the warnings for bad lines.
+    /// The configuration modprobe uses: the modprobe.d files `files` chooses, then the
+    /// directory's `modules.softdep` (which depmod writes from the modules' own `softdep=`
+    /// records), then the kernel command line `cmdline`. Returns the configuration and the
+    /// warnings for bad lines. Nothing is checked about `dir`: a missing `modules.softdep` is
+    /// no configuration, as in kmod.
     pub fn load_config(
         dir: &Path,
-        config_paths: &[PathBuf],
+        files: &ConfigFiles,
         cmdline: Option<&str>,
     ) -> (ModprobeConfig, Vec<modkit_config::Warning>) {
-        let paths = if config_paths.is_empty() {
-            ModprobeConfig::default_dirs()
-        } else {
-            config_paths.to_vec()
+        let (mut config, mut warnings) = match files.paths() {
+            Some(paths) => ModprobeConfig::load(&paths, None),
+            None => (ModprobeConfig::default(), Vec::new()),
         };
-        let (mut config, mut warnings) = ModprobeConfig::load(&paths, None);
         let softdep = dir.join("modules.softdep");
         if let Ok(text) = std::fs::read_to_string(&softdep) {
             config.parse(&text, &softdep, &mut warnings);
@@ -167,15 +226,24 @@ impl Context {
         (config, warnings)
     }
 
-    /// A context over `dir` with the configuration [`Context::load_config`] reads; the
-    /// warnings are for the caller to show.
+    /// A context over the module directory `dir` with the configuration
+    /// [`Context::load_config`] reads; the warnings are for the caller to show.
+    ///
+    /// A `dir` that is missing, not a directory or cannot be read is an error
+    /// ([`Error::ModuleDir`]), not a directory where nothing is found. A caller that goes on
+    /// without it, as kmod's modprobe does (configured aliases and install commands need no
+    /// directory), builds its context with [`Context::new`] and [`Context::load_config`].
     pub fn open(
-        dir: PathBuf,
-        config_paths: &[PathBuf],
+        dir: impl Into<PathBuf>,
+        files: &ConfigFiles,
         cmdline: Option<&str>,
-    ) -> (Context, Vec<modkit_config::Warning>) {
-        let (config, warnings) = Context::load_config(&dir, config_paths, cmdline);
-        (Context::new(dir, config), warnings)
+    ) -> Result<(Context, Vec<modkit_config::Warning>), Error> {
+        let dir = dir.into();
+        if let Err(cause) = std::fs::read_dir(&dir) {
+            return Err(Error::ModuleDir { path: dir, cause });
+        }
+        let (config, warnings) = Context::load_config(&dir, files, cmdline);
+        Ok((Context::new(dir, config), warnings))
     }
 
     /// Honour only the first `softdep` line matching a module, exactly as kmod 30 does,
@@ -516,11 +584,12 @@ impl Context {
         self.entry(id).remove.clone().flatten()
     }
 
-    /// The module's soft dependencies (pre, post), each name looked up as
-    /// [`Context::lookup`] does. Every `softdep` line whose pattern matches the module counts,
-    /// in configuration order (kmod 30 takes only the first; that is the one difference).
-    /// A name that cannot be looked up is reported and skipped, as kmod does.
-    pub fn softdeps(&mut self, id: ModId, reporter: &mut dyn Reporter) -> (Vec<ModId>, Vec<ModId>) {
+    /// The module's soft dependencies, each name looked up as [`Context::lookup`] does.
+    /// Every `softdep` line whose pattern matches the module counts, in configuration order
+    /// (kmod 30 takes only the first; that is the one difference). A name whose lookup fails
+    /// is skipped and kept in [`SoftDeps::failed`], for the caller to report as kmod does
+    /// ([`SoftDeps::report`]).
+    pub fn softdeps(&mut self, id: ModId) -> SoftDeps {
         let name = self.entry(id).name.clone();
         let lines: Vec<(Vec<String>, Vec<String>)> = self
             .config
@@ -534,23 +603,19 @@ impl Context {
                 usize::MAX
             })
             .collect();
-        let (mut pre, mut post) = (Vec::new(), Vec::new());
+        let mut found = SoftDeps::default();
         for (pre_names, post_names) in lines {
-            for (names, out) in [(pre_names, &mut pre), (post_names, &mut post)] {
+            for (names, pre) in [(pre_names, true), (post_names, false)] {
                 for dep in names {
                     match self.lookup(&dep) {
-                        Ok(ids) => out.extend(ids),
-                        Err(err) => reporter.message(
-                            Level::Error,
-                            &format!(
-                                "failed to lookup soft dependency '{dep}', continuing anyway. ({err})"
-                            ),
-                        ),
+                        Ok(ids) if pre => found.pre.extend(ids),
+                        Ok(ids) => found.post.extend(ids),
+                        Err(err) => found.failed.push((dep, err)),
                     }
                 }
             }
         }
-        (pre, post)
+        found
     }
 
     /// The module's state in the kernel, as kmod's `kmod_module_get_initstate` works it out:
@@ -581,5 +646,102 @@ impl Context {
             ModuleRef::File { path, .. } => info::file_info(path),
             ModuleRef::Builtin { name } => info::builtin_info(self.dir(), name),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use modkit_testkit::Scratch;
+
+    use super::*;
+    use crate::Recorder;
+
+    #[test]
+    fn open_names_a_module_directory_that_is_missing_or_not_one() {
+        let scratch = Scratch::new("context-open");
+        let missing = scratch.join("lib/modules/1.0");
+        let file = scratch.write("lib/modules/2.0", "");
+        for (dir, why) in [
+            (&missing, "No such file or directory"),
+            (&file, "Not a directory"),
+        ] {
+            let err = Context::open(dir, &ConfigFiles::None, None).unwrap_err();
+            assert!(
+                matches!(&err, Error::ModuleDir { path, .. } if path == dir),
+                "{err:?}"
+            );
+            assert_eq!(
+                err.to_string(),
+                format!("could not open module directory {}: {why}", dir.display())
+            );
+        }
+        let dir = scratch.mkdir("lib/modules/3.0");
+        let (ctx, warnings) = Context::open(&dir, &ConfigFiles::None, None).unwrap();
+        assert_eq!((ctx.dir(), warnings.len()), (dir.as_path(), 0));
+    }
+
+    #[test]
+    fn configuration_none_under_a_root_or_given_paths() {
+        let scratch = Scratch::new("context-config");
+        let dir = scratch.mkdir("lib/modules/1.0");
+        scratch.write("etc/modprobe.d/a.conf", "options m x=1\nnonsense here\n");
+        scratch.write("given/b.conf", "options m y=2\n");
+        let options = |files: &ConfigFiles, cmdline: Option<&str>| {
+            let (mut ctx, warnings) = Context::open(&dir, files, cmdline).unwrap();
+            let id = ctx.module_from_name("m");
+            (ctx.options(id), warnings.len())
+        };
+        assert_eq!(options(&ConfigFiles::None, None), (String::new(), 0));
+        assert_eq!(
+            options(&ConfigFiles::None, Some("m.z=3")),
+            ("z=3".into(), 0)
+        );
+        assert_eq!(
+            options(&ConfigFiles::Under(scratch.path().into()), None),
+            ("x=1".into(), 1)
+        );
+        assert_eq!(
+            options(
+                &ConfigFiles::Paths(vec![scratch.join("given")]),
+                Some("m.z=3")
+            ),
+            ("y=2 z=3".into(), 0)
+        );
+    }
+
+    #[test]
+    fn softdeps_are_data_with_the_names_that_could_not_be_looked_up() {
+        let scratch = Scratch::new("context-softdeps");
+        let dir = scratch.mkdir("lib/modules/1.0");
+        // The module directory's own softdeps count with no configuration at all; a corrupt
+        // modules.dep.bin makes every lookup of a name fail.
+        scratch.write(
+            "lib/modules/1.0/modules.softdep",
+            "softdep m pre: n post: o\n",
+        );
+        scratch.write("lib/modules/1.0/modules.dep.bin", "corrupt");
+        let (mut ctx, _) = Context::open(&dir, &ConfigFiles::None, None).unwrap();
+        let id = ctx.module_from_name("m");
+        let softdeps = ctx.softdeps(id);
+        assert_eq!((softdeps.pre.len(), softdeps.post.len()), (0, 0));
+        let failed: Vec<&str> = softdeps.failed.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(failed, ["n", "o"]);
+        assert!(
+            matches!(softdeps.failed[0].1, Error::Index { .. }),
+            "{:?}",
+            softdeps.failed
+        );
+        let mut recorder = Recorder::default();
+        softdeps.report(&mut recorder);
+        let (level, text) = &recorder.messages[0];
+        assert_eq!(*level, Level::Error);
+        assert_eq!(
+            *text,
+            format!(
+                "failed to lookup soft dependency 'n', continuing anyway. ({})",
+                softdeps.failed[0].1
+            )
+        );
+        assert_eq!(recorder.messages.len(), 2);
     }
 }

@@ -238,11 +238,12 @@ pub fn closure(ctx: &mut Context, request: &Request) -> Result<Closure, Error> {
         for dep in ctx.dependencies(id)? {
             queue.push_back((dep, Reason::Dependency(name.clone())));
         }
-        let (pre, post) = ctx.softdeps(id, &mut recorder);
-        for dep in pre {
+        let softdeps = ctx.softdeps(id);
+        softdeps.report(&mut recorder);
+        for dep in softdeps.pre {
             queue.push_back((dep, Reason::SoftPre(name.clone())));
         }
-        for dep in post {
+        for dep in softdeps.post {
             queue.push_back((dep, Reason::SoftPost(name.clone())));
         }
         for dep in weak {

@@ -3,10 +3,13 @@
 //!
 //! The pieces are their own crates, re-exported here: [`elf`] (module files), [`index`] (kmod's
 //! `.bin` indexes), [`config`] (modprobe.d, the kernel command line), [`syscalls`] (the kernel,
-//! behind the [`Kernel`] trait). On top of them this crate has what `modprobe` does:
+//! behind the [`Kernel`] trait), [`depgraph`] (depmod: modules.dep and the indexes, written as
+//! kmod writes them), [`sysfs`] (devices and their modaliases), [`glob`] (kmod's patterns and
+//! name rules), [`cpio`] (initramfs archives). On top of them this crate has what `modprobe` does:
 //!
-//! - [`Context`]: a module directory (`ROOT/lib/modules/VERSION`), its configuration and its
-//!   indexes, opened lazily and once; [`Context::lookup`] resolves a name, alias or symbol in
+//! - [`Context`]: a module directory (`ROOT/lib/modules/VERSION`), its configuration
+//!   ([`ConfigFiles`]: kmod's, a root's, given files or none) and its indexes, opened lazily
+//!   and once ([`Context::open`] says when the directory is missing or unreadable); [`Context::lookup`] resolves a name, alias or symbol in
 //!   kmod's order (configured aliases, modules.dep, symbols, install/remove commands, alias
 //!   patterns, built-in modules, aliases of built-in modules).
 //! - [`probe`]: load a module with its dependencies, soft dependencies, options and install
@@ -56,6 +59,7 @@ use std::path::PathBuf;
 
 pub use modkit_config as config;
 pub use modkit_cpio as cpio;
+pub use modkit_depgraph as depgraph;
 pub use modkit_elf as elf;
 pub use modkit_glob as glob;
 pub use modkit_glob::name;
@@ -64,7 +68,7 @@ pub use modkit_syscalls as syscalls;
 pub use modkit_syscalls::Kernel;
 pub use modkit_sysfs as sysfs;
 
-pub use context::{Context, ModId, ModuleRef, module_dir};
+pub use context::{ConfigFiles, Context, ModId, ModuleRef, SoftDeps, module_dir};
 pub use info::{Info, builtin_info, file_info};
 pub use missing::{Exporter, MissingSymbols, missing_symbols};
 pub use probe::{Blacklist, ProbeOptions, ProbeOutcome, probe};
@@ -113,13 +117,23 @@ pub enum Error {
         /// The module file.
         path: PathBuf,
     },
+    /// The module directory is missing, is not a directory or cannot be read.
+    #[error("could not open module directory {}: {}", path.display(), syscalls::io_error_text(.cause))]
+    ModuleDir {
+        /// The module directory.
+        path: PathBuf,
+        /// Why.
+        cause: std::io::Error,
+    },
 }
 
 impl Error {
     /// The `strerror` text kmod would show for this error.
     pub fn errno_text(&self) -> String {
         match self {
-            Error::Io { cause, .. } => syscalls::Errno::from_io(cause).strerror(),
+            Error::Io { cause, .. } | Error::ModuleDir { cause, .. } => {
+                syscalls::Errno::from_io(cause).strerror()
+            }
             // kmod 30 fails on a module without .modinfo with ENOENT.
             Error::NoModinfo { .. } => syscalls::Errno(libc::ENOENT).strerror(),
             Error::Index { .. } | Error::Elf { .. } => syscalls::Errno(libc::ENOEXEC).strerror(),
@@ -131,6 +145,9 @@ impl Error {
     pub fn detail(&self) -> String {
         match self {
             Error::Io { path, .. } => format!("could not read {}", path.display()),
+            Error::ModuleDir { path, .. } => {
+                format!("could not open module directory {}", path.display())
+            }
             other => other.to_string(),
         }
     }
@@ -168,6 +185,13 @@ mod tests {
                     cause: modkit_elf::Error::MissingSection(".symtab"),
                 },
                 "/m/x.ko: module has no .symtab section",
+            ),
+            (
+                Error::ModuleDir {
+                    path: "/m".into(),
+                    cause: std::io::Error::from_raw_os_error(libc::ENOENT),
+                },
+                "could not open module directory /m: No such file or directory",
             ),
         ];
         for (err, message) in cases {

@@ -224,7 +224,9 @@ fn fill_softdep(
     list: &mut Vec<ModId>,
     reporter: &mut dyn Reporter,
 ) -> Result<(), crate::Error> {
-    let (pre, post) = ctx.softdeps(id, reporter);
+    let softdeps = ctx.softdeps(id);
+    softdeps.report(reporter);
+    let (pre, post) = (softdeps.pre, softdeps.post);
     for &m in &pre {
         probe_list(ctx, m, false, false, list, reporter)?;
     }

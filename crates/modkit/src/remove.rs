@@ -58,7 +58,9 @@ fn remove_module(
     let name = ctx.name(id).to_owned();
     let (mut pre, mut post, mut command) = (Vec::new(), Vec::new(), None);
     if !options.ignore_commands {
-        (pre, post) = ctx.softdeps(id, reporter);
+        let softdeps = ctx.softdeps(id);
+        softdeps.report(reporter);
+        (pre, post) = (softdeps.pre, softdeps.post);
         command = ctx.remove_command(id);
     }
 

@@ -33,19 +33,32 @@ pub trait CommandRunner {
 }
 
 /// Runs commands as kmod does with `system(3)`: `/bin/sh -c COMMAND`, with `MODPROBE_MODULE`
-/// set to the module's name.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct ShellRunner;
+/// set to the module's name and, when given, the `MODPROBE_OPTIONS` a modprobe run by the
+/// command inherits.
+#[derive(Debug, Default, Clone)]
+pub struct ShellRunner {
+    modprobe_options: Option<String>,
+}
+
+impl ShellRunner {
+    /// A runner whose commands get `MODPROBE_OPTIONS=options` (none: the variable is left as
+    /// the process has it).
+    pub fn with_modprobe_options(options: Option<String>) -> ShellRunner {
+        ShellRunner {
+            modprobe_options: options,
+        }
+    }
+}
 
 impl CommandRunner for ShellRunner {
     fn run(&mut self, command: &str, module: &str) -> std::io::Result<i32> {
-        let status = Command::new("/bin/sh")
-            .arg("-c")
-            .arg(command)
-            .env("MODPROBE_MODULE", module)
-            .status()?;
+        let mut shell = Command::new("/bin/sh");
+        shell.arg("-c").arg(command).env("MODPROBE_MODULE", module);
+        if let Some(options) = &self.modprobe_options {
+            shell.env("MODPROBE_OPTIONS", options);
+        }
         // system(3) and WEXITSTATUS: a shell killed by a signal reads as status 0.
-        Ok(status.code().unwrap_or(0))
+        Ok(shell.status()?.code().unwrap_or(0))
     }
 }
 

@@ -92,7 +92,9 @@ impl Tree {
 
     fn context(&self) -> modkit::Context {
         let dir = self.root().join("lib/modules").join(&self.version);
-        let (ctx, warnings) = modkit::Context::open(dir, &[self.conf()], None);
+        let (ctx, warnings) =
+            modkit::Context::open(dir, &modkit::ConfigFiles::Paths(vec![self.conf()]), None)
+                .expect("the module directory opens");
         assert!(warnings.is_empty(), "{warnings:?}");
         ctx
     }

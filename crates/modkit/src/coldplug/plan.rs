@@ -178,7 +178,9 @@ impl Planner<'_> {
                 deps.extend(self.step(dep)?);
             }
         }
-        let (pre, post) = self.ctx.softdeps(id, &mut *self.reporter);
+        let softdeps = self.ctx.softdeps(id);
+        softdeps.report(&mut *self.reporter);
+        let (pre, post) = (softdeps.pre, softdeps.post);
         for soft in pre {
             soft_deps.extend(self.step(soft)?);
         }
