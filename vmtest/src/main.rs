@@ -2,23 +2,9 @@
 //! named on the kernel command line with modkit's real tools, prints one machine-readable line per
 //! event on the console and powers the VM off.
 //!
-//! Console protocol (parsed by `xtask/src/vmtest/report.rs`; keep the two in step). Every line
-//! starts with `MODKIT-VMTEST ` and is one of:
-//!
-//! ```text
-//! plan NAME NAME ...          the scenarios this boot will run, in order
-//! begin NAME                  a scenario starts
-//! log NAME TEXT               one transcript line of that scenario (escaped, see `escape`)
-//! end NAME pass|fail          a scenario's result
-//! error TEXT                  the harness itself failed (e.g. a panic in this program)
-//! verdict pass|fail           the last line: all scenarios passed, or not
-//! ```
-//!
-//! Kernel command line: `vmtest.scenarios=a,b,c`, `vmtest.release=RELEASE` (what `uname -r`
-//! must say) and `vmtest.modext=ko|ko.xz` (which files of `/kmods` go into
-//! `/lib/modules/RELEASE/extra`, as the distribution ships them for that kernel). Some boots also
-//! carry kernel arguments for modprobe (`hello_api.greeting=...`, `modprobe.blacklist=...`); the
-//! scenarios that need them check that they are there.
+//! What the host and the guest share (the scenario names and their kernel arguments, the
+//! command-line keys, the console protocol, the initramfs layout) is this crate's library
+//! (`src/lib.rs`), which xtask uses too.
 
 #![deny(unsafe_code)] // Two exceptions: reboot(2) in `power_off`, delete_module(2) in scenarios.rs.
 
@@ -30,16 +16,15 @@ use std::panic::AssertUnwindSafe;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-
-/// The prefix of every protocol line.
-pub const PREFIX: &str = "MODKIT-VMTEST";
+use vmtest::cmdline;
+use vmtest::protocol::Message;
 
 fn main() {
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(run));
     let passed = match outcome {
         Ok(Ok(passed)) => passed,
         Ok(Err(err)) => {
-            emit(&format!("error {}", escape(&format!("{err:#}"))));
+            emit(Message::Error(format!("{err:#}")));
             false
         }
         Err(panic) => {
@@ -48,14 +33,11 @@ fn main() {
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic payload".into());
-            emit(&format!(
-                "error {}",
-                escape(&format!("vmtest-init panicked: {message}"))
-            ));
+            emit(Message::Error(format!("vmtest-init panicked: {message}")));
             false
         }
     };
-    emit(&format!("verdict {}", if passed { "pass" } else { "fail" }));
+    emit(Message::Verdict(passed));
     power_off();
 }
 
@@ -63,31 +45,25 @@ fn main() {
 fn run() -> Result<bool> {
     mount_pseudo_filesystems()?;
     let cmdline = std::fs::read_to_string("/proc/cmdline").context("reading /proc/cmdline")?;
-    let names: Vec<String> = cmdline_value(&cmdline, "vmtest.scenarios")
-        .map(|list| {
-            list.split(',')
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
+    let names = cmdline::scenarios(&cmdline);
     anyhow::ensure!(
         !names.is_empty(),
-        "no vmtest.scenarios=... on the kernel command line: {cmdline:?}"
+        "no {}=... on the kernel command line: {cmdline:?}",
+        cmdline::SCENARIOS
     );
     let env = scenarios::Env {
-        release: cmdline_value(&cmdline, "vmtest.release").map(str::to_string),
-        module_ext: cmdline_value(&cmdline, "vmtest.modext")
+        release: cmdline::value(&cmdline, cmdline::RELEASE).map(str::to_string),
+        module_ext: cmdline::value(&cmdline, cmdline::MODULE_EXT)
             .unwrap_or("ko")
             .to_string(),
         cmdline: cmdline.trim_end().to_string(),
     };
 
-    emit(&format!("plan {}", names.join(" ")));
+    emit(Message::Plan(names.iter().map(|s| s.to_string()).collect()));
     let mut kmsg = kmsg::Kmsg::open().context("opening /dev/kmsg")?;
     let mut all_passed = true;
-    for name in &names {
-        emit(&format!("begin {name}"));
+    for &name in &names {
+        emit(Message::Begin(name.to_string()));
         let passed = match scenarios::find(name) {
             Some(scenario) => {
                 let mut ctx = scenarios::Ctx::new(name, &mut kmsg, &env);
@@ -96,18 +72,18 @@ fn run() -> Result<bool> {
                 ctx.passed()
             }
             None => {
-                emit(&format!(
-                    "log {name} {}",
-                    escape("FAIL: no such scenario in vmtest-init")
-                ));
+                emit(Message::Log {
+                    scenario: name.to_string(),
+                    text: "FAIL: no such scenario in vmtest-init".into(),
+                });
                 false
             }
         };
         all_passed &= passed;
-        emit(&format!(
-            "end {name} {}",
-            if passed { "pass" } else { "fail" }
-        ));
+        emit(Message::End {
+            scenario: name.to_string(),
+            passed,
+        });
     }
     Ok(all_passed)
 }
@@ -129,31 +105,11 @@ fn mount_pseudo_filesystems() -> Result<()> {
     Ok(())
 }
 
-/// The value of `key=value` on a kernel command line (no quoting needed for our keys).
-fn cmdline_value<'a>(cmdline: &'a str, key: &str) -> Option<&'a str> {
-    cmdline
-        .split_whitespace()
-        .find_map(|word| word.strip_prefix(key)?.strip_prefix('='))
-}
-
 /// Prints one protocol line; a single `write` so kernel messages cannot split it.
-pub fn emit(line: &str) {
+pub fn emit(message: Message) {
     let mut out = std::io::stdout().lock();
-    let _ = out.write_all(format!("{PREFIX} {line}\n").as_bytes());
+    let _ = out.write_all(format!("{}\n", message.line()).as_bytes());
     let _ = out.flush();
-}
-
-/// Makes `text` one printable line: `\` becomes `\\`, other control and non-ASCII bytes `\xNN`.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        match byte {
-            b'\\' => out.push_str("\\\\"),
-            0x20..=0x7e => out.push(byte as char),
-            _ => out.push_str(&format!("\\x{byte:02x}")),
-        }
-    }
-    out
 }
 
 /// Ends the VM; as PID 1 we must never return (the kernel would panic).
@@ -164,33 +120,8 @@ fn power_off() -> ! {
         libc::sync();
         libc::reboot(libc::RB_POWER_OFF);
     }
-    emit("error reboot(RB_POWER_OFF) failed; exiting, which panics the kernel");
+    emit(Message::Error(
+        "reboot(RB_POWER_OFF) failed; exiting, which panics the kernel".into(),
+    ));
     std::process::exit(1)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cmdline_values() {
-        let line =
-            "console=ttyS0 quiet vmtest.scenarios=insmod,params vmtest.release=6.1.0-56-amd64\n";
-        assert_eq!(
-            cmdline_value(line, "vmtest.scenarios"),
-            Some("insmod,params")
-        );
-        assert_eq!(
-            cmdline_value(line, "vmtest.release"),
-            Some("6.1.0-56-amd64")
-        );
-        assert_eq!(cmdline_value(line, "vmtest"), None);
-        assert_eq!(cmdline_value(line, "missing"), None);
-    }
-
-    #[test]
-    fn escaping() {
-        assert_eq!(escape("plain text: ok"), "plain text: ok");
-        assert_eq!(escape("a\\b\tc\nd\u{e9}"), "a\\\\b\\x09c\\x0ad\\xc3\\xa9");
-    }
 }

@@ -1,12 +1,16 @@
 //! The end-to-end scenarios: each runs modkit's tools as a user would (`/sbin/insmod ...`) and
-//! checks their exit status, output and the kernel log. Add one by writing a function and listing
-//! it in `SCENARIOS` (and in `xtask/src/vmtest.rs` so the host knows its name).
+//! checks their exit status, output and the kernel log. Add one by writing a function, listing
+//! it in `FUNCTIONS` and naming it in the library's `vmtest::SCENARIOS` (with the kernel
+//! arguments it needs), which the host reads too.
 
 use std::fmt::Display;
 use std::process::{Command, Stdio};
 
+use vmtest::protocol::Message;
+use vmtest::{MODKIT, SAMPLE_MODULES, TOOLS};
+
+use crate::emit;
 use crate::kmsg::Kmsg;
-use crate::{emit, escape};
 
 mod coldplug;
 mod modprobe;
@@ -14,8 +18,9 @@ mod modprobe;
 /// A scenario: runs its steps through the context, which records pass/fail.
 pub type Scenario = fn(&mut Ctx<'_>);
 
-/// Every scenario by name. `selftest-*` break on purpose: they prove the host notices.
-const SCENARIOS: &[(&str, Scenario)] = &[
+/// The function of every scenario of `vmtest::SCENARIOS` and `vmtest::SELFTESTS` (which break
+/// on purpose: they prove the host notices).
+const FUNCTIONS: &[(&str, Scenario)] = &[
     ("boot", boot),
     ("insmod", insmod),
     ("in-use", in_use),
@@ -32,11 +37,8 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("selftest-exit", selftest_exit),
 ];
 
-/// The modules the scenarios load, in unload order; the harness removes leftovers after each.
-const SAMPLE_MODULES: &[&str] = &["hello_feature", "hello_api"];
-
 pub fn find(name: &str) -> Option<Scenario> {
-    SCENARIOS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
+    FUNCTIONS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
 }
 
 /// What the host told the guest on the kernel command line.
@@ -104,7 +106,10 @@ impl<'a> Ctx<'a> {
     }
 
     pub fn log(&self, text: impl Display) {
-        emit(&format!("log {} {}", self.name, escape(&text.to_string())));
+        emit(Message::Log {
+            scenario: self.name.to_string(),
+            text: text.to_string(),
+        });
     }
 
     /// Runs `argv` with an empty environment (but `PATH`), capturing everything.
@@ -238,8 +243,9 @@ impl<'a> Ctx<'a> {
         )
     }
 
-    /// Removes sample modules a failed scenario left behind, with the syscall rather than our
-    /// rmmod (which may be what failed), so the next scenario starts clean.
+    /// Removes the sample modules (`SAMPLE_MODULES`, in unload order) a failed scenario left
+    /// behind, with the syscall rather than our rmmod (which may be what failed), so the next
+    /// scenario starts clean.
     pub fn cleanup(&mut self) {
         let loaded = loaded_modules();
         for module in SAMPLE_MODULES
@@ -299,9 +305,9 @@ fn kernel_release() -> String {
     modkit_syscalls::kernel_release().unwrap_or_default()
 }
 
+/// The sample modules, uncompressed, in `vmtest::KMODS_DIR`.
 const HELLO_API: &str = "/kmods/hello_api.ko";
 const HELLO_FEATURE: &str = "/kmods/hello_feature.ko";
-const TOOLS: &[&str] = &["insmod", "rmmod", "lsmod", "modinfo", "modprobe", "depmod"];
 
 /// The booted kernel is the one the host meant, and the static tools run in it.
 fn boot(ctx: &mut Ctx<'_>) {
@@ -317,7 +323,7 @@ fn boot(ctx: &mut Ctx<'_>) {
             ctx.check(false, "vmtest.release=... is on the kernel command line");
         }
     }
-    let out = ctx.run(&["/bin/modkit", "--version"]);
+    let out = ctx.run(&[MODKIT, "--version"]);
     ctx.expect_success(&out);
     ctx.check(
         out.stdout.starts_with("modkit "),
@@ -328,10 +334,7 @@ fn boot(ctx: &mut Ctx<'_>) {
         let target = std::fs::read_link(&path)
             .map(|t| t.display().to_string())
             .unwrap_or_default();
-        ctx.check(
-            target == "/bin/modkit",
-            format!("{path} links to /bin/modkit"),
-        );
+        ctx.check(target == MODKIT, format!("{path} links to {MODKIT}"));
     }
 }
 
@@ -470,11 +473,9 @@ fn params(ctx: &mut Ctx<'_>) {
     let out = ctx.run(&["/sbin/insmod", HELLO_API, "greeting=Hi-from-modkit"]);
     ctx.expect_success(&out);
     ctx.expect_kmsg(&out, "[hello_api] Hi-from-modkit");
-    let path = "/sys/module/hello_api/parameters/greeting";
-    let value = read_trimmed(path);
-    ctx.check(
-        value == "Hi-from-modkit",
-        format!("{path} reads {value:?}, want \"Hi-from-modkit\""),
+    ctx.expect_file(
+        "/sys/module/hello_api/parameters/greeting",
+        "Hi-from-modkit",
     );
     let out = ctx.run(&["/sbin/rmmod", "hello_api"]);
     ctx.expect_success(&out);
@@ -483,7 +484,7 @@ fn params(ctx: &mut Ctx<'_>) {
 
 /// Always fails: the host must report it.
 fn selftest_fail(ctx: &mut Ctx<'_>) {
-    let out = ctx.run(&["/bin/modkit", "--version"]);
+    let out = ctx.run(&[MODKIT, "--version"]);
     ctx.expect_success(&out);
     ctx.check(false, "selftest-fail fails on purpose");
 }
@@ -507,4 +508,34 @@ fn selftest_hang(ctx: &mut Ctx<'_>) {
 fn selftest_exit(ctx: &mut Ctx<'_>) {
     ctx.log("  exiting from /init");
     std::process::exit(3);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The guest has a function for every scenario the host may ask for, and no other.
+    #[test]
+    fn every_scenario_has_its_function() {
+        let known: Vec<&str> = vmtest::SCENARIOS
+            .iter()
+            .chain(vmtest::SELFTESTS)
+            .map(|s| s.name)
+            .collect();
+        for name in &known {
+            assert!(find(name).is_some(), "no function for {name}");
+        }
+        for (name, _) in FUNCTIONS {
+            assert!(known.contains(name), "{name} is not in vmtest::SCENARIOS");
+        }
+        assert_eq!(FUNCTIONS.len(), known.len());
+    }
+
+    #[test]
+    fn sample_module_paths() {
+        for (path, name) in [(HELLO_API, "hello_api"), (HELLO_FEATURE, "hello_feature")] {
+            assert_eq!(path, format!("{}/{name}.ko", vmtest::KMODS_DIR));
+            assert!(SAMPLE_MODULES.contains(&name));
+        }
+    }
 }

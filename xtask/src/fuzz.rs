@@ -185,13 +185,7 @@ struct Outcome {
 }
 
 fn ensure_cargo_fuzz(sh: &Shell) -> Result<()> {
-    if cmd!(sh, "cargo fuzz --version")
-        .quiet()
-        .ignore_stdout()
-        .ignore_stderr()
-        .run()
-        .is_ok()
-    {
+    if crate::tools::runs(cmd!(sh, "cargo fuzz --version")) {
         return Ok(());
     }
     println!("fuzz: installing cargo-fuzz");
@@ -507,39 +501,13 @@ fn seeds_depgraph_inputs(root: &Path) -> Result<Seeds> {
     ])
 }
 
-/// A cache file body (the target appends the checksum) with one entry of every kind.
+/// A cache file's entries section without its checksum (the target appends it), one entry of
+/// every kind, written by modkit-depgraph's own writer in its current format.
 fn seeds_depgraph_cache(_: &Path) -> Result<Seeds> {
-    let mut b = b"MODKITDC".to_vec();
-    b.extend_from_slice(&1u32.to_le_bytes());
-    b.extend_from_slice(&1u64.to_le_bytes());
-    let put_str = |b: &mut Vec<u8>, s: &[u8]| {
-        b.extend_from_slice(&(s.len() as u64).to_le_bytes());
-        b.extend_from_slice(s);
-    };
-    put_str(&mut b, b"kernel/a.ko");
-    for v in [1u64, 2, 3] {
-        b.extend_from_slice(&v.to_le_bytes());
-    }
-    b.extend_from_slice(&4i128.to_le_bytes());
-    put_str(&mut b, b"sym_a sym_b alias_x");
-    let span = |b: &mut Vec<u8>, s: u32, e: u32| {
-        b.extend_from_slice(&s.to_le_bytes());
-        b.extend_from_slice(&e.to_le_bytes());
-    };
-    b.extend_from_slice(&1u64.to_le_bytes()); // exports
-    span(&mut b, 0, 5);
-    b.extend_from_slice(&0x1234u64.to_le_bytes());
-    b.extend_from_slice(&1u64.to_le_bytes()); // imports
-    span(&mut b, 6, 11);
-    b.extend_from_slice(&0u64.to_le_bytes());
-    b.push(1);
-    for _ in 0..3 {
-        b.extend_from_slice(&1u64.to_le_bytes()); // aliases, softdeps, weakdeps
-        span(&mut b, 12, 19);
-    }
-    b.push(1);
-    put_str(&mut b, b"error text");
-    Ok(vec![("one-entry".to_owned(), b)])
+    Ok(vec![(
+        "one-entry".to_owned(),
+        modkit_depgraph::fuzzing::cache_seed(),
+    )])
 }
 
 /// The sysfs crate's uevent files and its pci.ids sample.
@@ -577,6 +545,18 @@ mod tests {
                 executions: 2048,
                 seconds: None
             }
+        );
+    }
+
+    /// The seed is a valid cache of the current format: with its checksum appended it parses,
+    /// to its one entry.
+    #[test]
+    fn depgraph_cache_seed_parses() {
+        let seeds = seeds_depgraph_cache(Path::new("/nonexistent")).unwrap();
+        assert_eq!(seeds.len(), 1);
+        assert_eq!(
+            modkit_depgraph::fuzzing::cache_entry_count(&seeds[0].1),
+            Ok(1)
         );
     }
 }

@@ -28,6 +28,7 @@ use anyhow::{Context, Result, bail, ensure};
 use xshell::{Shell, cmd};
 
 use crate::kernels::{self, Series};
+use crate::tools::{DEPMOD_OUTPUTS as OUTPUTS, Kmod, median};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -44,22 +45,6 @@ pub struct Args {
     #[arg(long)]
     keep: bool,
 }
-
-/// The files depmod writes (kmod 30's set plus modules.weakdep, which the default
-/// pre-order flavour writes).
-pub(crate) const OUTPUTS: &[&str] = &[
-    "modules.dep",
-    "modules.dep.bin",
-    "modules.alias",
-    "modules.alias.bin",
-    "modules.softdep",
-    "modules.symbols",
-    "modules.symbols.bin",
-    "modules.builtin.bin",
-    "modules.builtin.alias.bin",
-    "modules.devname",
-    "modules.weakdep",
-];
 
 /// The module present in the old tree and removed for the new one: a leaf with aliases.
 const EXTRA_MODULE: &str = "kernel/drivers/net/dummy.ko";
@@ -79,10 +64,7 @@ pub fn run(args: Args) -> Result<()> {
     let sh = Shell::new()?;
     let started = Instant::now();
     let modkit = crate::tools::build_modkit(&sh, "killtest")?;
-    let kmod = Kmod {
-        depmod: crate::tools::kmod_tool("depmod")?,
-        modprobe: crate::tools::kmod_tool("modprobe")?,
-    };
+    let kmod = Kmod::find()?;
     let depmod = &kmod.depmod;
     cmd!(sh, "{depmod} -V")
         .quiet()
@@ -114,13 +96,6 @@ pub fn run(args: Args) -> Result<()> {
         checks.as_secs_f64()
     );
     Ok(())
-}
-
-/// kmod's tools, as [`crate::tools::kmod_tool`] finds them (never from `PATH`, where modkit's
-/// links may be).
-struct Kmod {
-    depmod: PathBuf,
-    modprobe: PathBuf,
 }
 
 /// A set of index files: each output's bytes, `None` when it is absent.
@@ -445,11 +420,6 @@ struct Trial {
     phase: Phase,
 }
 
-fn median(samples: &mut [Duration]) -> Duration {
-    samples.sort_unstable();
-    samples[samples.len() / 2]
-}
-
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
@@ -554,10 +524,12 @@ fn trials(
          the writing cannot be aimed at",
         POLL.as_micros()
     );
-    let run_time = median(&mut warm);
-    let first = median(&mut first);
+    // Sorted: the report shows the fastest and the slowest.
+    warm.sort_unstable();
+    let run_time = median(warm.clone());
+    let first = median(first);
     // Per run: the runs' start times vary by more than the writing lasts.
-    let writing_time = median(&mut writing).max(POLL);
+    let writing_time = median(writing).max(POLL);
     println!(
         "killtest: calibration: {} modules; a complete run takes {:.0} ms cold, {:.0} ms with \
          its cache (median of {CALIBRATION_RUNS}, {:.0}-{:.0} ms); it starts writing at {:.1} ms \

@@ -330,24 +330,15 @@ fn sign(sh: &Shell, kernel: &KernelTree, ko: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Asks the installed kmod whether the fixtures say what the tests expect of them.
+/// Asks the installed kmod (its `modinfo`, as [`crate::tools::Kmod`] finds it) whether the
+/// fixtures say what the tests expect of them.
 fn check_fixtures(sh: &Shell, dir: &Path) -> Result<()> {
-    let Some(modinfo) = ["modinfo", "/usr/sbin/modinfo", "/sbin/modinfo"]
-        .into_iter()
-        .find(|m| {
-            cmd!(sh, "{m} --version")
-                .quiet()
-                .ignore_stdout()
-                .ignore_stderr()
-                .run()
-                .is_ok()
-        })
-    else {
-        eprintln!(
-            "note: kmod's modinfo is not installed; fixtures in {} not checked",
-            dir.display()
-        );
-        return Ok(());
+    let modinfo = match crate::tools::Kmod::find() {
+        Ok(kmod) => kmod.modinfo,
+        Err(err) => {
+            eprintln!("note: fixtures in {} not checked: {err:#}", dir.display());
+            return Ok(());
+        }
     };
     let feature = dir.join("hello_feature.ko");
     let depends = cmd!(sh, "{modinfo} -F depends {feature}").quiet().read()?;

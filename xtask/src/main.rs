@@ -3,7 +3,6 @@
 
 mod bench;
 mod compat;
-mod compat_depmod;
 mod fuzz;
 mod kernels;
 mod killtest;

@@ -1,5 +1,6 @@
-//! What several xtask commands share: modkit's release build, kmod's installed tools, and
-//! scratch module trees hard-linked from a cached kernel tree.
+//! What several xtask commands share: modkit's release build, kmod's installed tools (the one
+//! way any command finds them), the files depmod writes, scratch module trees hard-linked from
+//! a cached kernel tree, and small helpers (a median, whether a program runs).
 
 use std::path::{Path, PathBuf};
 
@@ -22,12 +23,47 @@ pub(crate) fn build_modkit(sh: &Shell, task: &str) -> Result<PathBuf> {
     Ok(target.join("release/modkit"))
 }
 
-/// One of kmod's tools (`depmod`, `modprobe`, `modinfo`), as Debian's `kmod` package installs
-/// it: found by its real path and checked to be kmod 30, never a modkit link on `PATH`
-/// (`modkit_testkit::kmod`, which the tests use too).
-pub(crate) fn kmod_tool(tool: &str) -> Result<PathBuf> {
-    modkit_testkit::kmod(tool).map_err(|missing| anyhow::anyhow!("the kmod oracle: {missing}"))
+/// kmod's tools, the oracle every comparison runs: each as Debian's `kmod` package installs
+/// it, found by its real path and checked to be kmod 30 (`modkit_testkit::kmod`, which the
+/// tests use too), never a binary on `PATH`, which may be a modkit link. Every call of a kmod
+/// tool in xtask runs one of these paths.
+#[derive(Debug, Clone)]
+pub(crate) struct Kmod {
+    pub depmod: PathBuf,
+    pub modprobe: PathBuf,
+    pub modinfo: PathBuf,
 }
+
+impl Kmod {
+    /// The installed kmod's tools; an error says what is missing and what installs it.
+    pub(crate) fn find() -> Result<Kmod> {
+        let tool = |name: &str| {
+            modkit_testkit::kmod(name)
+                .map_err(|missing| anyhow::anyhow!("the kmod oracle: {missing}"))
+        };
+        Ok(Kmod {
+            depmod: tool("depmod")?,
+            modprobe: tool("modprobe")?,
+            modinfo: tool("modinfo")?,
+        })
+    }
+}
+
+/// The files depmod writes: kmod 30's set plus modules.weakdep, which modkit's default
+/// pre-order flavour writes (inputs like modules.order and modules.builtin are not among them).
+pub(crate) const DEPMOD_OUTPUTS: &[&str] = &[
+    "modules.dep",
+    "modules.dep.bin",
+    "modules.alias",
+    "modules.alias.bin",
+    "modules.softdep",
+    "modules.symbols",
+    "modules.symbols.bin",
+    "modules.builtin.bin",
+    "modules.builtin.alias.bin",
+    "modules.devname",
+    "modules.weakdep",
+];
 
 /// Make `root/lib/modules/RELEASE` anew as hard links to the module directory `source` (the
 /// cached tree is never written to) and return that module directory.
@@ -49,20 +85,58 @@ pub(crate) fn linked_root(
     Ok(moddir)
 }
 
-/// [`linked_root`], then indexed by kmod's own `depmod -b ROOT RELEASE`.
-pub(crate) fn kmod_indexed_root(
+/// [`linked_root`] without any of [`DEPMOD_OUTPUTS`] (the cached tree may hold indexes from
+/// elsewhere), so every index there is one a run under test wrote.
+pub(crate) fn unindexed_root(
     sh: &Shell,
     source: &Path,
     root: &Path,
     release: &str,
 ) -> Result<PathBuf> {
     let moddir = linked_root(sh, source, root, release)?;
-    let depmod = kmod_tool("depmod")?;
+    for name in DEPMOD_OUTPUTS {
+        let path = moddir.join(name);
+        match std::fs::remove_file(&path) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                return Err(err).with_context(|| format!("removing {}", path.display()));
+            }
+            _ => {}
+        }
+    }
+    Ok(moddir)
+}
+
+/// [`linked_root`], then indexed by kmod's own `depmod -b ROOT RELEASE`.
+pub(crate) fn kmod_indexed_root(
+    sh: &Shell,
+    kmod: &Kmod,
+    source: &Path,
+    root: &Path,
+    release: &str,
+) -> Result<PathBuf> {
+    let moddir = linked_root(sh, source, root, release)?;
+    let depmod = &kmod.depmod;
     cmd!(sh, "{depmod} -b {root} {release}")
         .quiet()
         .run()
         .context("running kmod's depmod")?;
     Ok(moddir)
+}
+
+/// Whether `command` runs and exits 0 (its output thrown away): is a program installed?
+pub(crate) fn runs(command: xshell::Cmd<'_>) -> bool {
+    command
+        .quiet()
+        .ignore_stdout()
+        .ignore_stderr()
+        .run()
+        .is_ok()
+}
+
+/// The median of `values` (the upper one of an even count); `values` must not be empty.
+pub(crate) fn median<T: Copy + PartialOrd>(mut values: Vec<T>) -> T {
+    values.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    values[values.len() / 2]
 }
 
 /// Whether this process runs as root (and may install packages or refresh apt's lists).
@@ -86,4 +160,16 @@ pub(crate) fn apt_update(sh: &Shell, why: &str) -> Result<bool> {
         .run()
         .context("apt-get update failed")?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4, 1, 3, 2]), 3);
+        assert_eq!(median(vec![7]), 7);
+    }
 }

@@ -74,4 +74,46 @@ pub mod fuzzing {
             assert_eq!(reread.len(), cache.len());
         }
     }
+
+    /// A seed for [`cache_entries`]: the entries section of a cache file without its checksum,
+    /// one entry of every kind (an export, a weak import, an alias, a softdep, a weakdep and a
+    /// symbol error), written by the cache's own writer, so it is always the current format.
+    pub fn cache_seed() -> Vec<u8> {
+        use crate::data::{Export, Import, ModuleData, Span};
+        let span = |start: u32, end: u32| -> Span { start..end };
+        let data = ModuleData {
+            arena: "sym_a sym_b alias_x pre: b c".to_owned(),
+            exports: vec![Export {
+                name: span(0, 5),
+                crc: 0x1234,
+            }],
+            imports: vec![Import {
+                name: span(6, 11),
+                crc: 0,
+                weak: true,
+            }],
+            aliases: vec![span(12, 19)],
+            softdeps: vec![span(20, 26)],
+            weakdeps: vec![span(27, 28)],
+            symbol_error: Some("error text".to_owned()),
+        };
+        let key = crate::io::FileKey {
+            dev: 1,
+            ino: 2,
+            size: 3,
+            mtime_ns: 4,
+            ctime_ns: 5,
+        };
+        let mut file = crate::cache::serialize([("kernel/a.ko", &key, &data)].into_iter());
+        file.truncate(file.len() - 8);
+        file
+    }
+
+    /// How many entries `section` (an entries section without its checksum, as [`cache_seed`]
+    /// gives) holds, or why it does not parse.
+    pub fn cache_entry_count(section: &[u8]) -> Result<usize, &'static str> {
+        let mut file = section.to_vec();
+        file.extend_from_slice(&crate::cache::fnv1a(section).to_le_bytes());
+        crate::cache::Cache::from_bytes(&file).map(|cache| cache.len())
+    }
 }

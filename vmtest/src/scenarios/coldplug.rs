@@ -8,10 +8,10 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::{Ctx, read_trimmed};
+use vmtest::MODKIT;
+use vmtest::coldplug::{DRIVERS, ROOT};
 
-/// The root the scenario's module tree is under (`-b`).
-const ROOT: &str = "/coldplug";
+use super::{Ctx, read_trimmed};
 
 /// (vendor, device, driver) of the PCI devices the host attaches: the driver each must be
 /// bound to after coldplug (virtio-pci devices get the `virtio-pci` PCI driver; the virtio
@@ -28,15 +28,6 @@ const VIRTIO_DRIVERS: &[(&str, &str)] = &[
     ("0x0001", "virtio_net"),
     ("0x0002", "virtio_blk"),
     ("0x0004", "virtio_rng"),
-];
-
-/// The drivers' modules.
-const DRIVERS: &[&str] = &[
-    "virtio_pci",
-    "virtio_blk",
-    "virtio_net",
-    "e1000",
-    "virtio_rng",
 ];
 
 /// The names of the modules built into the kernel (`modules.builtin`).
@@ -87,7 +78,7 @@ pub fn coldplug(ctx: &mut Ctx<'_>) {
         ));
     }
 
-    let out = ctx.run(&["/bin/modkit", "depmod", "-b", ROOT, &release]);
+    let out = ctx.run(&[MODKIT, "depmod", "-b", ROOT, &release]);
     ctx.expect_success(&out);
 
     // Debian's 6.12 has virtio_pci, virtio and virtio_ring built in; 6.1 has them as modules.
@@ -102,15 +93,7 @@ pub fn coldplug(ctx: &mut Ctx<'_>) {
 
     // A dry run sees the devices present now; where virtio_pci is a module, the virtio
     // devices behind it appear only once it is loaded (the real run goes round again).
-    let out = ctx.run(&[
-        "/bin/modkit",
-        "coldplug",
-        "--dry-run",
-        "-b",
-        ROOT,
-        "-k",
-        &release,
-    ]);
+    let out = ctx.run(&[MODKIT, "coldplug", "--dry-run", "-b", ROOT, "-k", &release]);
     ctx.expect_success(&out);
     // A built-in driver is never loaded; coldplug names it only when the kernel's
     // modules.builtin.modinfo has its aliases (Debian's 6.12 has none for virtio_pci).
@@ -124,7 +107,7 @@ pub fn coldplug(ctx: &mut Ctx<'_>) {
         }
     }
 
-    let out = ctx.run(&["/bin/modkit", "coldplug", "-b", ROOT, "-k", &release]);
+    let out = ctx.run(&[MODKIT, "coldplug", "-b", ROOT, "-k", &release]);
     ctx.expect_success(&out);
     for module in DRIVERS {
         if builtin.contains(&module.to_string()) {
@@ -183,7 +166,7 @@ pub fn coldplug(ctx: &mut Ctx<'_>) {
     }
 
     let out = ctx.run(&[
-        "/bin/modkit",
+        MODKIT,
         "device-modules",
         "-b",
         ROOT,
@@ -217,7 +200,7 @@ pub fn coldplug(ctx: &mut Ctx<'_>) {
     );
 
     let out = ctx.run(&[
-        "/bin/modkit",
+        MODKIT,
         "device-modules",
         "-b",
         ROOT,
@@ -239,7 +222,7 @@ pub fn coldplug(ctx: &mut Ctx<'_>) {
     );
 
     // Everything is loaded now: a second coldplug has nothing to do and says so.
-    let out = ctx.run(&["/bin/modkit", "coldplug", "-b", ROOT, "-k", &release]);
+    let out = ctx.run(&[MODKIT, "coldplug", "-b", ROOT, "-k", &release]);
     ctx.expect_success(&out);
     ctx.check(
         !out.stdout.lines().any(|l| l.starts_with("loaded ")),

@@ -10,15 +10,12 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Ctx, kernel_release};
+use vmtest::KMODS_DIR;
+use vmtest::cmdline::{
+    BLACKLIST as CMDLINE_BLACKLIST, GREETING as CMDLINE_GREETING, GREETING_VALUE as FROM_CMDLINE,
+};
 
-/// What the host adds to the kernel command line for `cmdline` and `blacklist`
-/// (`CMDLINE_ARGS` in xtask/src/vmtest.rs). The kernel ignores `MOD.PARAM` for modules it does
-/// not have built in; modprobe reads them from `/proc/cmdline`.
-const CMDLINE_GREETING: &str = "hello_api.greeting=\"Hello from the kernel command line\"";
-const CMDLINE_BLACKLIST: &str = "modprobe.blacklist=hello_api";
-/// The value the kernel keeps from `CMDLINE_GREETING` (it strips the quotes).
-const FROM_CMDLINE: &str = "Hello from the kernel command line";
+use super::{Ctx, HELLO_API, kernel_release};
 
 /// hello_api's parameter in sysfs.
 const GREETING: &str = "/sys/module/hello_api/parameters/greeting";
@@ -87,7 +84,7 @@ impl ModuleDir {
             return ctx.check(false, format!("mkdir -p {}: {err}", extra.display()));
         }
         for module in ["hello_api", "hello_feature"] {
-            let from = format!("/kmods/{module}.{}", self.ext);
+            let from = format!("{KMODS_DIR}/{module}.{}", self.ext);
             let to = self.path(module);
             ctx.log(format!("# cp {from} {to}"));
             if let Err(err) = std::fs::copy(&from, &to) {
@@ -356,7 +353,7 @@ pub fn cmdline(ctx: &mut Ctx<'_>) {
         return;
     }
     // Not the kernel's business: a plain insmod gets the module's default.
-    let out = ctx.run(&["/sbin/insmod", "/kmods/hello_api.ko"]);
+    let out = ctx.run(&["/sbin/insmod", HELLO_API]);
     ctx.expect_success(&out);
     ctx.expect_kmsg(&out, &format!("[hello_api] {DEFAULT_GREETING}"));
     ctx.expect_file(GREETING, DEFAULT_GREETING);

@@ -6,22 +6,11 @@
 
 use std::path::{Path, PathBuf};
 
+use ::vmtest::coldplug::DRIVERS;
 use anyhow::{Context, Result, ensure};
 use xshell::{Shell, cmd};
 
 use crate::kernels::KernelTree;
-
-/// The drivers of the attached devices.
-const DRIVERS: &[&str] = &[
-    "virtio_pci",
-    "virtio_net",
-    "virtio_blk",
-    "e1000",
-    "virtio_rng",
-];
-
-/// Where the guest finds the module tree.
-const GUEST_ROOT: &str = "coldplug";
 
 /// The disk image's size: small, it only has to exist.
 const DISK_SIZE: u64 = 1 << 20;
@@ -130,11 +119,13 @@ pub fn modules(sh: &Shell, modkit: &Path, kernel: &KernelTree) -> Result<Files> 
 
     let mut files = Files::default();
     let mut builtin = Vec::new();
-    let base = format!("{GUEST_ROOT}/lib/modules/{release}");
+    // Where the guest finds the module tree, as the archive names it.
+    let guest_root = super::in_archive(::vmtest::coldplug::ROOT);
+    let base = format!("{guest_root}/lib/modules/{release}");
     for dir in [
-        GUEST_ROOT,
-        &format!("{GUEST_ROOT}/lib"),
-        &format!("{GUEST_ROOT}/lib/modules"),
+        guest_root,
+        &format!("{guest_root}/lib"),
+        &format!("{guest_root}/lib/modules"),
         &base,
     ] {
         files.dir(dir);

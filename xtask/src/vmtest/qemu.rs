@@ -14,13 +14,7 @@ const QEMU: &str = "qemu-system-x86_64";
 /// Makes sure `qemu-system-x86_64` can be run: installs Debian's package when root, else says
 /// what to run.
 pub fn ensure_installed(sh: &Shell) -> Result<()> {
-    if cmd!(sh, "{QEMU} --version")
-        .quiet()
-        .ignore_stdout()
-        .ignore_stderr()
-        .run()
-        .is_ok()
-    {
+    if crate::tools::runs(cmd!(sh, "{QEMU} --version")) {
         return Ok(());
     }
     if !crate::tools::is_root(sh) {

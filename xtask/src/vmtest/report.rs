@@ -1,13 +1,14 @@
 //! Turning a guest's console output into a verdict: pure functions over the text, so every way
 //! a boot can go wrong is unit-tested without a VM.
 //!
-//! The guest (`vmtest/src/main.rs`) prints lines `MODKIT-VMTEST plan|begin|log|end|error|verdict`;
-//! see there for the grammar. Kernel messages may share the console, so a protocol line is found
-//! anywhere in a console line, and anything else is kept as context.
+//! The guest prints lines `MODKIT-VMTEST plan|begin|log|end|error|verdict`; the grammar and its
+//! parser are the vmtest crate's (`vmtest::protocol`), shared by both sides. Kernel messages may
+//! share the console, so a protocol line is found anywhere in a console line, and anything else
+//! is kept as context.
 
 use std::fmt::Write as _;
 
-const PREFIX: &str = "MODKIT-VMTEST ";
+use ::vmtest::protocol::Message;
 
 /// How a scenario ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,35 +104,22 @@ pub fn parse(console: &str, requested: &[&str]) -> BootReport {
             oopsed.get_or_insert_with(|| line[at..].to_string());
             trouble_ranges.push((index.saturating_sub(CONTEXT_BEFORE), index + CONTEXT_AFTER));
         }
-        let Some(at) = line.find(PREFIX) else {
+        let Some(message) = Message::find(line) else {
             continue;
         };
-        let message = &line[at + PREFIX.len()..];
-        let (keyword, rest) = message.split_once(' ').unwrap_or((message, ""));
-        match keyword {
-            "plan" => {
-                plan = Some(
-                    rest.split_whitespace()
-                        .map(str::to_string)
-                        .collect::<Vec<_>>(),
-                )
+        match message {
+            Message::Plan(names) => plan = Some(names),
+            Message::Begin(name) => entry(&mut scenarios, &name).status = Status::Unfinished,
+            Message::Log { scenario, text } => {
+                entry(&mut scenarios, &scenario).transcript.push(text)
             }
-            "begin" => entry(&mut scenarios, rest).status = Status::Unfinished,
-            "log" => {
-                let (name, text) = rest.split_once(' ').unwrap_or((rest, ""));
-                entry(&mut scenarios, name).transcript.push(unescape(text));
+            Message::End { scenario, passed } => {
+                entry(&mut scenarios, &scenario).status =
+                    if passed { Status::Pass } else { Status::Fail };
             }
-            "end" => {
-                let (name, result) = rest.rsplit_once(' ').unwrap_or((rest, ""));
-                entry(&mut scenarios, name).status = if result == "pass" {
-                    Status::Pass
-                } else {
-                    Status::Fail
-                };
-            }
-            "error" => problems.push(format!("the guest's harness failed: {}", unescape(rest))),
-            "verdict" => verdict = Some(rest.trim() == "pass"),
-            _ => problems.push(format!("unknown protocol line: {line}")),
+            Message::Error(text) => problems.push(format!("the guest's harness failed: {text}")),
+            Message::Verdict(passed) => verdict = Some(passed),
+            Message::Unknown(_) => problems.push(format!("unknown protocol line: {line}")),
         }
     }
 
@@ -234,35 +222,6 @@ fn printable(line: &str) -> String {
         }
     }
     out
-}
-
-/// Reverses the guest's `escape`: `\\` and `\xNN`.
-fn unescape(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\' {
-            if bytes.get(i + 1) == Some(&b'\\') {
-                out.push(b'\\');
-                i += 2;
-                continue;
-            }
-            if bytes.get(i + 1) == Some(&b'x') {
-                let hex = text
-                    .get(i + 2..i + 4)
-                    .and_then(|h| u8::from_str_radix(h, 16).ok());
-                if let Some(byte) = hex {
-                    out.push(byte);
-                    i += 4;
-                    continue;
-                }
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A readable report of one boot: one line per scenario, and for what failed the transcript and
@@ -563,13 +522,5 @@ MODKIT-VMTEST verdict pass
         );
         assert_eq!(printable("plain"), "plain");
         assert_eq!(printable("cut \x1b["), "cut ");
-    }
-
-    #[test]
-    fn unescaping() {
-        assert_eq!(
-            unescape("a\\\\b\\x09c\\xc3\\xa9\\xZZ\\"),
-            "a\\b\tc\u{e9}\\xZZ\\"
-        );
     }
 }

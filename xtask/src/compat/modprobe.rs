@@ -8,9 +8,10 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use xshell::{Shell, cmd};
 
 use super::Tally;
-use xshell::{Shell, cmd};
+use crate::tools::Kmod;
 
 /// Names given to one `modprobe -a` run.
 const BATCH: usize = 500;
@@ -40,6 +41,7 @@ const CONFIGS: &[&[(&str, &str)]] = &[
 
 pub(crate) fn check(
     sh: &Shell,
+    kmod: &Kmod,
     root: &Path,
     release: &str,
     label: &str,
@@ -47,7 +49,6 @@ pub(crate) fn check(
     record: &mut dyn FnMut(String, Tally),
 ) -> Result<()> {
     let moddir = root.join("lib/modules").join(release);
-    let kmod = crate::tools::kmod_tool("modprobe")?;
     let scratch = crate::cache_dir()
         .join("compat")
         .join(format!("modprobe-{release}"));
@@ -73,15 +74,19 @@ pub(crate) fn check(
             .with_context(|| format!("running {first}"))?;
         Ok((out.status.code(), out.stdout, out.stderr))
     };
-    let common = vec![
-        "-d".to_owned(),
-        root.display().to_string(),
-        "-S".to_owned(),
-        release.to_owned(),
-        "-C".to_owned(),
-        empty.display().to_string(),
-    ];
-    let (kmod_cmd, ours_cmd) = (base(&kmod, false), base(modkit, true));
+    // The tree, the release and a configuration directory: every run's first arguments.
+    let tree_args = |conf: &Path| {
+        vec![
+            "-d".to_owned(),
+            root.display().to_string(),
+            "-S".to_owned(),
+            release.to_owned(),
+            "-C".to_owned(),
+            conf.display().to_string(),
+        ]
+    };
+    let common = tree_args(&empty);
+    let (kmod_cmd, ours_cmd) = (base(&kmod.modprobe, false), base(modkit, true));
 
     let compare = |check: &str, mode: &[&str], names: &[String]| -> Result<Tally> {
         let mut tally = Tally {
@@ -143,15 +148,8 @@ pub(crate) fn check(
         for (name, text) in *files {
             std::fs::write(dir.join(name), text)?;
         }
-        let args = vec![
-            "-d".to_owned(),
-            root.display().to_string(),
-            "-S".to_owned(),
-            release.to_owned(),
-            "-C".to_owned(),
-            dir.display().to_string(),
-            "-c".to_owned(),
-        ];
+        let mut args = tree_args(&dir);
+        args.push("-c".to_owned());
         let (mut k, o) = (run(&kmod_cmd, &args)?, run(&ours_cmd, &args)?);
         tally.kmod_ran(k.0);
         k.2 = libkmod_log_as_modprobe(&k.2);

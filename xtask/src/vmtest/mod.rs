@@ -24,39 +24,16 @@ use crate::kmods::{self, BuiltModules};
 use qemu::Accel;
 use report::{BootReport, Status};
 
-/// The scenarios `vmtest-init` knows (vmtest/src/scenarios.rs), in the order they run.
-const SCENARIOS: &[&str] = &[
-    "boot",
-    "insmod",
-    "in-use",
-    "compressed",
-    "params",
-    "modprobe",
-    "options",
-    "cmdline",
-    "blacklist",
-    "coldplug",
-];
-
-/// Kernel arguments for modprobe (`CMDLINE_GREETING`, `CMDLINE_BLACKLIST` in
-/// vmtest/src/scenarios/modprobe.rs). The kernel ignores `MOD.PARAM` for modules that are not
-/// built in, but modprobe reads them from /proc/cmdline, so they would change what the other
-/// modprobe scenarios see: the scenarios that want them get a boot of their own.
-const CMDLINE_ARGS: &str =
-    "hello_api.greeting=\"Hello from the kernel command line\" modprobe.blacklist=hello_api";
-
-/// The extra kernel arguments `scenario` needs; scenarios with the same needs share a boot.
-fn kernel_args(scenario: &str) -> &'static str {
-    match scenario {
-        "cmdline" | "blacklist" => CMDLINE_ARGS,
-        _ => "",
-    }
+/// The extra kernel arguments `scenario` needs, joined; scenarios with the same needs share a
+/// boot. The table is the guest's (`vmtest::SCENARIOS`).
+fn kernel_args(scenario: &str) -> String {
+    ::vmtest::find(scenario).map_or_else(String::new, |s| s.kernel_args.join(" "))
 }
 
 /// The boots that run `scenarios`: one per distinct set of kernel arguments, in the order the
 /// sets first appear, each with its scenarios in the order given.
-fn boots<'a>(scenarios: &[&'a str]) -> Vec<(&'static str, Vec<&'a str>)> {
-    let mut boots: Vec<(&'static str, Vec<&'a str>)> = Vec::new();
+fn boots<'a>(scenarios: &[&'a str]) -> Vec<(String, Vec<&'a str>)> {
+    let mut boots: Vec<(String, Vec<&'a str>)> = Vec::new();
     for &scenario in scenarios {
         let args = kernel_args(scenario);
         match boots.iter_mut().find(|(a, _)| *a == args) {
@@ -66,17 +43,6 @@ fn boots<'a>(scenarios: &[&'a str]) -> Vec<(&'static str, Vec<&'a str>)> {
     }
     boots
 }
-
-/// Scenarios that break on purpose, to show that the harness notices; never run by default.
-const SELFTESTS: &[&str] = &[
-    "selftest-fail",
-    "selftest-panic",
-    "selftest-exit",
-    "selftest-hang",
-];
-
-/// The names the multi-call binary answers to, linked in /sbin.
-const TOOLS: &[&str] = &["insmod", "rmmod", "lsmod", "modinfo", "modprobe", "depmod"];
 
 /// Boot Debian's kernels in QEMU and run modkit's tools in them.
 ///
@@ -176,7 +142,7 @@ fn run_in(
         }
         let timeout = Duration::from_secs(args.timeout);
         for (extra, group) in boots(scenarios) {
-            let report = boot(sh, args, &prepared, &group, extra, timeout)?;
+            let report = boot(sh, args, &prepared, &group, &extra, timeout)?;
             let mut title = prepared.title(args.accel);
             if !extra.is_empty() {
                 title.push_str(&format!(", with `{extra}`"));
@@ -208,24 +174,21 @@ fn run_in(
     Ok(format!("all {total} scenario runs passed"))
 }
 
+/// The names of the scenarios asked for (a selftest too), or of all of `vmtest::SCENARIOS`.
 fn select_scenarios(asked: &[String]) -> Result<Vec<&'static str>> {
+    let all = || ::vmtest::SCENARIOS.iter().map(|s| s.name);
     if asked.is_empty() {
-        return Ok(SCENARIOS.to_vec());
+        return Ok(all().collect());
     }
     asked
         .iter()
         .map(|name| {
-            SCENARIOS
-                .iter()
-                .chain(SELFTESTS)
-                .find(|known| *known == name)
-                .copied()
-                .with_context(|| {
-                    format!(
-                        "unknown scenario `{name}` (known: {})",
-                        SCENARIOS.join(", ")
-                    )
-                })
+            ::vmtest::find(name).map(|s| s.name).with_context(|| {
+                format!(
+                    "unknown scenario `{name}` (known: {})",
+                    all().collect::<Vec<_>>().join(", ")
+                )
+            })
         })
         .collect()
 }
@@ -470,20 +433,32 @@ fn initramfs_for(
     archive.dir(&format!("lib/modules/{release}"));
     archive.char_device("dev/console", 0o600, 5, 1);
     archive.file("init", 0o755, read(&guest.init)?);
-    archive.file("bin/modkit", 0o755, read(&guest.modkit)?);
-    for tool in TOOLS {
-        archive.symlink(&format!("sbin/{tool}"), "/bin/modkit");
+    archive.file(in_archive(::vmtest::MODKIT), 0o755, read(&guest.modkit)?);
+    for tool in ::vmtest::TOOLS {
+        archive.symlink(&format!("sbin/{tool}"), ::vmtest::MODKIT);
     }
-    for (name, path) in [
-        ("hello_api", &modules.hello_api),
-        ("hello_feature", &modules.hello_feature),
-    ] {
+    let kmods = in_archive(::vmtest::KMODS_DIR);
+    for name in ::vmtest::SAMPLE_MODULES {
+        let path = match *name {
+            "hello_api" => &modules.hello_api,
+            "hello_feature" => &modules.hello_feature,
+            other => bail!("no build of the sample module {other}"),
+        };
         let ko = read(path)?;
-        archive.file(&format!("kmods/{name}.ko.xz"), 0o644, xz_like_kbuild(&ko)?);
-        archive.file(&format!("kmods/{name}.ko"), 0o644, ko.clone());
+        archive.file(
+            &format!("{kmods}/{name}.ko.xz"),
+            0o644,
+            xz_like_kbuild(&ko)?,
+        );
+        archive.file(&format!("{kmods}/{name}.ko"), 0o644, ko.clone());
     }
     coldplug_files.add_to(&mut archive);
     Ok(archive.finish())
+}
+
+/// A path of the guest's file system as the archive names it (no leading `/`).
+fn in_archive(path: &str) -> &str {
+    path.trim_start_matches('/')
 }
 
 /// Compresses like kbuild's `xz --check=crc32 --lzma2=dict=1MiB` (scripts/Makefile.modinst):
@@ -509,10 +484,8 @@ fn boot(
     timeout: Duration,
 ) -> Result<BootReport> {
     let mut append = format!(
-        "console=ttyS0 quiet panic=-1 rdinit=/init vmtest.scenarios={} vmtest.release={} vmtest.modext={}",
-        scenarios.join(","),
-        prepared.release,
-        prepared.module_ext,
+        "console=ttyS0 quiet panic=-1 rdinit=/init {}",
+        ::vmtest::cmdline::vmtest_args(scenarios, &prepared.release, prepared.module_ext),
     );
     if !extra.is_empty() {
         append.push(' ');
@@ -567,7 +540,7 @@ fn boot(
     Ok(report)
 }
 
-/// Boots each of `SELFTESTS`; each must be reported as a failure, for the right reason.
+/// Boots each of `vmtest::SELFTESTS`; each must be reported as a failure, for the right reason.
 fn selftest(sh: &Shell, args: &Args, prepared: &Prepared) -> Result<()> {
     fn problem(report: &BootReport, what: impl Fn(&str) -> bool) -> bool {
         report.problems.iter().any(|p| what(p))
@@ -603,6 +576,13 @@ fn selftest(sh: &Shell, args: &Args, prepared: &Prepared) -> Result<()> {
             "a timeout",
         ),
     ];
+    ensure!(
+        ::vmtest::SELFTESTS
+            .iter()
+            .map(|s| s.name)
+            .eq(cases.iter().map(|c| c.0)),
+        "the selftest cases are not vmtest::SELFTESTS"
+    );
     for (scenario, limit, right, what) in cases {
         let report = boot(sh, args, prepared, &[scenario], "", limit)?;
         print!("{}", report::render(&prepared.title(args.accel), &report));
@@ -661,7 +641,8 @@ mod tests {
 
     #[test]
     fn scenario_selection() {
-        assert_eq!(select_scenarios(&[]).unwrap(), SCENARIOS);
+        let all: Vec<&str> = ::vmtest::SCENARIOS.iter().map(|s| s.name).collect();
+        assert_eq!(select_scenarios(&[]).unwrap(), all);
         let asked = vec!["params".to_string(), "selftest-panic".to_string()];
         assert_eq!(
             select_scenarios(&asked).unwrap(),
@@ -715,19 +696,28 @@ mod tests {
 
     #[test]
     fn boots_by_kernel_arguments() {
-        assert_eq!(boots(&["boot", "params"]), [("", vec!["boot", "params"])]);
+        // What the two modprobe scenarios get: modprobe's parameter and blacklist.
+        let modprobe_args = "hello_api.greeting=\"Hello from the kernel command line\" modprobe.blacklist=hello_api";
+        let plain = String::new;
+        assert_eq!(
+            boots(&["boot", "params"]),
+            [(plain(), vec!["boot", "params"])]
+        );
         assert_eq!(
             boots(&["cmdline", "boot", "blacklist", "options"]),
             [
-                (CMDLINE_ARGS, vec!["cmdline", "blacklist"]),
-                ("", vec!["boot", "options"])
+                (modprobe_args.to_string(), vec!["cmdline", "blacklist"]),
+                (plain(), vec!["boot", "options"])
             ]
         );
         // Everything by default: two boots per kernel, the plain one first.
-        let all = boots(SCENARIOS);
+        let all = boots(&select_scenarios(&[]).unwrap());
         assert_eq!(all.len(), 2);
         assert_eq!(all[0].0, "");
-        assert_eq!(all[1], (CMDLINE_ARGS, vec!["cmdline", "blacklist"]));
+        assert_eq!(
+            all[1],
+            (modprobe_args.to_string(), vec!["cmdline", "blacklist"])
+        );
     }
 
     #[test]
@@ -749,38 +739,6 @@ mod tests {
         assert_eq!(
             summary(&["boot", "cmdline"], &runs),
             "\nsummary:\n  scenario  6.1.0-56-amd64\n  boot      PASS\n  cmdline   FAIL\n"
-        );
-    }
-
-    /// The guest must know every scenario the host may ask for, and expect the kernel
-    /// arguments the host gives.
-    #[test]
-    fn guest_agrees() {
-        let scenarios = include_str!("../../vmtest/src/scenarios.rs");
-        for name in SCENARIOS.iter().chain(SELFTESTS) {
-            assert!(
-                scenarios.contains(&format!("(\"{name}\", ")),
-                "vmtest/src/scenarios.rs does not list {name}"
-            );
-        }
-        let guest = include_str!("../../vmtest/src/scenarios/modprobe.rs");
-        let literal = |name: &str| {
-            let start = format!("const {name}: &str = \"");
-            let line = guest
-                .lines()
-                .find_map(|line| line.strip_prefix(&start))
-                .unwrap_or_else(|| panic!("no {name} in the guest"));
-            line.strip_suffix("\";")
-                .expect("a one-line literal")
-                .replace("\\\"", "\"")
-        };
-        assert_eq!(
-            CMDLINE_ARGS,
-            format!(
-                "{} {}",
-                literal("CMDLINE_GREETING"),
-                literal("CMDLINE_BLACKLIST")
-            )
         );
     }
 }

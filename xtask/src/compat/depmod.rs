@@ -15,6 +15,7 @@ use xshell::{Shell, cmd};
 use crate::compat::Tally;
 use crate::kernels::KernelTree;
 use crate::kmods;
+use crate::tools::{DEPMOD_OUTPUTS, Kmod};
 
 /// Module names given to one `modprobe -a --show-depends` run.
 const BATCH: usize = 500;
@@ -23,12 +24,14 @@ const BATCH: usize = 500;
 /// [`Tally`] through `report_line`.
 pub(crate) fn check(
     sh: &Shell,
+    kmod: &Kmod,
     tree: &KernelTree,
     modkit: &Path,
     report_line: &mut dyn FnMut(String, Tally),
 ) -> Result<()> {
-    let depmod = crate::tools::kmod_tool("depmod")?;
-    let modprobe = crate::tools::kmod_tool("modprobe")?;
+    let Kmod {
+        depmod, modprobe, ..
+    } = kmod;
     let scratch = crate::cache_dir().join("compat-depmod").join(&tree.release);
     for extra in [false, true] {
         let label = format!(
@@ -133,15 +136,15 @@ pub(crate) fn check(
         );
 
         // modprobe --show-depends over both sets of indexes, for every module name.
-        let names = crate::compat::compat_modprobe::module_names(&kdir)?;
+        let names = super::modprobe::module_names(&kdir)?;
         let mut t = Tally {
             compared: names.len(),
             ..Tally::default()
         };
         for chunk in names.chunks(BATCH) {
-            let (k, status) = show_depends(sh, &modprobe, &kroot, release, chunk)?;
+            let (k, status) = show_depends(sh, modprobe, &kroot, release, chunk)?;
             t.kmod_ran(status);
-            let (m, _) = show_depends(sh, &modprobe, &mroot, release, chunk)?;
+            let (m, _) = show_depends(sh, modprobe, &mroot, release, chunk)?;
             let k = k.replace(&kroot.display().to_string(), "ROOT");
             let m = m.replace(&mroot.display().to_string(), "ROOT");
             if k != m {
@@ -168,15 +171,8 @@ fn make_root(
     root: &Path,
     sample: Option<&kmods::BuiltModules>,
 ) -> Result<()> {
-    let moddir = crate::tools::linked_root(sh, &tree.modules_dir, root, &tree.release)?;
     // The cached tree may hold indexes from elsewhere; both tools must start from none.
-    for entry in std::fs::read_dir(&moddir)? {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if is_output(&name) {
-            std::fs::remove_file(entry.path())?;
-        }
-    }
+    let moddir = crate::tools::unindexed_root(sh, &tree.modules_dir, root, &tree.release)?;
     if let Some(sample) = sample {
         let extra = moddir.join("extra");
         std::fs::create_dir_all(&extra)?;
@@ -189,31 +185,13 @@ fn make_root(
     Ok(())
 }
 
-/// The files depmod writes (inputs like modules.order and modules.builtin are not among them).
-fn is_output(name: &str) -> bool {
-    matches!(
-        name,
-        "modules.dep"
-            | "modules.dep.bin"
-            | "modules.alias"
-            | "modules.alias.bin"
-            | "modules.softdep"
-            | "modules.weakdep"
-            | "modules.symbols"
-            | "modules.symbols.bin"
-            | "modules.builtin.bin"
-            | "modules.builtin.alias.bin"
-            | "modules.devname"
-    )
-}
-
 /// The inode of each output file in `dir`: a run that writes nothing leaves them all.
 fn output_inodes(dir: &Path) -> Result<BTreeMap<String, u64>> {
     let mut inodes = BTreeMap::new();
     for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if is_output(&name) {
+        if DEPMOD_OUTPUTS.contains(&name.as_str()) {
             inodes.insert(name, entry.metadata()?.ino());
         }
     }
@@ -386,6 +364,7 @@ fn tally(compared: usize, kout: &std::process::Output, diffs: usize) -> Tally {
 /// (no network, say): the caller reports it in the summary, and under CI fails.
 pub(crate) fn check_foreign(
     sh: &Shell,
+    kmod: &Kmod,
     modkit: &Path,
     report_line: &mut dyn FnMut(String, Tally),
 ) -> Result<()> {
@@ -399,7 +378,7 @@ pub(crate) fn check_foreign(
     for r in [&kroot, &mroot] {
         crate::tools::linked_root(sh, &source, r, &release)?;
     }
-    let depmod = crate::tools::kmod_tool("depmod")?;
+    let depmod = &kmod.depmod;
     for (what, flags) in [("plain", vec![]), ("-e -F System.map", vec!["-e", "-F"])] {
         let mut kargs: Vec<String> = vec!["-b".into(), kroot.display().to_string()];
         let mut margs: Vec<String> = vec![

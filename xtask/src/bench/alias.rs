@@ -8,12 +8,13 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Instant;
 
-use anyhow::{Context, Result, bail, ensure};
-use xshell::Shell;
+use anyhow::{Context, Result, ensure};
+use xshell::{Shell, cmd};
 
+use super::{Prints, measure};
 use crate::kernels::{self, Series};
+use crate::tools::{Kmod, median};
 
 /// The goal: modkit's time over kmod's.
 const GOAL: f64 = 0.5;
@@ -22,6 +23,7 @@ const GOAL: f64 = 0.5;
 /// A missed goal or a different answer is pushed to `failed`.
 pub(crate) fn run(
     sh: &Shell,
+    kmod: &Kmod,
     modkit: &Path,
     kernel: &str,
     runs: usize,
@@ -30,29 +32,36 @@ pub(crate) fn run(
     if !Series::select(kernel)?.contains(&Series::V6_1) {
         return Ok(());
     }
-    let modprobe = crate::tools::kmod_tool("modprobe")?;
+    let modprobe = kmod.modprobe.as_path();
     let tree = kernels::ensure(sh, Series::V6_1)?;
     let release = tree.release.as_str();
     let root = crate::cache_dir()
         .join("bench")
         .join(format!("alias-{release}"));
-    let moddir = crate::tools::kmod_indexed_root(sh, &tree.modules_dir, &root, release)?;
+    let moddir = crate::tools::kmod_indexed_root(sh, kmod, &tree.modules_dir, &root, release)?;
     let empty = root.join("modprobe.d");
     std::fs::create_dir_all(&empty)?;
-    let names = crate::compat::compat_modprobe::concrete_aliases(&moddir)?;
+    let names = crate::compat::modprobe::concrete_aliases(&moddir)?;
 
-    let command = |program: &Path, ours: bool| -> Command {
-        let mut c = Command::new(program);
-        if ours {
-            c.arg("modprobe");
-        }
-        c.arg("-d").arg(&root).args(["-S", release]);
-        c.arg("-C").arg(&empty).args(["-R", "-a"]).args(&names);
-        c
+    let (root_dir, empty_dir, aliases) = (&root, &empty, &names);
+    let command = |program: &Path, ours: bool| {
+        let tool: &[&str] = if ours { &["modprobe"] } else { &[] };
+        cmd!(
+            sh,
+            "{program} {tool...} -d {root_dir} -S {release} -C {empty_dir} -R -a {aliases...}"
+        )
     };
     // Warm up, and compare the answers; kmod's is the reference for every timed run.
-    let kmod_out = output(command(&modprobe, false))?;
-    let ours_out = output(command(modkit, true))?;
+    let output = |program: &Path, ours: bool| -> Result<(Option<i32>, Vec<u8>, Vec<u8>)> {
+        let out = command(program, ours)
+            .quiet()
+            .ignore_status()
+            .output()
+            .with_context(|| format!("running {}", program.display()))?;
+        Ok((out.status.code(), out.stdout, out.stderr))
+    };
+    let kmod_out = output(modprobe, false)?;
+    let ours_out = output(modkit, true)?;
     let same = kmod_out == ours_out;
     ensure!(
         kmod_out.0 == Some(0) && kmod_out.2.is_empty(),
@@ -67,10 +76,10 @@ pub(crate) fn run(
     let (mut k, mut o) = (Vec::new(), Vec::new());
     let (mut checked, mut differing) = (0, 0);
     for _ in 0..runs {
-        for (program, ours, times) in [(modprobe.as_path(), false, &mut k), (modkit, true, &mut o)]
-        {
-            let (seconds, stdout) = time(command(program, ours), &logs)?;
-            times.push(seconds);
+        for (program, ours, times) in [(modprobe, false, &mut k), (modkit, true, &mut o)] {
+            let timed = measure(Command::from(command(program, ours)), &logs, Prints::Stdout)?;
+            let stdout = timed.stdout;
+            times.push(timed.sample.seconds);
             checked += answers;
             if stdout != kmod_out.1 {
                 differing += 1;
@@ -82,7 +91,7 @@ pub(crate) fn run(
             }
         }
     }
-    let (km, om) = (median(&mut k), median(&mut o));
+    let (km, om) = (median(k), median(o));
     let ratio = om / km;
     let ok = same && differing == 0 && ratio <= GOAL;
     println!(
@@ -99,7 +108,7 @@ pub(crate) fn run(
     println!(
         "  answers identical to kmod's first run ({answers} lines): modkit's warm-up {}; timed \
          runs {} of {}, {checked} lines compared",
-        if same { "yes" } else { "NO" },
+        super::yes(same),
         2 * runs - differing,
         2 * runs
     );
@@ -111,57 +120,4 @@ pub(crate) fn run(
     }
     let _ = std::fs::remove_dir_all(&root);
     Ok(())
-}
-
-/// Exit status, stdout and stderr of a run.
-fn output(mut command: Command) -> Result<(Option<i32>, Vec<u8>, Vec<u8>)> {
-    let out = command
-        .output()
-        .with_context(|| format!("running {:?}", command.get_program()))?;
-    Ok((out.status.code(), out.stdout, out.stderr))
-}
-
-/// Wall time of a run and its stdout. stdout and stderr go to files under `logs`, read after
-/// the clock stops; a run that fails or prints on stderr fails the bench with what it said.
-fn time(mut command: Command, logs: &Path) -> Result<(f64, Vec<u8>)> {
-    let (out_path, err_path) = (logs.join("stdout"), logs.join("stderr"));
-    let create = |path: &Path| {
-        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))
-    };
-    command
-        .stdout(create(&out_path)?)
-        .stderr(create(&err_path)?);
-    let start = Instant::now();
-    let status = command
-        .status()
-        .with_context(|| format!("running {:?}", command.get_program()))?;
-    let seconds = start.elapsed().as_secs_f64();
-    let stderr = std::fs::read(&err_path)?;
-    if !status.success() || !stderr.is_empty() {
-        bail!(
-            "{:?} {} ended with {status}; stderr:\n{}",
-            command.get_program(),
-            summary(&command),
-            String::from_utf8_lossy(&stderr).trim_end()
-        );
-    }
-    Ok((seconds, std::fs::read(&out_path)?))
-}
-
-/// A command's arguments for a message, the long list of modaliases shortened.
-fn summary(command: &Command) -> String {
-    let args: Vec<_> = command.get_args().map(|a| a.to_string_lossy()).collect();
-    match args.iter().position(|a| a == "-a") {
-        Some(at) if args.len() > at + 4 => format!(
-            "{} ... ({} names)",
-            args[..at + 4].join(" "),
-            args.len() - at - 1
-        ),
-        _ => args.join(" "),
-    }
-}
-
-fn median(samples: &mut [f64]) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
 }

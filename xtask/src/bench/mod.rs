@@ -7,19 +7,21 @@
 //! and stderr go to files, read afterwards), and every file in its module directory must be
 //! byte-identical to what kmod's first run wrote (modkit with `--index-layout postorder`, kmod
 //! 30's node order), so a fast run that writes the wrong thing or complains fails the bench.
+//! Alias resolution (`modprobe -R`) is timed in `alias`; every run goes through [`measure`].
 
-#[path = "bench_alias.rs"]
-mod bench_alias;
+mod alias;
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail, ensure};
-use xshell::Shell;
+use xshell::{Shell, cmd};
 
 use crate::kernels::{self, KernelTree, Series};
+use crate::tools::{DEPMOD_OUTPUTS, Kmod, median};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -42,52 +44,51 @@ pub fn run(args: Args) -> Result<()> {
     ensure!(args.runs > 0, "--runs must be at least 1");
     let sh = Shell::new()?;
     let modkit = crate::tools::build_modkit(&sh, "bench")?;
-    let depmod = crate::tools::kmod_tool("depmod")?;
+    let kmod = Kmod::find()?;
+    let depmod = &kmod.depmod;
     println!("bench: load average before: {}", load_average());
     let mut failed = Vec::new();
     for series in Series::select(&args.kernel)? {
         let tree = kernels::ensure(&sh, series)?;
         let scratch = crate::cache_dir().join("bench").join(&tree.release);
+        let logs = scratch.join("logs");
         let kroot = make_root(&sh, &tree, &scratch.join("kmod"))?;
         let froot = make_root(&sh, &tree, &scratch.join("modkit-full"))?;
         let iroot = make_root(&sh, &tree, &scratch.join("modkit-incremental"))?;
         let cache = scratch.join("incremental.cache");
         let _ = std::fs::remove_file(&cache);
-        let release = tree.release.as_str();
-        let kmod_cmd = |root: &Path| -> Command {
-            let mut c = Command::new(&depmod);
-            c.arg("-b").arg(root).arg(release);
-            c
-        };
-        let modkit_cmd = |root: &Path, cached: bool| -> Command {
-            let mut c = Command::new(&modkit);
-            c.args(["depmod", "--index-layout", "postorder"]);
-            if cached {
-                c.arg("--cache-file").arg(&cache);
-            } else {
-                c.arg("--no-cache");
-            }
-            c.arg("-b").arg(root).arg(release);
-            c
-        };
-        let logs = scratch.join("logs");
         std::fs::create_dir_all(&logs)?;
+        let release = tree.release.as_str();
+        let kmod_cmd = |root: &Path| cmd!(sh, "{depmod} -b {root} {release}").into();
+        let modkit_cmd = |root: &Path, cached: bool| {
+            let cache_flags: Vec<OsString> = if cached {
+                vec!["--cache-file".into(), cache.clone().into()]
+            } else {
+                vec!["--no-cache".into()]
+            };
+            cmd!(
+                sh,
+                "{modkit} depmod --index-layout postorder {cache_flags...} -b {root} {release}"
+            )
+            .into()
+        };
+        let depmod_run = |command: Command| measure(command, &logs, Prints::Nothing);
         let moddir = |root: &Path| root.join("lib/modules").join(release);
         // Warm the page cache and fill the incremental cache; kmod's first run writes the
         // reference every later run of either tool is compared with.
-        measure(kmod_cmd(&kroot), &logs)?;
+        depmod_run(kmod_cmd(&kroot))?;
         let reference = top_files(&moddir(&kroot))?;
         let outputs = reference
             .keys()
-            .filter(|n| crate::killtest::OUTPUTS.contains(&n.as_str()))
+            .filter(|n| DEPMOD_OUTPUTS.contains(&n.as_str()))
             .count();
         ensure!(
             reference.contains_key("modules.dep") && outputs > 0,
             "kmod's depmod wrote no modules.dep in {}",
             moddir(&kroot).display()
         );
-        measure(modkit_cmd(&froot, false), &logs)?;
-        measure(modkit_cmd(&iroot, true), &logs)?;
+        depmod_run(modkit_cmd(&froot, false))?;
+        depmod_run(modkit_cmd(&iroot, true))?;
 
         let (mut k, mut f, mut i) = (Vec::new(), Vec::new(), Vec::new());
         let (mut kc, mut fc, mut ic) = (
@@ -96,11 +97,11 @@ pub fn run(args: Args) -> Result<()> {
             Compared::default(),
         );
         for _ in 0..args.runs {
-            k.push(measure(kmod_cmd(&kroot), &logs)?);
+            k.push(depmod_run(kmod_cmd(&kroot))?.sample);
             kc.add(&reference, &moddir(&kroot))?;
-            f.push(measure(modkit_cmd(&froot, false), &logs)?);
+            f.push(depmod_run(modkit_cmd(&froot, false))?.sample);
             fc.add(&reference, &moddir(&froot))?;
-            i.push(measure(modkit_cmd(&iroot, true), &logs)?);
+            i.push(depmod_run(modkit_cmd(&iroot, true))?.sample);
             ic.add(&reference, &moddir(&iroot))?;
         }
         for (who, c) in [
@@ -128,7 +129,7 @@ pub fn run(args: Args) -> Result<()> {
         }
         let (same_full, same_inc) = (fc.same(), ic.same());
 
-        let (km, fm, im) = (median(&k), median(&f), median(&i));
+        let (km, fm, im) = (Sample::median(&k), Sample::median(&f), Sample::median(&i));
         let goal_full = match series {
             Series::V6_1 => 0.35,
             Series::V6_12 => 0.6,
@@ -191,7 +192,7 @@ pub fn run(args: Args) -> Result<()> {
             yes(kc.same() && same_full && same_inc)
         );
     }
-    bench_alias::run(&sh, &modkit, &args.kernel, args.runs, &mut failed)?;
+    alias::run(&sh, &kmod, &modkit, &args.kernel, args.runs, &mut failed)?;
     println!("\nbench: load average after: {}", load_average());
     if !failed.is_empty() {
         bail!("goals missed: {}", failed.join("; "));
@@ -209,25 +210,40 @@ fn load_average() -> String {
         .unwrap_or_else(|_| "?".into())
 }
 
-fn median(samples: &[Sample]) -> Sample {
-    let mut t: Vec<f64> = samples.iter().map(|s| s.seconds).collect();
-    let mut m: Vec<i64> = samples.iter().map(|s| s.max_rss_kb).collect();
-    t.sort_by(f64::total_cmp);
-    m.sort_unstable();
-    Sample {
-        seconds: t[t.len() / 2],
-        max_rss_kb: m[m.len() / 2],
+/// What a timed run may print: nothing at all (depmod), or its answers on stdout (modprobe
+/// -R); never anything on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Prints {
+    Nothing,
+    Stdout,
+}
+
+/// A timed run: its [`Sample`] and what it printed on stdout.
+#[derive(Debug)]
+struct Measured {
+    sample: Sample,
+    stdout: Vec<u8>,
+}
+
+impl Sample {
+    /// The median time and the median peak, each over all samples.
+    fn median(samples: &[Sample]) -> Sample {
+        Sample {
+            seconds: median(samples.iter().map(|s| s.seconds).collect()),
+            max_rss_kb: median(samples.iter().map(|s| s.max_rss_kb).collect()),
+        }
     }
 }
 
 /// Run a command to completion, its stdout and stderr in files under `logs`; wall time and
-/// its own peak RSS (from `wait4`). After the clock stops, the run must have exited 0 and
-/// printed nothing, or the bench fails with the command and what it said.
+/// its own peak RSS (from `wait4`), and its stdout. After the clock stops, the run must have
+/// exited 0 and printed nothing but what `prints` allows, or the bench fails with the command
+/// and what it said.
 #[allow(
     unsafe_code,
     reason = "wait4(2) has no safe wrapper; std's wait gives no rusage"
 )]
-fn measure(mut command: Command, logs: &Path) -> Result<Sample> {
+fn measure(mut command: Command, logs: &Path, prints: Prints) -> Result<Measured> {
     let (out_path, err_path) = (logs.join("stdout"), logs.join("stderr"));
     let create = |path: &Path| {
         std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))
@@ -238,7 +254,7 @@ fn measure(mut command: Command, logs: &Path) -> Result<Sample> {
     let start = Instant::now();
     let child = command
         .spawn()
-        .with_context(|| format!("running {command:?}"))?;
+        .with_context(|| format!("running {}", describe(&command)))?;
     let pid = child.id() as libc::pid_t;
     let mut status = 0;
     // SAFETY: an all-zero rusage is a valid value for wait4 to fill.
@@ -256,31 +272,53 @@ fn measure(mut command: Command, logs: &Path) -> Result<Sample> {
     let stdout = std::fs::read(&out_path)?;
     let stderr = std::fs::read(&err_path)?;
     let exited_ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
-    if !exited_ok || !stderr.is_empty() || !stdout.is_empty() {
+    let stdout_ok = prints == Prints::Stdout || stdout.is_empty();
+    if !exited_ok || !stderr.is_empty() || !stdout_ok {
         let how = if libc::WIFEXITED(status) {
             format!("exit status {}", libc::WEXITSTATUS(status))
         } else {
             format!("wait status {status:#x}")
         };
+        let shown = match prints {
+            Prints::Nothing => {
+                format!("\nstdout:\n{}", String::from_utf8_lossy(&stdout).trim_end())
+            }
+            Prints::Stdout => String::new(),
+        };
         bail!(
-            "{command:?} ended with {how}; stderr:\n{}\nstdout:\n{}",
+            "{} ended with {how}; stderr:\n{}{shown}",
+            describe(&command),
             String::from_utf8_lossy(&stderr).trim_end(),
-            String::from_utf8_lossy(&stdout).trim_end()
         );
     }
-    Ok(Sample {
-        seconds,
-        max_rss_kb: usage.ru_maxrss,
+    Ok(Measured {
+        sample: Sample {
+            seconds,
+            max_rss_kb: usage.ru_maxrss,
+        },
+        stdout,
     })
+}
+
+/// A command for a message: the program and its arguments, a long list after `-a` (the
+/// modaliases of `modprobe -R -a`) shortened.
+fn describe(command: &Command) -> String {
+    let mut words = vec![command.get_program().to_string_lossy()];
+    words.extend(command.get_args().map(|a| a.to_string_lossy()));
+    match words.iter().position(|a| a == "-a") {
+        Some(at) if words.len() > at + 4 => format!(
+            "{} ... ({} names)",
+            words[..at + 4].join(" "),
+            words.len() - at - 1
+        ),
+        _ => words.join(" "),
+    }
 }
 
 /// A scratch root of hard links to the cached tree (never written to), without any index the
 /// cached tree may hold, so every output compared is one the benchmarked runs wrote.
 fn make_root(sh: &Shell, tree: &KernelTree, root: &Path) -> Result<PathBuf> {
-    let moddir = crate::tools::linked_root(sh, &tree.modules_dir, root, &tree.release)?;
-    for name in crate::killtest::OUTPUTS {
-        let _ = std::fs::remove_file(moddir.join(name));
-    }
+    crate::tools::unindexed_root(sh, &tree.modules_dir, root, &tree.release)?;
     Ok(root.to_path_buf())
 }
 
@@ -323,7 +361,7 @@ impl Compared {
                     .push(format!("{name} is there and not in kmod's output"));
                 continue;
             };
-            let output = crate::killtest::OUTPUTS.contains(&name.as_str());
+            let output = DEPMOD_OUTPUTS.contains(&name.as_str());
             self.outputs += usize::from(output);
             if bytes == want {
                 self.identical += usize::from(output);
@@ -345,5 +383,35 @@ impl Compared {
 
     fn same(&self) -> bool {
         self.differences.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_described_for_messages() {
+        let depmod = Command::new("/usr/sbin/depmod");
+        assert_eq!(describe(&depmod), "/usr/sbin/depmod");
+        let mut modprobe = Command::new("modkit");
+        modprobe.args(["modprobe", "-d", "R", "-R", "-a", "a", "b", "c", "d", "e"]);
+        assert_eq!(
+            describe(&modprobe),
+            "modkit modprobe -d R -R -a a b c ... (5 names)"
+        );
+        let mut few = Command::new("modprobe");
+        few.args(["-R", "-a", "a", "b"]);
+        assert_eq!(describe(&few), "modprobe -R -a a b");
+    }
+
+    #[test]
+    fn sample_medians() {
+        let s = |seconds, max_rss_kb| Sample {
+            seconds,
+            max_rss_kb,
+        };
+        let m = Sample::median(&[s(3.0, 10), s(1.0, 30), s(2.0, 20)]);
+        assert_eq!((m.seconds, m.max_rss_kb), (2.0, 20));
     }
 }

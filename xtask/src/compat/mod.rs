@@ -1,8 +1,9 @@
 //! `cargo xtask compat`: run modkit's tools and kmod's on the same Debian module trees and
-//! fail on any difference in output or exit status.
+//! fail on any difference in output or exit status. modinfo here; `depmod` and `modprobe` in
+//! their modules.
 
-#[path = "compat_modprobe.rs"]
-pub(crate) mod compat_modprobe;
+mod depmod;
+pub(crate) mod modprobe;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -12,6 +13,7 @@ use anyhow::{Context, Result, bail, ensure};
 use xshell::{Shell, cmd};
 
 use crate::kernels::{self, KernelTree, Series};
+use crate::tools::Kmod;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -48,7 +50,7 @@ pub fn run(args: Args) -> Result<()> {
             tree.modules_dir.display()
         );
         modinfo_files(&sh, &kmod, &modkit, &tree, &modules, &args, &mut report)?;
-        let root = indexed_root(&sh, &tree)?;
+        let root = indexed_root(&sh, &kmod, &tree)?;
         modinfo_names(
             &sh,
             &kmod,
@@ -59,21 +61,22 @@ pub fn run(args: Args) -> Result<()> {
             &args,
             &mut report,
         )?;
-        compat_modprobe::check(
+        modprobe::check(
             &sh,
+            &kmod,
             &root,
             &tree.release,
             series.as_str(),
             &modkit,
             &mut |check, tally| report.record(&check, tally),
         )?;
-        crate::compat_depmod::check(&sh, &tree, &modkit, &mut |check, tally| {
+        depmod::check(&sh, &kmod, &tree, &modkit, &mut |check, tally| {
             report.record(&check, tally)
         })?;
     }
 
     fixtures(&sh, &kmod, &modkit, &args, &mut report)?;
-    let foreign = crate::compat_depmod::check_foreign(&sh, &modkit, &mut |check, tally| {
+    let foreign = depmod::check_foreign(&sh, &kmod, &modkit, &mut |check, tally| {
         report.record(&check, tally)
     });
     if let Err(err) = foreign {
@@ -150,20 +153,6 @@ impl Report {
         if verdict != "ok" {
             self.failures += 1;
         }
-    }
-}
-
-/// kmod's tools, as installed by Debian's `kmod` package.
-#[derive(Debug)]
-struct Kmod {
-    modinfo: PathBuf,
-}
-
-impl Kmod {
-    fn find() -> Result<Kmod> {
-        Ok(Kmod {
-            modinfo: crate::tools::kmod_tool("modinfo")?,
-        })
     }
 }
 
@@ -360,9 +349,9 @@ fn fixtures(
 
 /// A scratch root holding hard links to a tree's modules and kmod's indexes for them, for
 /// lookups by name. Made anew on every run, under the cache, never in the cached tree itself.
-fn indexed_root(sh: &Shell, tree: &KernelTree) -> Result<PathBuf> {
+fn indexed_root(sh: &Shell, kmod: &Kmod, tree: &KernelTree) -> Result<PathBuf> {
     let root = crate::cache_dir().join("compat").join(&tree.release);
-    crate::tools::kmod_indexed_root(sh, &tree.modules_dir, &root, &tree.release)?;
+    crate::tools::kmod_indexed_root(sh, kmod, &tree.modules_dir, &root, &tree.release)?;
     Ok(root)
 }
 

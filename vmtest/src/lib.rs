@@ -1,0 +1,374 @@
+//! What the two sides of `cargo xtask vmtest` share, so that they agree through code rather
+//! than by matching each other's source text: the host (`xtask/src/vmtest/`) asks for
+//! scenarios by the names in [`SCENARIOS`], boots with the kernel arguments each needs and the
+//! command line [`cmdline`] builds, lays out the initramfs where the guest looks ([`MODKIT`],
+//! [`TOOLS`], [`KMODS_DIR`], [`coldplug`]), and parses the console lines the guest prints
+//! through [`protocol::Message`]; the guest (`vmtest-init`, this crate's binary) reads the same
+//! keys, runs the same scenarios and prints those lines.
+//!
+//! No dependencies and no I/O: it is built for the host and, statically, for the guest.
+
+#![forbid(unsafe_code)]
+
+/// One scenario of `vmtest-init`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scenario {
+    pub name: &'static str,
+    /// Kernel arguments its boot must carry (empty for most). Scenarios with the same
+    /// arguments share a boot; the others never see them.
+    pub kernel_args: &'static [&'static str],
+}
+
+impl Scenario {
+    const fn plain(name: &'static str) -> Scenario {
+        Scenario {
+            name,
+            kernel_args: &[],
+        }
+    }
+}
+
+/// The scenarios a plain `cargo xtask vmtest` runs, in the order they run.
+pub const SCENARIOS: &[Scenario] = &[
+    Scenario::plain("boot"),
+    Scenario::plain("insmod"),
+    Scenario::plain("in-use"),
+    Scenario::plain("compressed"),
+    Scenario::plain("params"),
+    Scenario::plain("modprobe"),
+    Scenario::plain("options"),
+    Scenario {
+        name: "cmdline",
+        kernel_args: cmdline::MODPROBE_ARGS,
+    },
+    Scenario {
+        name: "blacklist",
+        kernel_args: cmdline::MODPROBE_ARGS,
+    },
+    Scenario::plain("coldplug"),
+];
+
+/// Scenarios that break on purpose, so that the host shows it notices (`--selftest`); never
+/// run by default: a failed check, a kernel panic, `/init` exiting, a hang.
+pub const SELFTESTS: &[Scenario] = &[
+    Scenario::plain("selftest-fail"),
+    Scenario::plain("selftest-panic"),
+    Scenario::plain("selftest-exit"),
+    Scenario::plain("selftest-hang"),
+];
+
+/// The scenario (or selftest) called `name`.
+pub fn find(name: &str) -> Option<&'static Scenario> {
+    SCENARIOS.iter().chain(SELFTESTS).find(|s| s.name == name)
+}
+
+/// The multi-call binary in the initramfs.
+pub const MODKIT: &str = "/bin/modkit";
+
+/// The names linked to [`MODKIT`] in `/sbin`, as kmod's tools are.
+pub const TOOLS: &[&str] = &["insmod", "rmmod", "lsmod", "modinfo", "modprobe", "depmod"];
+
+/// Where the initramfs holds the sample modules: `NAME.ko` and `NAME.ko.xz` of each of
+/// [`SAMPLE_MODULES`].
+pub const KMODS_DIR: &str = "/kmods";
+
+/// The sample modules (`kmods/`), in unload order: `hello_feature` uses `hello_api`.
+pub const SAMPLE_MODULES: &[&str] = &["hello_feature", "hello_api"];
+
+/// The coldplug scenario: QEMU's PCI devices, whose drivers are modules of Debian's kernels.
+pub mod coldplug {
+    /// The root holding `lib/modules/RELEASE` with the drivers' modules and their dependencies
+    /// (unindexed: the guest runs depmod over it).
+    pub const ROOT: &str = "/coldplug";
+
+    /// The drivers of the devices the host attaches: the host carries their modules, the
+    /// guest checks that coldplug loads each one that is not built in.
+    pub const DRIVERS: &[&str] = &[
+        "virtio_pci",
+        "virtio_blk",
+        "virtio_net",
+        "e1000",
+        "virtio_rng",
+    ];
+}
+
+/// The kernel command line: what the host puts there, what the guest reads back.
+pub mod cmdline {
+    /// The scenarios to run, comma-separated.
+    pub const SCENARIOS: &str = "vmtest.scenarios";
+    /// The kernel release the host booted (what `uname -r` must say).
+    pub const RELEASE: &str = "vmtest.release";
+    /// Which files of [`KMODS_DIR`](crate::KMODS_DIR) go into `/lib/modules/RELEASE/extra`:
+    /// `ko` or `ko.xz`, as the distribution ships that kernel's modules.
+    pub const MODULE_EXT: &str = "vmtest.modext";
+
+    /// hello_api's parameter for modprobe to pass on. The kernel ignores `MOD.PARAM` for
+    /// modules it does not have built in; modprobe reads it from `/proc/cmdline`.
+    pub const GREETING: &str = "hello_api.greeting=\"Hello from the kernel command line\"";
+    /// The value the kernel keeps from [`GREETING`] (it strips the quotes).
+    pub const GREETING_VALUE: &str = "Hello from the kernel command line";
+    /// A blacklist for modprobe.
+    pub const BLACKLIST: &str = "modprobe.blacklist=hello_api";
+    /// The kernel arguments of the `cmdline` and `blacklist` scenarios. They would change what
+    /// the other modprobe scenarios see, so those two get a boot of their own.
+    pub const MODPROBE_ARGS: &[&str] = &[GREETING, BLACKLIST];
+
+    /// The host's arguments for the guest: `vmtest.scenarios=a,b vmtest.release=R
+    /// vmtest.modext=E`.
+    pub fn vmtest_args(scenarios: &[&str], release: &str, module_ext: &str) -> String {
+        format!(
+            "{SCENARIOS}={} {RELEASE}={release} {MODULE_EXT}={module_ext}",
+            scenarios.join(",")
+        )
+    }
+
+    /// The value of `key=value` on a kernel command line (no quoting needed for our keys).
+    pub fn value<'a>(cmdline: &'a str, key: &str) -> Option<&'a str> {
+        cmdline
+            .split_whitespace()
+            .find_map(|word| word.strip_prefix(key)?.strip_prefix('='))
+    }
+
+    /// The scenarios [`SCENARIOS`] names, in order; empty when it is not there.
+    pub fn scenarios(cmdline: &str) -> Vec<&str> {
+        value(cmdline, SCENARIOS)
+            .map(|list| list.split(',').filter(|s| !s.is_empty()).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// The console protocol. Every line starts with `MODKIT-VMTEST ` and is one of:
+///
+/// ```text
+/// plan NAME NAME ...          the scenarios this boot will run, in order
+/// begin NAME                  a scenario starts
+/// log NAME TEXT               one transcript line of that scenario (escaped, see `escape`)
+/// end NAME pass|fail          a scenario's result
+/// error TEXT                  the harness itself failed (e.g. a panic in vmtest-init)
+/// verdict pass|fail           the last line: all scenarios passed, or not
+/// ```
+///
+/// Kernel messages share the console, so the host finds a line's prefix anywhere in it.
+pub mod protocol {
+    /// The first word of every protocol line.
+    pub const PREFIX: &str = "MODKIT-VMTEST";
+
+    /// One protocol line.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub enum Message {
+        Plan(Vec<String>),
+        Begin(String),
+        /// A transcript line, unescaped.
+        Log {
+            scenario: String,
+            text: String,
+        },
+        End {
+            scenario: String,
+            passed: bool,
+        },
+        /// The harness failed; unescaped.
+        Error(String),
+        Verdict(bool),
+        /// A line with the prefix and a keyword this protocol does not have (what follows the
+        /// prefix).
+        Unknown(String),
+    }
+
+    impl Message {
+        /// The console line, without its newline: text that could break the line escaped.
+        pub fn line(&self) -> String {
+            let word = |passed: bool| if passed { "pass" } else { "fail" };
+            let body = match self {
+                Message::Plan(names) => format!("plan {}", names.join(" ")),
+                Message::Begin(name) => format!("begin {name}"),
+                Message::Log { scenario, text } => format!("log {scenario} {}", escape(text)),
+                Message::End { scenario, passed } => format!("end {scenario} {}", word(*passed)),
+                Message::Error(text) => format!("error {}", escape(text)),
+                Message::Verdict(passed) => format!("verdict {}", word(*passed)),
+                Message::Unknown(text) => text.clone(),
+            };
+            format!("{PREFIX} {body}")
+        }
+
+        /// The message in a console line, wherever its prefix starts; `None` without one.
+        pub fn find(line: &str) -> Option<Message> {
+            let marker = format!("{PREFIX} ");
+            let at = line.find(&marker)?;
+            let message = &line[at + marker.len()..];
+            let (keyword, rest) = message.split_once(' ').unwrap_or((message, ""));
+            Some(match keyword {
+                "plan" => Message::Plan(rest.split_whitespace().map(str::to_string).collect()),
+                "begin" => Message::Begin(rest.to_string()),
+                "log" => {
+                    let (name, text) = rest.split_once(' ').unwrap_or((rest, ""));
+                    Message::Log {
+                        scenario: name.to_string(),
+                        text: unescape(text),
+                    }
+                }
+                "end" => {
+                    let (name, result) = rest.rsplit_once(' ').unwrap_or((rest, ""));
+                    Message::End {
+                        scenario: name.to_string(),
+                        passed: result == "pass",
+                    }
+                }
+                "error" => Message::Error(unescape(rest)),
+                "verdict" => Message::Verdict(rest.trim() == "pass"),
+                _ => Message::Unknown(message.to_string()),
+            })
+        }
+    }
+
+    /// Makes `text` one printable line: `\` becomes `\\`, other control and non-ASCII bytes
+    /// `\xNN`.
+    pub fn escape(text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        for byte in text.bytes() {
+            match byte {
+                b'\\' => out.push_str("\\\\"),
+                0x20..=0x7e => out.push(byte as char),
+                _ => out.push_str(&format!("\\x{byte:02x}")),
+            }
+        }
+        out
+    }
+
+    /// Reverses [`escape`]: `\\` and `\xNN`; anything else is kept as it is.
+    pub fn unescape(text: &str) -> String {
+        let bytes = text.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'\\' {
+                if bytes.get(i + 1) == Some(&b'\\') {
+                    out.push(b'\\');
+                    i += 2;
+                    continue;
+                }
+                if bytes.get(i + 1) == Some(&b'x') {
+                    let hex = text
+                        .get(i + 2..i + 4)
+                        .and_then(|h| u8::from_str_radix(h, 16).ok());
+                    if let Some(byte) = hex {
+                        out.push(byte);
+                        i += 4;
+                        continue;
+                    }
+                }
+            }
+            out.push(bytes[i]);
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::protocol::{Message, escape, unescape};
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_found() {
+        let all: Vec<&str> = SCENARIOS.iter().chain(SELFTESTS).map(|s| s.name).collect();
+        for (i, name) in all.iter().enumerate() {
+            assert!(!all[..i].contains(name), "{name} twice");
+            assert_eq!(find(name).map(|s| s.name), Some(*name));
+        }
+        assert_eq!(find("nope"), None);
+        assert!(SELFTESTS.iter().all(|s| s.kernel_args.is_empty()));
+    }
+
+    #[test]
+    fn cmdline_values() {
+        let line =
+            "console=ttyS0 quiet vmtest.scenarios=insmod,params vmtest.release=6.1.0-56-amd64\n";
+        assert_eq!(
+            cmdline::value(line, cmdline::SCENARIOS),
+            Some("insmod,params")
+        );
+        assert_eq!(
+            cmdline::value(line, cmdline::RELEASE),
+            Some("6.1.0-56-amd64")
+        );
+        assert_eq!(cmdline::value(line, "vmtest"), None);
+        assert_eq!(cmdline::value(line, "missing"), None);
+        assert_eq!(cmdline::scenarios(line), ["insmod", "params"]);
+        assert!(cmdline::scenarios("quiet vmtest.scenarios=").is_empty());
+    }
+
+    #[test]
+    fn the_guest_reads_what_the_host_writes() {
+        let line = format!(
+            "console=ttyS0 {} {}",
+            cmdline::vmtest_args(&["boot", "in-use"], "6.12.57+deb13-amd64", "ko.xz"),
+            cmdline::MODPROBE_ARGS.join(" ")
+        );
+        assert_eq!(cmdline::scenarios(&line), ["boot", "in-use"]);
+        assert_eq!(
+            cmdline::value(&line, cmdline::RELEASE),
+            Some("6.12.57+deb13-amd64")
+        );
+        assert_eq!(cmdline::value(&line, cmdline::MODULE_EXT), Some("ko.xz"));
+        assert!(line.contains(cmdline::GREETING) && line.contains(cmdline::BLACKLIST));
+        assert_eq!(
+            cmdline::GREETING,
+            format!("hello_api.greeting=\"{}\"", cmdline::GREETING_VALUE)
+        );
+    }
+
+    #[test]
+    fn escaping() {
+        assert_eq!(escape("plain text: ok"), "plain text: ok");
+        assert_eq!(escape("a\\b\tc\nd\u{e9}"), "a\\\\b\\x09c\\x0ad\\xc3\\xa9");
+        assert_eq!(
+            unescape("a\\\\b\\x09c\\xc3\\xa9\\xZZ\\"),
+            "a\\b\tc\u{e9}\\xZZ\\"
+        );
+    }
+
+    #[test]
+    fn messages_round_trip() {
+        let messages = [
+            Message::Plan(vec!["boot".into(), "in-use".into()]),
+            Message::Begin("in-use".into()),
+            Message::Log {
+                scenario: "in-use".into(),
+                text: "  FAIL: odd \\ text\twith\nbreaks \u{e9}".into(),
+            },
+            Message::End {
+                scenario: "in-use".into(),
+                passed: false,
+            },
+            Message::End {
+                scenario: "boot".into(),
+                passed: true,
+            },
+            Message::Error("vmtest-init panicked: oops\n".into()),
+            Message::Verdict(true),
+            Message::Verdict(false),
+        ];
+        for message in messages {
+            let line = message.line();
+            assert!(!line.contains('\n'), "{line:?}");
+            assert_eq!(Message::find(&line), Some(message.clone()), "{line}");
+            // Kernel text before it on the same console line.
+            let noisy = format!("[    2.5] random: crng init{line}\r");
+            let found = Message::find(noisy.trim_end_matches('\r'));
+            assert_eq!(found, Some(message), "{noisy}");
+        }
+        assert_eq!(
+            Message::Verdict(true).line(),
+            "MODKIT-VMTEST verdict pass",
+            "the wire format"
+        );
+        assert_eq!(
+            Message::find("MODKIT-VMTEST bogus 1 2"),
+            Some(Message::Unknown("bogus 1 2".into()))
+        );
+        assert_eq!(Message::find("MODKIT-VMTESTverdict pass"), None);
+        assert_eq!(Message::find("plain kernel text"), None);
+    }
+}
