@@ -75,6 +75,28 @@ pub const KMODS_DIR: &str = "/kmods";
 /// The sample modules (`kmods/`), in unload order: `hello_feature` uses `hello_api`.
 pub const SAMPLE_MODULES: &[&str] = &["hello_feature", "hello_api"];
 
+/// The root scenarios: each boots with an initramfs written by `modkit initramfs` (modkit-init
+/// as `/init`) and an ext4 disk whose `/sbin/init` is `vmtest-root` (this crate's second
+/// binary), which reports in the [`protocol`] once modkit-init has switched to it. The host
+/// (`xtask/src/vmtest/root.rs`) has a case for each name.
+pub mod root {
+    /// The root scenarios, in the order they run.
+    pub const SCENARIOS: &[&str] = &[
+        "root-virtio",
+        "root-nvme",
+        "root-ahci",
+        "root-label",
+        "root-missing",
+    ];
+    /// The file on the disk that holds the disk's UUID.
+    pub const MARKER: &str = "/modkit-root-marker";
+    /// The kernel argument that names the UUID the disk must have (`vmtest.expect=UUID`).
+    pub const EXPECT: &str = "vmtest.expect";
+    /// The start of the log line with the time from kernel start to the disk's init
+    /// (`boot-to-root 3.21 s`).
+    pub const BOOT_TO_ROOT: &str = "boot-to-root ";
+}
+
 /// The coldplug scenario: QEMU's PCI devices, whose drivers are modules of Debian's kernels.
 pub mod coldplug {
     /// The root holding `lib/modules/RELEASE` with the drivers' modules and their dependencies

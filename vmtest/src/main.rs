@@ -6,7 +6,7 @@
 //! command-line keys, the console protocol, the initramfs layout) is this crate's library
 //! (`src/lib.rs`), which xtask uses too.
 
-#![deny(unsafe_code)] // Two exceptions: reboot(2) in `power_off`, delete_module(2) in scenarios.rs.
+#![deny(unsafe_code)] // One exception: delete_module(2) in scenarios.rs.
 
 mod kmsg;
 mod scenarios;
@@ -113,15 +113,11 @@ pub fn emit(message: Message) {
 }
 
 /// Ends the VM; as PID 1 we must never return (the kernel would panic).
-#[allow(unsafe_code, reason = "sync(2) and reboot(2) have no safe wrapper")]
 fn power_off() -> ! {
-    // SAFETY: sync and reboot take no pointers; reboot only returns on failure.
-    unsafe {
-        libc::sync();
-        libc::reboot(libc::RB_POWER_OFF);
-    }
-    emit(Message::Error(
-        "reboot(RB_POWER_OFF) failed; exiting, which panics the kernel".into(),
-    ));
+    let errno = modkit_syscalls::power_off();
+    emit(Message::Error(format!(
+        "reboot(RB_POWER_OFF) failed ({}); exiting, which panics the kernel",
+        errno.strerror()
+    )));
     std::process::exit(1)
 }

@@ -80,10 +80,11 @@ impl Files {
     }
 }
 
-/// The drivers' modules and their dependencies from `kernel`'s tree, resolved by the
-/// (host-runnable, static) `modkit`: depmod over a hard-linked copy kept in the cache (its
-/// incremental cache makes later runs instant), then `modprobe --show-depends`.
-pub fn modules(sh: &Shell, modkit: &Path, kernel: &KernelTree) -> Result<Files> {
+/// `kernel`'s module tree, indexed by the (host-runnable, static) `modkit depmod`: a
+/// hard-linked copy kept in the cache (its incremental cache makes later runs instant), whose
+/// root (`ROOT/lib/modules/RELEASE`) is returned. The coldplug and root scenarios take modules
+/// from it.
+pub fn indexed_tree(sh: &Shell, modkit: &Path, kernel: &KernelTree) -> Result<PathBuf> {
     let release = kernel.release.as_str();
     let root = std::path::absolute(crate::cache_dir())?
         .join("vmtest-coldplug")
@@ -107,6 +108,15 @@ pub fn modules(sh: &Shell, modkit: &Path, kernel: &KernelTree) -> Result<Files> 
         .quiet()
         .run()
         .context("indexing the kernel's modules with modkit depmod")?;
+    Ok(root)
+}
+
+/// The drivers' modules and their dependencies from `kernel`'s tree, resolved by the
+/// (host-runnable, static) `modkit` over [`indexed_tree`]: `modprobe --show-depends`.
+pub fn modules(sh: &Shell, modkit: &Path, kernel: &KernelTree) -> Result<Files> {
+    let release = kernel.release.as_str();
+    let root = indexed_tree(sh, modkit, kernel)?;
+    let moddir = root.join("lib/modules").join(release);
     let empty = root.join("modprobe.d");
     std::fs::create_dir_all(&empty)?;
     let shown = cmd!(

@@ -11,6 +11,7 @@ mod bzimage;
 mod coldplug;
 mod qemu;
 mod report;
+mod root;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -132,6 +133,21 @@ fn run_in(
     work: &Path,
 ) -> Result<String> {
     let mut runs = Vec::new();
+    let (root_cases, init_scenarios): (Vec<&str>, Vec<&str>) = scenarios
+        .iter()
+        .partition(|name| ::vmtest::root::SCENARIOS.contains(name));
+    let programs = root::Programs {
+        modkit: guest.modkit.clone(),
+        init: guest.modkit_init.clone(),
+        disk_init: guest.root_init.clone(),
+    };
+    let settings = root::Settings {
+        accel: args.accel,
+        timeout: Duration::from_secs(args.timeout),
+        verbose: args.verbose,
+    };
+    let mut disk: Option<PathBuf> = None;
+    let mut root_rows = Vec::new();
     for kernel in kernels {
         let prepared = prepare(sh, kernel, guest, work)?;
         if args.selftest {
@@ -141,7 +157,46 @@ fn run_in(
             );
         }
         let timeout = Duration::from_secs(args.timeout);
-        for (extra, group) in boots(scenarios) {
+        if !root_cases.is_empty() {
+            let tree = coldplug::indexed_tree(sh, &guest.modkit, kernel)?;
+            let disk = match &disk {
+                Some(disk) => disk.clone(),
+                None => disk.insert(root::write_disk(sh, &programs, work)?).clone(),
+            };
+            let target = root::Kernel {
+                release: &kernel.release,
+                boot_image: &prepared.boot_image,
+                tree: &tree,
+            };
+            for name in &root_cases {
+                let case = root::CASES
+                    .iter()
+                    .find(|c| c.name == *name)
+                    .with_context(|| format!("no root case for the scenario {name}"))?;
+                let (report, figures) =
+                    root::boot(sh, case, &programs, &target, &disk, &prepared.dir, settings)?;
+                let title = format!(
+                    "{}, {}: disk on {}, image for {}",
+                    prepared.title(args.accel),
+                    case.name,
+                    case.disk_on,
+                    case.image_for
+                );
+                println!("{}", report::render(&title, &report));
+                root_rows.push(root::Row {
+                    release: kernel.release.clone(),
+                    case: case.name,
+                    figures,
+                    status: report
+                        .scenarios
+                        .iter()
+                        .find(|s| s.name == case.name)
+                        .map_or(Status::NotRun, |s| s.status),
+                });
+                runs.push((kernel.release.clone(), report));
+            }
+        }
+        for (extra, group) in boots(&init_scenarios) {
             let report = boot(sh, args, &prepared, &group, &extra, timeout)?;
             let mut title = prepared.title(args.accel);
             if !extra.is_empty() {
@@ -153,6 +208,9 @@ fn run_in(
     }
 
     print!("{}", summary(scenarios, &runs));
+    if !root_rows.is_empty() {
+        print!("{}", root::table(&root_rows));
+    }
     let mut failed: Vec<&str> = runs
         .iter()
         .filter(|(_, report)| !report.passed())
@@ -176,14 +234,21 @@ fn run_in(
 
 /// The names of the scenarios asked for (a selftest too), or of all of `vmtest::SCENARIOS`.
 fn select_scenarios(asked: &[String]) -> Result<Vec<&'static str>> {
-    let all = || ::vmtest::SCENARIOS.iter().map(|s| s.name);
+    let all = || {
+        ::vmtest::SCENARIOS
+            .iter()
+            .map(|s| s.name)
+            .chain(::vmtest::root::SCENARIOS.iter().copied())
+    };
     if asked.is_empty() {
         return Ok(all().collect());
     }
     asked
         .iter()
         .map(|name| {
-            ::vmtest::find(name).map(|s| s.name).with_context(|| {
+            let root = ::vmtest::root::SCENARIOS.iter().find(|s| *s == name);
+            let found = ::vmtest::find(name).map(|s| s.name).or(root.copied());
+            found.with_context(|| {
                 format!(
                     "unknown scenario `{name}` (known: {})",
                     all().collect::<Vec<_>>().join(", ")
@@ -235,6 +300,10 @@ fn custom_kernel(image: &Path, headers: &Path) -> Result<KernelTree> {
 struct Guest {
     modkit: PathBuf,
     init: PathBuf,
+    /// modkit-init, the `/init` of the root scenarios' images.
+    modkit_init: PathBuf,
+    /// vmtest-root, the root disk's `/sbin/init`.
+    root_init: PathBuf,
 }
 
 /// Builds modkit and vmtest-init statically, in their own target directory so that the host
@@ -247,10 +316,13 @@ fn build_guest(sh: &Shell) -> Result<Guest> {
     };
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let triple = "x86_64-unknown-linux-gnu";
-    eprintln!("building modkit and vmtest-init (static, {triple})...");
+    eprintln!("building modkit, modkit-init and the vmtest programs (static, {triple})...");
     let _dir = sh.push_dir(&root);
-    cmd!(sh, "{cargo} build --release -p modkit-cli -p vmtest --target {triple} --target-dir {target_dir}")
+    cmd!(sh, "{cargo} build --release -p modkit-cli -p modkit-init -p vmtest --target {triple} --target-dir {target_dir}")
         .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        // Stripped, as a distribution ships them: the root scenarios report image sizes.
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
+        .env("CARGO_PROFILE_RELEASE_STRIP", "symbols")
         // The tools change all the time while the VM tests run; thin LTO made every rebuild
         // take over a minute on two cores, incremental builds without LTO take seconds. Same
         // code, just not cross-crate optimised.
@@ -263,41 +335,21 @@ fn build_guest(sh: &Shell) -> Result<Guest> {
     let guest = Guest {
         modkit: out.join("modkit"),
         init: out.join("vmtest-init"),
+        modkit_init: out.join("modkit-init"),
+        root_init: out.join("vmtest-root"),
     };
-    for binary in [&guest.modkit, &guest.init] {
+    for binary in [
+        &guest.modkit,
+        &guest.init,
+        &guest.modkit_init,
+        &guest.root_init,
+    ] {
         let bytes =
             std::fs::read(binary).with_context(|| format!("cannot read {}", binary.display()))?;
-        ensure!(
-            is_static(&bytes),
-            "{} is dynamically linked; the initramfs has no libc",
-            binary.display()
-        );
+        // The check `modkit initramfs --init` makes: static, since an initramfs has no libc.
+        modkit::initramfs::image::check_init(binary, &bytes)?;
     }
     Ok(guest)
-}
-
-/// No `PT_INTERP` program header: the ELF file needs no dynamic loader.
-fn is_static(elf: &[u8]) -> bool {
-    let u64_at = |at: usize| {
-        elf.get(at..at + 8)
-            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
-    };
-    let u16_at = |at: usize| {
-        elf.get(at..at + 2)
-            .map(|b| u16::from_le_bytes(b.try_into().expect("2 bytes")))
-    };
-    // ELF64 little-endian: e_phoff at 0x20, e_phentsize at 0x36, e_phnum at 0x38; p_type first.
-    let (Some(phoff), Some(entsize), Some(count)) = (u64_at(0x20), u16_at(0x36), u16_at(0x38))
-    else {
-        return false;
-    };
-    const PT_INTERP: u32 = 3;
-    elf.starts_with(b"\x7fELF\x02\x01")
-        && (0..usize::from(count)).all(|i| {
-            let at = phoff as usize + i * usize::from(entsize);
-            elf.get(at..at + 4)
-                .is_some_and(|t| u32::from_le_bytes(t.try_into().expect("4 bytes")) != PT_INTERP)
-        })
 }
 
 /// One kernel, ready to boot.
@@ -641,8 +693,13 @@ mod tests {
 
     #[test]
     fn scenario_selection() {
-        let all: Vec<&str> = ::vmtest::SCENARIOS.iter().map(|s| s.name).collect();
+        let mut all: Vec<&str> = ::vmtest::SCENARIOS.iter().map(|s| s.name).collect();
+        all.extend(::vmtest::root::SCENARIOS);
         assert_eq!(select_scenarios(&[]).unwrap(), all);
+        assert_eq!(
+            select_scenarios(&["root-nvme".to_string()]).unwrap(),
+            ["root-nvme"]
+        );
         let asked = vec!["params".to_string(), "selftest-panic".to_string()];
         assert_eq!(
             select_scenarios(&asked).unwrap(),
@@ -653,20 +710,6 @@ mod tests {
             err.to_string().starts_with("unknown scenario `nope`"),
             "{err}"
         );
-    }
-
-    #[test]
-    fn static_binaries() {
-        // This test binary itself is dynamically linked (the default target).
-        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
-        assert!(!is_static(&me));
-        assert!(!is_static(b"\x7fELF"));
-        // An ELF64 header with no program headers at all needs no loader.
-        let mut elf = vec![0u8; 64];
-        elf[..6].copy_from_slice(b"\x7fELF\x02\x01");
-        elf[0x20] = 64;
-        elf[0x36] = 56;
-        assert!(is_static(&elf));
     }
 
     #[test]
