@@ -5,7 +5,7 @@ use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Parser;
 use modkit::name::path_to_modname;
@@ -16,7 +16,8 @@ use crate::common::{self, Level};
 
 const TOOL: &str = "insmod";
 
-/// How long the unknown-symbol hint may scan module files before giving up.
+/// How long the unknown-symbol hint may scan module files before giving up (the kernel's
+/// symbols and the index are read first, outside it).
 const HINT_BUDGET: Duration = Duration::from_secs(2);
 
 /// Insert a module into the Linux kernel. Dependencies are not loaded: use modprobe for that.
@@ -153,8 +154,7 @@ pub(crate) fn insert(
                 Context::open(lib_modules.join(release), &ConfigFiles::None, None).ok()
             })
             .map(|(ctx, _)| ctx);
-        let deadline = Instant::now() + HINT_BUDGET;
-        let found = modkit::missing_symbols(kernel, file, tree.as_mut(), deadline);
+        let found = modkit::missing_symbols(kernel, file, tree.as_mut(), HINT_BUDGET);
         let inserting = path_to_modname(file).unwrap_or_default();
         messages.extend(
             found

@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use modkit_syscalls::Kernel;
 
@@ -49,13 +49,14 @@ pub struct MissingSymbols {
 /// Exporters come from `tree`'s modules.symbols.bin when it has one, else from the module
 /// files under `tree`; the module files in `file`'s own directory are read in either case for
 /// what is still missing. Files are read in name order, a directory's files before its
-/// subdirectories, until `deadline`. Anything that cannot be read just finds less; a `file`
-/// that cannot be read finds nothing.
+/// subdirectories, for at most `budget` (counted from the start of that reading: what comes
+/// before it, the kernel's symbols and the index, is always done, however slow the machine).
+/// Anything that cannot be read just finds less; a `file` that cannot be read finds nothing.
 pub fn missing_symbols(
     kernel: &dyn Kernel,
     file: &Path,
     tree: Option<&mut Context>,
-    deadline: Instant,
+    budget: Duration,
 ) -> MissingSymbols {
     let Some(needed) = undefined_symbols(file) else {
         return MissingSymbols::default();
@@ -94,6 +95,7 @@ pub fn missing_symbols(
     {
         dirs.push((ctx.dir().to_owned(), true));
     }
+    let deadline = Instant::now() + budget;
     for (dir, recursive) in dirs {
         if search.missing.is_empty() || Instant::now() > deadline {
             break;
