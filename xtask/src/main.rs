@@ -2,6 +2,7 @@
 #![deny(unsafe_code)] // One exception: wait4(2) in `bench::measure`, for the child's peak RSS.
 
 mod bench;
+mod bench_initramfs;
 mod compat;
 mod compat_depmod;
 mod fuzz;
@@ -32,7 +33,8 @@ enum Task {
     Vmtest(vmtest::Args),
     /// Compare modkit's output with kmod's on Debian's module trees.
     Compat(compat::Args),
-    /// Benchmark modkit depmod side by side with kmod's (full, incremental, memory).
+    /// Benchmark modkit depmod side by side with kmod's (full, incremental, memory); `bench
+    /// initramfs`: modkit initramfs against mkinitramfs and dracut.
     Bench(bench::Args),
     /// Run the cargo-fuzz targets (crates/modkit-fuzz), each for a while, and report findings.
     Fuzz(fuzz::Args),
