@@ -8,16 +8,17 @@
 //! slower than either (measured by the VM `root` scenario, from [`build_anchor_images`]).
 //!
 //! The anchors never see the host's `/lib/modules`: each runs in a private mount namespace
-//! (`unshare --mount`, [`NAMESPACE_SCRIPT`]) where `/lib` is an overlay whose `modules` is a
-//! tmpfs holding only a bind mount of a scratch copy of the Debian tree (hard links, indexed by
-//! kmod's depmod; the cache is never written), and `/boot` is the tree's `boot/` (mkinitramfs
-//! reads `/boot/config-VERSION` to check the kernel can unpack zstd). Their configuration is
-//! private too (`mkinitramfs -d DIR`, `dracut --conf FILE --confdir DIR`), their scratch files
-//! and images stay under `target/bench-initramfs/`. The packages are installed with apt when
-//! missing (`initramfs-tools-core`, not `initramfs-tools`, which conflicts with dracut; its
-//! postinst only writes `/etc/initramfs-tools/modules`, and neither package builds an image
-//! for the host when installed). An anchor that cannot run is shown with why; under CI it is
-//! an error.
+//! (`unshare --mount`, [`NAMESPACE_SCRIPT`]) where `/lib` is an overlay whose `modules` is a tmpfs
+//! holding only a bind mount of a scratch copy of the Debian tree (hard links, indexed by kmod's
+//! depmod; the cache is never written), and `/boot` is the tree's `boot/` (mkinitramfs reads
+//! `/boot/config-VERSION` to check the kernel can unpack zstd), both read-only (the module files
+//! are hard links into the cache). An anchor's wall time includes setting up its namespace (a few
+//! mounts: milliseconds). Their configuration is private too (`mkinitramfs -d DIR`, `dracut --conf
+//! FILE --confdir DIR`), their scratch files and images stay under `target/bench-initramfs/`. The
+//! packages are installed with apt when missing (`initramfs-tools-core`, not `initramfs-tools`,
+//! which conflicts with dracut; its postinst only writes `/etc/initramfs-tools/modules`, and
+//! neither package builds an image for the host when installed). An anchor that cannot run is shown
+//! with why; under CI it is an error.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
