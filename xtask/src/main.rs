@@ -31,7 +31,8 @@ enum Task {
     Vmtest(vmtest::Args),
     /// Compare modkit's output with kmod's on Debian's module trees.
     Compat(compat::Args),
-    /// Benchmark modkit depmod side by side with kmod's (full, incremental, memory).
+    /// Benchmark modkit depmod side by side with kmod's (full, incremental, memory); `bench
+    /// initramfs`: modkit initramfs against mkinitramfs and dracut.
     Bench(bench::Args),
     /// Run the cargo-fuzz targets (crates/modkit-fuzz), each for a while, and report findings.
     Fuzz(fuzz::Args),

@@ -10,6 +10,7 @@
 //! Alias resolution (`modprobe -R`) is timed in `alias`; every run goes through [`measure`].
 
 mod alias;
+mod initramfs;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -31,6 +32,16 @@ pub struct Args {
     /// Runs of each command (the median is reported)
     #[arg(long, short = 'n', default_value_t = 5)]
     runs: usize,
+    #[command(subcommand)]
+    mode: Option<Mode>,
+}
+
+/// A benchmark of its own, instead of depmod's and modprobe's.
+#[derive(Debug, clap::Subcommand)]
+enum Mode {
+    /// `modkit initramfs` against mkinitramfs (MODULES=dep, most) and dracut (hostonly,
+    /// generic) on the same tree and device set: build time, image size, module count
+    Initramfs(initramfs::Args),
 }
 
 /// One measured run: wall time and the child's peak resident set.
@@ -41,6 +52,9 @@ struct Sample {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    if let Some(Mode::Initramfs(args)) = args.mode {
+        return initramfs::run(args);
+    }
     ensure!(args.runs > 0, "--runs must be at least 1");
     let sh = Shell::new()?;
     let modkit = crate::tools::build_modkit(&sh, "bench")?;
@@ -204,7 +218,7 @@ fn yes(b: bool) -> &'static str {
     if b { "yes" } else { "NO" }
 }
 
-fn load_average() -> String {
+pub(crate) fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|_| "?".into())
