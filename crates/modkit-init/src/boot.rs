@@ -149,6 +149,10 @@ impl fmt::Display for Failure {
     }
 }
 
+/// The cause of [`Failure::Mount`] is printed in the message, not returned by `source()`
+/// (the workspace's one error rule).
+impl std::error::Error for Failure {}
+
 /// Collects what coldplug and probe say, instead of printing it in the middle of the boot.
 #[derive(Debug, Default)]
 struct Messages(Vec<String>);
