@@ -320,25 +320,31 @@ fn host_takes_the_root_disk_and_filesystem_from_mountinfo() {
     .unwrap();
     std::fs::create_dir_all(root.dir.join("conf")).unwrap();
     let sysfs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../modkit-sysfs/testdata/qemu");
-    let out = root.initramfs(
-        &[
-            "--list",
-            "--host",
-            "-C",
-            "conf",
-            "--mountinfo",
-            "mountinfo",
-            "--sysfs",
-            sysfs.to_str().unwrap(),
-        ],
-        &[],
-    );
-    let modules: Vec<&str> = out
-        .stdout
-        .lines()
-        .filter(|l| l.contains("kernel/drivers/"))
-        .map(|l| l.split_once(".ko  ").unwrap().1)
-        .collect();
+    // `--list` with `how` (--host or --host-all) over the fake machine: the output, and each
+    // module line's reason.
+    let list = |how: &str| {
+        let out = root.initramfs(
+            &[
+                "--list",
+                how,
+                "-C",
+                "conf",
+                "--mountinfo",
+                "mountinfo",
+                "--sysfs",
+                sysfs.to_str().unwrap(),
+            ],
+            &[],
+        );
+        let modules: Vec<String> = out
+            .stdout
+            .lines()
+            .filter(|l| l.contains("kernel/drivers/"))
+            .map(|l| l.split_once(".ko  ").unwrap().1.to_owned())
+            .collect();
+        (out, modules)
+    };
+    let (out, modules) = list("--host");
     assert_eq!(
         modules,
         [
@@ -367,25 +373,7 @@ fn host_takes_the_root_disk_and_filesystem_from_mountinfo() {
     assert_eq!(out.code, 1);
 
     // --host-all: every device present, not only the root disk's path.
-    let out = root.initramfs(
-        &[
-            "--list",
-            "--host-all",
-            "-C",
-            "conf",
-            "--mountinfo",
-            "mountinfo",
-            "--sysfs",
-            sysfs.to_str().unwrap(),
-        ],
-        &[],
-    );
-    let all: Vec<&str> = out
-        .stdout
-        .lines()
-        .filter(|l| l.contains("kernel/drivers/"))
-        .map(|l| l.split_once(".ko  ").unwrap().1)
-        .collect();
+    let (out, all) = list("--host-all");
     assert_eq!(
         all,
         [
@@ -502,19 +490,6 @@ fn weakdep_lines_bring_their_modules() {
     assert_eq!((out.stderr.as_str(), out.code), ("", 0));
 }
 
-/// The smallest ELF executable with no program headers: no `PT_INTERP`, so static.
-fn static_elf() -> Vec<u8> {
-    let mut elf = vec![0u8; 64];
-    elf[..8].copy_from_slice(&[0x7f, b'E', b'L', b'F', 2, 1, 1, 0]);
-    elf[16..18].copy_from_slice(&2u16.to_le_bytes()); // ET_EXEC
-    elf[18..20].copy_from_slice(&0x3eu16.to_le_bytes()); // x86-64
-    elf[20..24].copy_from_slice(&1u32.to_le_bytes());
-    elf[52..54].copy_from_slice(&64u16.to_le_bytes());
-    elf[54..56].copy_from_slice(&56u16.to_le_bytes());
-    elf[58..60].copy_from_slice(&64u16.to_le_bytes());
-    elf
-}
-
 #[test]
 fn init_is_modkit_init_beside_the_program_or_the_file_given() {
     let root = Root::new("init");
@@ -552,7 +527,7 @@ fn init_is_modkit_init_beside_the_program_or_the_file_given() {
     );
     assert!(!root.dir.join("x").exists(), "no image without an init");
 
-    std::fs::write(bin.join("modkit-init"), static_elf()).unwrap();
+    std::fs::write(bin.join("modkit-init"), modkit_testkit::static_elf()).unwrap();
     let out = run(&["--list"]);
     assert_eq!(out.code, 0, "{out:?}");
     assert!(

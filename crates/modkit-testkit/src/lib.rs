@@ -316,6 +316,21 @@ impl Drop for Scratch {
     }
 }
 
+/// The smallest ELF executable: an x86-64 ELF64 header with no program headers, so no
+/// `PT_INTERP` (statically linked, as an initramfs's `/init` must be). Not runnable: for
+/// checks that read the header.
+pub fn static_elf() -> Vec<u8> {
+    let mut elf = vec![0u8; 64];
+    elf[..8].copy_from_slice(&[0x7f, b'E', b'L', b'F', 2, 1, 1, 0]);
+    elf[16..18].copy_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+    elf[18..20].copy_from_slice(&0x3eu16.to_le_bytes()); // x86-64
+    elf[20..24].copy_from_slice(&1u32.to_le_bytes());
+    elf[52..54].copy_from_slice(&64u16.to_le_bytes());
+    elf[54..56].copy_from_slice(&56u16.to_le_bytes());
+    elf[58..60].copy_from_slice(&64u16.to_le_bytes());
+    elf
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -447,19 +447,6 @@ fn virtio_ext4_image_resolves_through_its_own_indexes() {
     );
 }
 
-/// The smallest ELF executable with no program headers: no `PT_INTERP`, so static.
-fn static_elf() -> Vec<u8> {
-    let mut elf = vec![0u8; 64];
-    elf[..8].copy_from_slice(&[0x7f, b'E', b'L', b'F', 2, 1, 1, 0]);
-    elf[16..18].copy_from_slice(&2u16.to_le_bytes()); // ET_EXEC
-    elf[18..20].copy_from_slice(&0x3eu16.to_le_bytes()); // x86-64
-    elf[20..24].copy_from_slice(&1u32.to_le_bytes());
-    elf[52..54].copy_from_slice(&64u16.to_le_bytes());
-    elf[54..56].copy_from_slice(&56u16.to_le_bytes());
-    elf[58..60].copy_from_slice(&64u16.to_le_bytes());
-    elf
-}
-
 #[test]
 fn init_goes_in_with_its_console_and_mount_points_and_must_be_static() {
     let scratch = modkit_testkit::Scratch::new("initramfs-init");
@@ -468,7 +455,7 @@ fn init_goes_in_with_its_console_and_mount_points_and_must_be_static() {
     let closure = initramfs::Closure::default();
     let firmware = initramfs::firmware::Firmware::default();
     let init = scratch.path().join("modkit-init");
-    std::fs::write(&init, static_elf()).unwrap();
+    std::fs::write(&init, modkit_testkit::static_elf()).unwrap();
     let options = image::Options {
         version: "6.1.0-test".into(),
         mtime: 0,
@@ -484,7 +471,7 @@ fn init_goes_in_with_its_console_and_mount_points_and_must_be_static() {
             .unwrap_or_else(|| panic!("{path} in the image"))
     };
     assert_eq!(entry("init").mode, 0o100755);
-    assert_eq!(entry("init").data, static_elf().as_slice());
+    assert_eq!(entry("init").data, modkit_testkit::static_elf().as_slice());
     let console = entry("dev/console");
     assert_eq!(console.mode, 0o020600, "a character device");
     assert_eq!(console.rdev, (5, 1));
