@@ -5,6 +5,7 @@
 
 use std::ffi::OsString;
 use std::fmt::Display;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -166,7 +167,21 @@ pub(crate) fn message_line(tool: &str, level: Level, text: impl Display) -> Stri
 
 /// Print `TOOL: LEVEL: text` on standard error.
 pub(crate) fn report(tool: &str, level: Level, text: impl Display) {
-    eprintln!("{}", message_line(tool, level, text));
+    write_stderr(&format!("{}\n", message_line(tool, level, text)));
+}
+
+/// Write `text` (whole lines) to standard error in one `write(2)`, so the lines of processes
+/// sharing the stream never interleave; a closed stream is not an error (never a panic, as
+/// `eprintln!` would).
+pub(crate) fn write_stderr(text: &str) {
+    write_stderr_bytes(text.as_bytes());
+}
+
+/// [`write_stderr`] for bytes that need not be UTF-8 (a line of an input file).
+pub(crate) fn write_stderr_bytes(bytes: &[u8]) {
+    // Standard error is unbuffered: one `write_all` is one `write(2)` (but for a partial
+    // write, which a pipe gives only past PIPE_BUF bytes).
+    let _ = std::io::stderr().lock().write_all(bytes);
 }
 
 /// Print `TOOL: ERROR: text` on standard error, kmod's format for errors.
@@ -192,7 +207,7 @@ impl Log {
         if self.syslog && send_syslog(level, &line).is_ok() {
             return;
         }
-        eprintln!("{line}");
+        write_stderr(&format!("{line}\n"));
     }
 
     pub(crate) fn error(&self, text: impl Display) {

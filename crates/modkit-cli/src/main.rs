@@ -8,6 +8,7 @@ mod device_modules;
 mod initramfs;
 mod insmod;
 mod json;
+mod kmod;
 mod lsmod;
 mod modinfo;
 mod modprobe;
@@ -46,6 +47,11 @@ const TOOLS: &[(&str, &str, ToolMain)] = &[
         "insmod",
         "insert one module file into the kernel",
         insmod::main,
+    ),
+    (
+        "kmod",
+        "kmod's own commands: list, static-nodes, help",
+        kmod::main,
     ),
     ("lsmod", "list the loaded modules", lsmod::main),
     (

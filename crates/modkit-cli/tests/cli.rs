@@ -305,6 +305,7 @@ fn same_output_as_kmod_over_the_same_trees() {
     let ours = PathBuf::from(env!("CARGO_BIN_EXE_modkit"));
     let cases: &[&[&str]] = &[
         &["lsmod"],
+        &["kmod", "list"],
         &["rmmod", "hello_api", "nope", "snd-hda-codec"],
         &["rmmod", "-v", "hello_api"],
         // Module names: every `-` made `_`, brackets included, cut at the first `.`.
