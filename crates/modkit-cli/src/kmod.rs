@@ -50,9 +50,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
                         'h' => return help(&prog),
                         'V' => return print_version(),
                         other => {
-                            common::write_stderr(&format!(
-                                "{prog}: invalid option -- '{other}'\n"
-                            ));
+                            common::write_stderr(&format!("{prog}: invalid option -- '{other}'\n"));
                             return ExitCode::FAILURE;
                         }
                     }
@@ -146,7 +144,11 @@ fn write_stdout(bytes: &[u8], tool: &str) -> ExitCode {
 /// Output the static-node information of the running kernel (its modules.devname) for the
 /// device nodes that must exist before the modules that own them are loaded.
 #[derive(Debug, Parser)]
-#[command(name = "static-nodes", disable_help_flag = true, infer_long_args = true)]
+#[command(
+    name = "static-nodes",
+    disable_help_flag = true,
+    infer_long_args = true
+)]
 struct StaticNodesArgs {
     /// Choose format to use: human (default), tmpfiles, devname
     #[arg(short = 'f', long = "format", value_name = "FORMAT")]

@@ -217,7 +217,10 @@ fn with_lib_modules(tree: &Scratch, program: &Path, args: &[&str]) -> Result<Out
         .env_remove("MODKIT_LIB_MODULES");
     let out = output(&mut command);
     if out.code != 0 && (out.stderr.contains("unshare:") || out.stderr.contains("mount:")) {
-        return Err(format!("cannot lay a tree over /lib/modules: {}", out.stderr.trim()));
+        return Err(format!(
+            "cannot lay a tree over /lib/modules: {}",
+            out.stderr.trim()
+        ));
     }
     Ok(out)
 }
@@ -231,7 +234,10 @@ fn same_output_as_kmod_over_the_same_tree() {
     let ours = PathBuf::from(env!("CARGO_BIN_EXE_modkit"));
     let tree = tree("kmod-static-nodes", Some(DEVNAME));
     let probe = with_lib_modules(&tree, &kmod, &["static-nodes"]).map_err(|why| {
-        Missing::new(why, "run the tests as root with util-linux's unshare (CI does)")
+        Missing::new(
+            why,
+            "run the tests as root with util-linux's unshare (CI does)",
+        )
     });
     if require(test, probe).is_none() {
         return;
@@ -270,6 +276,9 @@ fn same_output_as_kmod_over_the_same_tree() {
     let theirs = with_lib_modules(&empty, &kmod, &["static-nodes"]).unwrap();
     let mine = with_lib_modules(&empty, &ours, &["kmod", "static-nodes"]).unwrap();
     assert_eq!(mine, theirs);
-    assert!(theirs.stderr.starts_with("Warning: /lib/modules/"), "{theirs:?}");
+    assert!(
+        theirs.stderr.starts_with("Warning: /lib/modules/"),
+        "{theirs:?}"
+    );
     assert_eq!(compared, cases.len() + 2);
 }
