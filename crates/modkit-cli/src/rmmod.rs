@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use modkit::name::{modname_normalize, path_to_modname};
-use modkit::syscalls::{Errno, Kernel, UnloadError, UnloadOptions};
+use modkit::syscalls::{Errno, Kernel, UnloadError, UnloadOptions, libkmod_remove_error};
 
 use crate::common::{self, Log};
 
@@ -75,9 +75,13 @@ pub(crate) fn remove(
         Err(err) => {
             match err {
                 // kmod names the argument as given in this one message.
-                UnloadError::Kernel { failure, .. } => log.error(format_args!(
-                    "could not remove module {arg_text}: {failure}"
-                )),
+                UnloadError::Kernel { name, failure } => {
+                    // libkmod's line (the module's name), then rmmod's (the argument).
+                    log.error(libkmod_remove_error(&name, failure.errno()));
+                    log.error(format_args!(
+                        "could not remove module {arg_text}: {failure}"
+                    ));
+                }
                 other => log.error(other),
             }
             false
