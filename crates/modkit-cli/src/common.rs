@@ -119,8 +119,11 @@ pub(crate) fn clap_exit(err: clap::Error) -> ExitCode {
 
 /// `-V`: the version, and the feature line kmod prints there (scripts read it).
 pub(crate) fn print_version() {
-    println!("modkit version {}", env!("CARGO_PKG_VERSION"));
-    println!("+ZSTD +XZ +ZLIB +LIBCRYPTO");
+    let text = format!(
+        "modkit version {}\n+ZSTD +XZ +ZLIB +LIBCRYPTO\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    let _ = write_once(&mut std::io::stdout().lock(), text.as_bytes());
 }
 
 // ---- messages ----
@@ -179,9 +182,14 @@ pub(crate) fn write_stderr(text: &str) {
 
 /// [`write_stderr`] for bytes that need not be UTF-8 (a line of an input file).
 pub(crate) fn write_stderr_bytes(bytes: &[u8]) {
-    // Standard error is unbuffered: one `write_all` is one `write(2)` (but for a partial
-    // write, which a pipe gives only past PIPE_BUF bytes).
-    let _ = std::io::stderr().lock().write_all(bytes);
+    let _ = write_once(&mut std::io::stderr().lock(), bytes);
+}
+
+/// Hand `bytes`, whole lines already formatted, to `out` in one call. Standard error is
+/// unbuffered, so one call is one `write(2)` (but for a partial write, which a pipe gives
+/// only past PIPE_BUF bytes), where formatting into the handle may make one per piece.
+fn write_once(out: &mut dyn Write, bytes: &[u8]) -> std::io::Result<()> {
+    out.write_all(bytes)
 }
 
 /// Print `TOOL: ERROR: text` on standard error, kmod's format for errors.
@@ -254,5 +262,35 @@ impl From<Exit> for ExitCode {
         } else {
             ExitCode::SUCCESS
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A writer that keeps each call it gets, as `write(2)` would see them.
+    #[derive(Default)]
+    struct Calls(Vec<Vec<u8>>);
+
+    impl Write for Calls {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.push(buf.to_vec());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_message_is_one_write_of_the_whole_line() {
+        let mut calls = Calls::default();
+        let line = format!(
+            "{}\n",
+            message_line("rmmod", Level::Error, format_args!("{}", 42))
+        );
+        write_once(&mut calls, line.as_bytes()).unwrap();
+        assert_eq!(calls.0, [b"rmmod: ERROR: 42\n".to_vec()]);
     }
 }

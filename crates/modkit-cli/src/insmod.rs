@@ -81,7 +81,11 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         common::report(TOOL, *level, text);
     }
     if let (Some(method), true) = (outcome.method, args.verbose > 0) {
-        eprintln!("insmod: {}: {}", file.display(), describe(method));
+        common::write_stderr(&format!(
+            "insmod: {}: {}\n",
+            file.display(),
+            describe(method)
+        ));
     }
     if outcome.method.is_some() {
         ExitCode::SUCCESS

@@ -38,7 +38,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
             Err(err) => common::io_exit("lsmod", &err),
         },
         Err(message) => {
-            eprintln!("{message}");
+            common::write_stderr(&format!("{message}\n"));
             ExitCode::FAILURE
         }
     }

@@ -421,7 +421,11 @@ fn modprobe_remove_refused_as_kmod_30() {
         "root/lib/modules/1.0/extra/hello_api.ko",
         fs::read(fixture).unwrap(),
     );
-    for input in ["modules.order", "modules.builtin", "modules.builtin.modinfo"] {
+    for input in [
+        "modules.order",
+        "modules.builtin",
+        "modules.builtin.modinfo",
+    ] {
         trees.0.write(format!("root/lib/modules/1.0/{input}"), "");
     }
     let root = trees.0.join("root");
@@ -458,4 +462,63 @@ fn modprobe_remove_refused_as_kmod_30() {
         return;
     };
     assert_eq!(theirs, expected);
+}
+
+/// How `command` ends with its standard output (or error) a pipe nobody reads: the signal
+/// that killed it, or its exit status.
+fn ending_on_a_closed_pipe(command: &mut Command, stderr: bool) -> (Option<i32>, Option<i32>) {
+    use std::os::unix::process::ExitStatusExt;
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    if stderr {
+        command.stderr(writer).stdout(std::process::Stdio::null());
+    } else {
+        command.stdout(writer).stderr(std::process::Stdio::piped());
+    }
+    let out = command.output().unwrap();
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("panicked"),
+        "{out:?}"
+    );
+    (out.status.signal(), out.status.code())
+}
+
+#[test]
+fn a_closed_pipe_ends_the_tools_as_it_ends_kmod() {
+    let trees = Trees::sample("closed-pipe");
+    let modkit = |args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_modkit"));
+        command
+            .args(args)
+            .env("MODKIT_PROC", trees.proc())
+            .env("MODKIT_SYS_MODULE", trees.sys_module());
+        command
+    };
+    let killed = (Some(libc::SIGPIPE), None);
+    for args in [
+        &["lsmod"][..],
+        &["kmod", "help"],
+        &["kmod", "list"],
+        &["--list"],
+        &["--help"],
+        &["modinfo", "-V"],
+    ] {
+        assert_eq!(
+            ending_on_a_closed_pipe(&mut modkit(args), false),
+            killed,
+            "{args:?}"
+        );
+    }
+    assert_eq!(
+        ending_on_a_closed_pipe(&mut modkit(&["rmmod", "nope"]), true),
+        killed
+    );
+    let test = "a_closed_pipe_ends_the_tools_as_it_ends_kmod";
+    let Some(kmod) = require(test, modkit_testkit::kmod("kmod")) else {
+        return;
+    };
+    assert_eq!(
+        ending_on_a_closed_pipe(Command::new(kmod).arg("help"), false),
+        killed
+    );
 }
