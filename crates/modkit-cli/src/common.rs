@@ -85,7 +85,7 @@ impl ModuleDirArgs {
     ) -> Result<Context, modkit::Error> {
         let (ctx, warnings) = Context::open(self.module_dir(), files, cmdline)?;
         for warning in &warnings {
-            error(tool, warning);
+            config_warning(tool, warning);
         }
         Ok(ctx)
     }
@@ -190,6 +190,15 @@ pub(crate) fn write_stderr_bytes(bytes: &[u8]) {
 /// only past PIPE_BUF bytes), where formatting into the handle may make one per piece.
 fn write_once(out: &mut dyn Write, bytes: &[u8]) -> std::io::Result<()> {
     out.write_all(bytes)
+}
+
+/// Print a configuration warning as kmod 30 does: libkmod's line where libkmod prints it,
+/// else `TOOL: ERROR: warning`.
+pub(crate) fn config_warning(tool: &str, warning: &modkit::config::Warning) {
+    match warning.libkmod_line() {
+        Some(line) => write_stderr(&format!("{line}\n")),
+        None => error(tool, warning),
+    }
 }
 
 /// Print `TOOL: ERROR: text` on standard error, kmod's format for errors.

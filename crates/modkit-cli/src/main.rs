@@ -89,7 +89,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Some("--version" | "-V") => {
-            println!("modkit {}", env!("CARGO_PKG_VERSION"));
+            common::print_version();
             ExitCode::SUCCESS
         }
         Some("-h" | "--help") | None => {

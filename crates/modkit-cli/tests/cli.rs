@@ -522,3 +522,74 @@ fn a_closed_pipe_ends_the_tools_as_it_ends_kmod() {
         killed
     );
 }
+
+#[test]
+fn configuration_warnings_as_kmod_30_prints_them() {
+    let test = "configuration_warnings_as_kmod_30_prints_them";
+    let trees = Trees::new("config-warnings");
+    trees
+        .0
+        .write("proc/cmdline", "BOOT_IMAGE=x a[b.c=1 foo.bar=2 x-y.z\n");
+    let conf = trees.0.write("bad.conf", "bogus line\ninclude x\n");
+    let args = ["-C", conf.to_str().unwrap(), "-c"];
+    let mut command = Command::new(env!("CARGO_BIN_EXE_modkit"));
+    command
+        .arg("modprobe")
+        .args(args)
+        .env("MODKIT_PROC", trees.proc());
+    let mine = output(&mut command);
+    let libkmod = "libkmod: ERROR ../libkmod/libkmod-config.c";
+    let conf = conf.display();
+    assert_eq!(
+        mine.stderr,
+        format!(
+            "{libkmod}:712 kmod_config_parse: {conf} line 1: ignoring bad line starting with 'bogus'\n\
+             {libkmod}:708 kmod_config_parse: {conf}: command include is deprecated and not parsed anymore\n\
+             {libkmod}:489 kcmdline_parse_result: Ignoring bad option on kernel command line while parsing module name: 'a[b'\n"
+        )
+    );
+    assert!(
+        mine.stdout
+            .starts_with("options foo bar=2\noptions x_y z\n"),
+        "{}",
+        mine.stdout
+    );
+    let Some(kmod) = require(test, modkit_testkit::kmod("modprobe")) else {
+        return;
+    };
+    let theirs = in_namespace(&trees, &kmod, &args).map_err(|why| {
+        Missing::new(
+            why,
+            "run the tests as root with util-linux's unshare (CI does)",
+        )
+    });
+    let Some(theirs) = require(test, theirs) else {
+        return;
+    };
+    assert_eq!(theirs.stderr, mine.stderr);
+}
+
+#[test]
+fn every_tool_says_its_version_in_kmods_shape() {
+    let expected = format!(
+        "modkit version {}\n+ZSTD +XZ +ZLIB +LIBCRYPTO\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    for tool in [
+        &["--version"][..],
+        &["insmod", "-V"],
+        &["rmmod", "--version"],
+        &["lsmod", "-V"],
+        &["modinfo", "-V"],
+        &["modprobe", "-V"],
+        &["depmod", "-V"],
+        &["kmod", "--version"],
+    ] {
+        let out = modkit(tool, None);
+        assert_eq!(
+            (out.stdout.as_str(), out.code),
+            (expected.as_str(), 0),
+            "{tool:?}"
+        );
+    }
+}
