@@ -29,37 +29,33 @@ const COMPAT_TOOLS: &[&str] = &["lsmod", "rmmod", "insmod", "modinfo", "modprobe
 /// not one (getopt's `+hV`), and the command gets the rest, itself as argv[0].
 pub fn main(args: Vec<OsString>) -> ExitCode {
     let prog = program_name(&args);
-    let mut index = 1;
-    while let Some(arg) = args.get(index).and_then(|arg| arg.to_str()) {
-        match arg {
-            "--" => {
-                index += 1;
-                break;
-            }
-            long if long.starts_with("--") => match long_option(long) {
-                Some('h') => return help(&prog),
-                Some(_) => return print_version(),
+    // Every option of kmod's ends the run, so only the first argument can be one (and only
+    // the first letter of a cluster counts).
+    let index = match args.get(1).and_then(|arg| arg.to_str()) {
+        Some("--") => 2,
+        Some(long) if long.starts_with("--") => {
+            return match long_option(long) {
+                Some('h') => help(&prog),
+                Some(_) => print_version(),
                 None => {
                     common::write_stderr(&format!("{prog}: unrecognized option '{long}'\n"));
-                    return ExitCode::FAILURE;
+                    ExitCode::FAILURE
                 }
-            },
-            short if short.starts_with('-') && short.len() > 1 => {
-                for flag in short.chars().skip(1) {
-                    match flag {
-                        'h' => return help(&prog),
-                        'V' => return print_version(),
-                        other => {
-                            common::write_stderr(&format!("{prog}: invalid option -- '{other}'\n"));
-                            return ExitCode::FAILURE;
-                        }
-                    }
-                }
-            }
-            _ => break,
+            };
         }
-        index += 1;
-    }
+        Some(short) if short.starts_with('-') && short.len() > 1 => {
+            return match short[1..].chars().next() {
+                Some('h') => help(&prog),
+                Some('V') => print_version(),
+                other => {
+                    let other = other.unwrap_or_default();
+                    common::write_stderr(&format!("{prog}: invalid option -- '{other}'\n"));
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        _ => 1,
+    };
     let Some(command) = args.get(index) else {
         common::write_stderr("missing command\n");
         help(&prog);
