@@ -263,19 +263,25 @@ fn cycle_root(name: &str) -> Root {
     r
 }
 
+/// Run modkit's depmod on `r`: it fails, printing `stderr` and nothing else.
+#[track_caller]
+fn depmod_fails_with(r: &Root, stderr: &str) {
+    let out = modkit_depmod(&["-b", r.path(), "--no-cache", "1.0"]);
+    let expected = Output {
+        stdout: String::new(),
+        stderr: stderr.to_owned(),
+        code: 1,
+    };
+    assert_eq!(out, expected);
+}
+
 #[test]
 fn cycles_fail_naming_every_module() {
     let r = cycle_root("cycle");
-    let out = modkit_depmod(&["-b", r.path(), "--no-cache", "1.0"]);
-    assert_eq!(
-        out,
-        Output {
-            stdout: String::new(),
-            stderr: "depmod: ERROR: Cycle detected: x -> y -> x\n\
-                     depmod: ERROR: Found 2 modules in dependency cycles!\n"
-                .into(),
-            code: 1
-        }
+    depmod_fails_with(
+        &r,
+        "depmod: ERROR: Cycle detected: x -> y -> x\n\
+                     depmod: ERROR: Found 2 modules in dependency cycles!\n",
     );
 }
 
@@ -343,36 +349,24 @@ fn a_cycle_the_walk_would_circle_forever_is_not_followed() {
         ],
         "kernel/p.ko\nkernel/q.ko\nkernel/x.ko\nkernel/y.ko\nkernel/z.ko\n",
     );
-    let out = modkit_depmod(&["-b", r.path(), "--no-cache", "1.0"]);
-    assert_eq!(
-        out,
-        Output {
-            stdout: String::new(),
-            stderr: "depmod: ERROR: Cycle detected: p -> q -> p\n\
+    depmod_fails_with(
+        &r,
+        "depmod: ERROR: Cycle detected: p -> q -> p\n\
                      depmod: ERROR: Cycle detected: y -> z -> y\n\
-                     depmod: ERROR: Found 4 modules in dependency cycles!\n"
-                .into(),
-            code: 1
-        }
+                     depmod: ERROR: Found 4 modules in dependency cycles!\n",
     );
 }
 
 #[test]
 fn each_cycle_is_reported_as_kmods_walk_meets_it() {
     let r = many_cycles_root("many-cycles");
-    let out = modkit_depmod(&["-b", r.path(), "--no-cache", "1.0"]);
-    assert_eq!(
-        out,
-        Output {
-            stdout: String::new(),
-            stderr: "depmod: ERROR: Cycle detected: i -> j -> k -> h -> i\n\
+    depmod_fails_with(
+        &r,
+        "depmod: ERROR: Cycle detected: i -> j -> k -> h -> i\n\
                      depmod: ERROR: Cycle detected: i -> j -> h -> i\n\
                      depmod: ERROR: Cycle detected: c -> a -> b -> c\n\
                      depmod: ERROR: Cycle detected: d -> e -> d\n\
-                     depmod: ERROR: Found 9 modules in dependency cycles!\n"
-                .into(),
-            code: 1
-        }
+                     depmod: ERROR: Found 9 modules in dependency cycles!\n",
     );
 }
 
