@@ -5,6 +5,7 @@
 
 use std::ffi::OsString;
 use std::fmt::Display;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -84,7 +85,7 @@ impl ModuleDirArgs {
     ) -> Result<Context, modkit::Error> {
         let (ctx, warnings) = Context::open(self.module_dir(), files, cmdline)?;
         for warning in &warnings {
-            error(tool, warning);
+            config_warning(tool, warning);
         }
         Ok(ctx)
     }
@@ -118,8 +119,11 @@ pub(crate) fn clap_exit(err: clap::Error) -> ExitCode {
 
 /// `-V`: the version, and the feature line kmod prints there (scripts read it).
 pub(crate) fn print_version() {
-    println!("modkit version {}", env!("CARGO_PKG_VERSION"));
-    println!("+ZSTD +XZ +ZLIB +LIBCRYPTO");
+    let text = format!(
+        "modkit version {}\n+ZSTD +XZ +ZLIB +LIBCRYPTO\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    let _ = write_once(&mut std::io::stdout().lock(), text.as_bytes());
 }
 
 // ---- messages ----
@@ -166,7 +170,35 @@ pub(crate) fn message_line(tool: &str, level: Level, text: impl Display) -> Stri
 
 /// Print `TOOL: LEVEL: text` on standard error.
 pub(crate) fn report(tool: &str, level: Level, text: impl Display) {
-    eprintln!("{}", message_line(tool, level, text));
+    write_stderr(&format!("{}\n", message_line(tool, level, text)));
+}
+
+/// Write `text` (whole lines) to standard error in one `write(2)`, so the lines of processes
+/// sharing the stream never interleave; a closed stream is not an error (never a panic, as
+/// `eprintln!` would).
+pub(crate) fn write_stderr(text: &str) {
+    write_stderr_bytes(text.as_bytes());
+}
+
+/// [`write_stderr`] for bytes that need not be UTF-8 (a line of an input file).
+pub(crate) fn write_stderr_bytes(bytes: &[u8]) {
+    let _ = write_once(&mut std::io::stderr().lock(), bytes);
+}
+
+/// Hand `bytes`, whole lines already formatted, to `out` in one call. Standard error is
+/// unbuffered, so one call is one `write(2)` (but for a partial write, which a pipe gives
+/// only past PIPE_BUF bytes), where formatting into the handle may make one per piece.
+fn write_once(out: &mut dyn Write, bytes: &[u8]) -> std::io::Result<()> {
+    out.write_all(bytes)
+}
+
+/// Print a configuration warning as kmod 30 does: libkmod's line where libkmod prints it,
+/// else `TOOL: ERROR: warning`.
+pub(crate) fn config_warning(tool: &str, warning: &modkit::config::Warning) {
+    match warning.libkmod_line() {
+        Some(line) => write_stderr(&format!("{line}\n")),
+        None => error(tool, warning),
+    }
 }
 
 /// Print `TOOL: ERROR: text` on standard error, kmod's format for errors.
@@ -192,7 +224,7 @@ impl Log {
         if self.syslog && send_syslog(level, &line).is_ok() {
             return;
         }
-        eprintln!("{line}");
+        write_stderr(&format!("{line}\n"));
     }
 
     pub(crate) fn error(&self, text: impl Display) {
@@ -239,5 +271,35 @@ impl From<Exit> for ExitCode {
         } else {
             ExitCode::SUCCESS
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A writer that keeps each call it gets, as `write(2)` would see them.
+    #[derive(Default)]
+    struct Calls(Vec<Vec<u8>>);
+
+    impl Write for Calls {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.push(buf.to_vec());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_message_is_one_write_of_the_whole_line() {
+        let mut calls = Calls::default();
+        let line = format!(
+            "{}\n",
+            message_line("rmmod", Level::Error, format_args!("{}", 42))
+        );
+        write_once(&mut calls, line.as_bytes()).unwrap();
+        assert_eq!(calls.0, [b"rmmod: ERROR: 42\n".to_vec()]);
     }
 }

@@ -149,10 +149,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     };
     ignore_file_size_signal();
     if args.version {
-        println!(
-            "modkit depmod {} (kmod 30 compatible)",
-            env!("CARGO_PKG_VERSION")
-        );
+        common::print_version();
         return ExitCode::SUCCESS;
     }
     warn_deprecated(&args);

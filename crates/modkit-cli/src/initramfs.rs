@@ -205,7 +205,7 @@ fn run(args: &Args, out: &mut impl Write) -> Result<common::Exit, String> {
 
     let closure = initramfs::closure(&mut ctx, &request).map_err(|err| err.to_string())?;
     for warning in &closure.warnings {
-        eprintln!("{TOOL}: WARNING: {warning}");
+        common::write_stderr(&format!("{TOOL}: WARNING: {warning}\n"));
     }
     for reason in &closure.unresolved {
         match reason {
@@ -262,12 +262,12 @@ fn run(args: &Args, out: &mut impl Write) -> Result<common::Exit, String> {
             .iter()
             .map(|(name, modules)| format!("{name} ({})", modules.join(", ")))
             .collect();
-        eprintln!(
-            "{TOOL}: WARNING: {} firmware file(s) named by the modules are not in {}: {}",
+        common::write_stderr(&format!(
+            "{TOOL}: WARNING: {} firmware file(s) named by the modules are not in {}: {}\n",
             list.len(),
             firmware_dir.display(),
             list.join(", ")
-        );
+        ));
     }
     let config_lines = initramfs::config_lines(&ctx, &closure);
     let options = image::Options {
@@ -279,7 +279,7 @@ fn run(args: &Args, out: &mut impl Write) -> Result<common::Exit, String> {
     let built = image::build(&dir, &closure, &firmware, &config_lines, &options)
         .map_err(|err| error_chain(&err))?;
     for message in &built.depmod_messages {
-        eprintln!("{TOOL}: WARNING: depmod: {message}");
+        common::write_stderr(&format!("{TOOL}: WARNING: depmod: {message}\n"));
     }
     if let Some(path) = &args.output {
         // Replaced, never left half-written: a temporary beside it, renamed into place.

@@ -22,7 +22,7 @@ const HINT_BUDGET: Duration = Duration::from_secs(2);
 
 /// Insert a module into the Linux kernel. Dependencies are not loaded: use modprobe for that.
 #[derive(Debug, Parser)]
-#[command(name = "insmod", version, disable_version_flag = true)]
+#[command(name = "insmod", disable_version_flag = true)]
 struct Args {
     /// Force: ignore the module's version magic and symbol versions (may crash your machine)
     #[arg(short, long)]
@@ -37,8 +37,8 @@ struct Args {
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
     /// Show version
-    #[arg(short = 'V', long, action = clap::ArgAction::Version)]
-    version: (),
+    #[arg(short = 'V', long)]
+    version: bool,
     /// The module file (.ko, .ko.xz, .ko.zst, .ko.gz)
     #[arg(value_name = "FILE")]
     file: Option<PathBuf>,
@@ -56,6 +56,10 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         Ok(args) => args,
         Err(exit) => return exit,
     };
+    if args.version {
+        common::print_version();
+        return ExitCode::SUCCESS;
+    }
     let Some(file) = args.file else {
         common::error(TOOL, "missing filename.");
         return ExitCode::FAILURE;
@@ -82,7 +86,11 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         common::report(TOOL, *level, text);
     }
     if let (Some(method), true) = (outcome.method, args.verbose > 0) {
-        eprintln!("insmod: {}: {}", file.display(), describe(method));
+        common::write_stderr(&format!(
+            "insmod: {}: {}\n",
+            file.display(),
+            describe(method)
+        ));
     }
     if outcome.method.is_some() {
         ExitCode::SUCCESS

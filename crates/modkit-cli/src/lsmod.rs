@@ -13,7 +13,7 @@ use crate::common;
 /// Show the status of modules in the Linux kernel: one line per loaded module with its size,
 /// reference count and the modules using it.
 #[derive(Debug, Parser)]
-#[command(name = "lsmod", version, disable_version_flag = true)]
+#[command(name = "lsmod", disable_version_flag = true)]
 struct Args {
     /// Print to syslog, not stderr (accepted for compatibility)
     #[arg(short, long)]
@@ -22,15 +22,19 @@ struct Args {
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
     /// Show version
-    #[arg(short = 'V', long, action = clap::ArgAction::Version)]
-    version: (),
+    #[arg(short = 'V', long)]
+    version: bool,
 }
 
 pub fn main(args: Vec<OsString>) -> ExitCode {
-    let _args: Args = match common::parse_args(args) {
+    let args: Args = match common::parse_args(args) {
         Ok(args) => args,
         Err(exit) => return exit,
     };
+    if args.version {
+        common::print_version();
+        return ExitCode::SUCCESS;
+    }
     let kernel = common::kernel_from_env();
     match render(&kernel) {
         Ok(text) => match std::io::stdout().lock().write_all(text.as_bytes()) {
@@ -38,7 +42,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
             Err(err) => common::io_exit("lsmod", &err),
         },
         Err(message) => {
-            eprintln!("{message}");
+            common::write_stderr(&format!("{message}\n"));
             ExitCode::FAILURE
         }
     }

@@ -1,5 +1,5 @@
 //! `modkit`: one multi-call binary for the kmod tools, dispatched on argv[0] or the first argument.
-#![deny(unsafe_code)] // One exception: ignoring SIGXFSZ in `depmod`.
+#![deny(unsafe_code)] // Two exceptions: SIGPIPE's default action here, SIGXFSZ in `depmod`.
 
 mod coldplug;
 mod common;
@@ -8,6 +8,7 @@ mod device_modules;
 mod initramfs;
 mod insmod;
 mod json;
+mod kmod;
 mod lsmod;
 mod modinfo;
 mod modprobe;
@@ -47,6 +48,11 @@ const TOOLS: &[(&str, &str, ToolMain)] = &[
         "insert one module file into the kernel",
         insmod::main,
     ),
+    (
+        "kmod",
+        "kmod's own commands: list, static-nodes, help",
+        kmod::main,
+    ),
     ("lsmod", "list the loaded modules", lsmod::main),
     (
         "modinfo",
@@ -62,6 +68,7 @@ const TOOLS: &[(&str, &str, ToolMain)] = &[
 ];
 
 fn main() -> ExitCode {
+    restore_default_sigpipe();
     let mut args: Vec<OsString> = std::env::args_os().collect();
     let argv0 = args.first().cloned().unwrap_or_else(|| "modkit".into());
     let called_as = Path::new(&argv0)
@@ -82,7 +89,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Some("--version" | "-V") => {
-            println!("modkit {}", env!("CARGO_PKG_VERSION"));
+            common::print_version();
             ExitCode::SUCCESS
         }
         Some("-h" | "--help") | None => {
@@ -99,10 +106,25 @@ fn main() -> ExitCode {
                 tool(args)
             }
             None => {
-                eprintln!("modkit: unknown tool '{name}' (see 'modkit --list')");
+                common::write_stderr(&format!(
+                    "modkit: unknown tool '{name}' (see 'modkit --list')\n"
+                ));
                 ExitCode::from(1)
             }
         },
+    }
+}
+
+/// A write to a closed pipe ends the tool as it ends kmod's: killed by SIGPIPE, quietly, with
+/// the status a shell reads as 141. Rust's runtime ignores the signal, which turns the write
+/// into an error (and `println!` into a panic, exit 101).
+#[allow(unsafe_code, reason = "signal(2) has no safe wrapper in std or libc")]
+fn restore_default_sigpipe() {
+    // SAFETY: SIG_DFL installs no handler, so no code of ours runs on the signal; it only sets
+    // this process's disposition back to what a C program such as kmod starts with (children
+    // spawned by std get SIG_DFL anyway), before any thread or output exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -107,7 +107,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     // found (kmod just says it is not).
     let mut ctx = Context::open(dir, &ConfigFiles::Default, None).map(|(ctx, warnings)| {
         for warning in &warnings {
-            error(warning);
+            common::config_warning("modinfo", warning);
         }
         ctx
     });

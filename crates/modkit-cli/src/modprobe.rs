@@ -220,7 +220,10 @@ fn run(args: &Args, use_all: bool, out: &mut Output) -> ExitCode {
         }
     };
     for warning in &warnings {
-        out.log(common::Level::Error, &warning.to_string());
+        if common::Level::Error.priority() <= out.verbose {
+            let _ = out.stdout.flush();
+            common::config_warning("modprobe", warning);
+        }
     }
     ctx.set_first_softdep_only(args.first_softdep_only);
 

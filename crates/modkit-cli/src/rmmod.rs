@@ -6,13 +6,13 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use modkit::name::{modname_normalize, path_to_modname};
-use modkit::syscalls::{Errno, Kernel, UnloadError, UnloadOptions};
+use modkit::syscalls::{Errno, Kernel, UnloadError, UnloadOptions, libkmod_remove_error};
 
 use crate::common::{self, Log};
 
 /// Remove modules from the Linux kernel.
 #[derive(Debug, Parser)]
-#[command(name = "rmmod", version, disable_version_flag = true)]
+#[command(name = "rmmod", disable_version_flag = true)]
 struct Args {
     /// Force a module unload: may crash your machine. This requires Forced Module Removal
     /// option in your kernel. DANGEROUS
@@ -25,8 +25,8 @@ struct Args {
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
     /// Show version
-    #[arg(short = 'V', long, action = clap::ArgAction::Version)]
-    version: (),
+    #[arg(short = 'V', long)]
+    version: bool,
     /// Modules to remove, by name or by file path
     #[arg(value_name = "MODULE")]
     modules: Vec<OsString>,
@@ -37,6 +37,10 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         Ok(args) => args,
         Err(exit) => return exit,
     };
+    if args.version {
+        common::print_version();
+        return ExitCode::SUCCESS;
+    }
     let log = Log::new("rmmod", args.syslog);
     if args.modules.is_empty() {
         log.error("missing module name.");
@@ -75,9 +79,13 @@ pub(crate) fn remove(
         Err(err) => {
             match err {
                 // kmod names the argument as given in this one message.
-                UnloadError::Kernel { failure, .. } => log.error(format_args!(
-                    "could not remove module {arg_text}: {failure}"
-                )),
+                UnloadError::Kernel { name, failure } => {
+                    // libkmod's line (the module's name), then rmmod's (the argument).
+                    log.error(libkmod_remove_error(&name, failure.errno()));
+                    log.error(format_args!(
+                        "could not remove module {arg_text}: {failure}"
+                    ));
+                }
                 other => log.error(other),
             }
             false

@@ -10,7 +10,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Output, output};
+use common::{Output, delete_module_fails, output};
 use modkit_testkit::{Missing, Scratch, require};
 
 /// `modkit ARGS...`, seeing `trees` (if any) as its /proc and /sys/module.
@@ -270,6 +270,16 @@ fn help_goes_to_stdout() {
 /// Run `program args...` in a private mount namespace whose /proc and /sys/module are `trees`,
 /// or say why that cannot be done here.
 fn in_namespace(trees: &Trees, program: &Path, args: &[&str]) -> Result<Output, String> {
+    in_namespace_refusing(trees, program, args, None)
+}
+
+/// [`in_namespace`], with every `delete_module` answered by `refusal` (an errno) if given.
+fn in_namespace_refusing(
+    trees: &Trees,
+    program: &Path,
+    args: &[&str],
+    refusal: Option<i32>,
+) -> Result<Output, String> {
     let script =
         r#"mount --bind "$1" /proc && mount --bind "$2" /sys/module && shift 2 && exec "$@""#;
     let mut command = Command::new("unshare");
@@ -282,6 +292,9 @@ fn in_namespace(trees: &Trees, program: &Path, args: &[&str]) -> Result<Output, 
     command
         .env_remove("MODKIT_PROC")
         .env_remove("MODKIT_SYS_MODULE");
+    if let Some(errno) = refusal {
+        delete_module_fails(&mut command, errno);
+    }
     let out = command
         .output()
         .map_err(|err| format!("cannot run unshare: {err}"))?;
@@ -305,6 +318,7 @@ fn same_output_as_kmod_over_the_same_trees() {
     let ours = PathBuf::from(env!("CARGO_BIN_EXE_modkit"));
     let cases: &[&[&str]] = &[
         &["lsmod"],
+        &["kmod", "list"],
         &["rmmod", "hello_api", "nope", "snd-hda-codec"],
         &["rmmod", "-v", "hello_api"],
         // Module names: every `-` made `_`, brackets included, cut at the first `.`.
@@ -332,4 +346,250 @@ fn same_output_as_kmod_over_the_same_trees() {
         in_namespace(&trees, &ours, &["lsmod"]).unwrap().stdout,
         SAMPLE_LSMOD
     );
+}
+
+#[test]
+fn rmmod_when_the_kernel_refuses_prints_libkmods_line_then_its_own() {
+    let trees = Trees::sample("rmmod-refused").loaded("snd_hda_intel", 65536, 0, &[]);
+    for (errno, text) in [
+        (libc::EBUSY, "Device or resource busy"),
+        (libc::EAGAIN, "Resource temporarily unavailable"),
+        (libc::EPERM, "Operation not permitted"),
+    ] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_modkit"));
+        command
+            .args(["rmmod", "hello_feature", "snd-hda-intel"])
+            .env("MODKIT_PROC", trees.proc())
+            .env("MODKIT_SYS_MODULE", trees.sys_module());
+        let out = output(delete_module_fails(&mut command, errno));
+        let libkmod = "rmmod: ERROR: ../libkmod/libkmod-module.c:856 kmod_module_remove_module()";
+        let expected = Output {
+            stdout: String::new(),
+            stderr: format!(
+                "{libkmod} could not remove 'hello_feature': {text}\n\
+                 rmmod: ERROR: could not remove module hello_feature: {text}\n\
+                 {libkmod} could not remove 'snd_hda_intel': {text}\n\
+                 rmmod: ERROR: could not remove module snd-hda-intel: {text}\n"
+            ),
+            code: 1,
+        };
+        assert_eq!(out, expected, "{text}");
+    }
+}
+
+#[test]
+fn rmmod_refused_as_kmod_30() {
+    let test = "rmmod_refused_as_kmod_30";
+    let trees = Trees::sample("rmmod-refused-kmod").loaded("snd_hda_intel", 65536, 0, &[]);
+    let Some(kmod) = require(test, modkit_testkit::kmod("rmmod")) else {
+        return;
+    };
+    let ours = PathBuf::from(env!("CARGO_BIN_EXE_modkit"));
+    let mut compared = 0;
+    for errno in [libc::EBUSY, libc::EAGAIN, libc::EPERM] {
+        let args = ["hello_feature", "snd-hda-intel"];
+        let theirs = in_namespace_refusing(&trees, &kmod, &args, Some(errno)).map_err(|why| {
+            Missing::new(
+                why,
+                "run the tests as root with util-linux's unshare (CI does)",
+            )
+        });
+        let Some(theirs) = require(test, theirs) else {
+            return;
+        };
+        let mine = in_namespace_refusing(
+            &trees,
+            &ours,
+            &[&["rmmod"][..], &args].concat(),
+            Some(errno),
+        )
+        .unwrap();
+        assert_eq!(theirs.stderr.lines().count(), 4, "{theirs:?}");
+        assert_eq!(mine, theirs, "errno {errno}");
+        compared += 1;
+    }
+    assert_eq!(compared, 3);
+}
+
+#[test]
+fn modprobe_remove_refused_as_kmod_30() {
+    let test = "modprobe_remove_refused_as_kmod_30";
+    let trees = Trees::new("modprobe-refused").loaded("hello_api", 16384, 0, &[]);
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../kmods/fixtures/6.1/hello_api.ko");
+    trees.0.write(
+        "root/lib/modules/1.0/extra/hello_api.ko",
+        fs::read(fixture).unwrap(),
+    );
+    for input in [
+        "modules.order",
+        "modules.builtin",
+        "modules.builtin.modinfo",
+    ] {
+        trees.0.write(format!("root/lib/modules/1.0/{input}"), "");
+    }
+    let root = trees.0.join("root");
+    let root = root.to_str().unwrap();
+    let depmod = modkit(&["depmod", "-b", root, "--no-cache", "1.0"], None);
+    assert_eq!((depmod.code, depmod.stderr.as_str()), (0, ""), "{depmod:?}");
+    let args = ["-d", root, "-S", "1.0", "-r", "hello_api"];
+    let mut command = Command::new(env!("CARGO_BIN_EXE_modkit"));
+    command
+        .arg("modprobe")
+        .args(args)
+        .env("MODKIT_PROC", trees.proc())
+        .env("MODKIT_SYS_MODULE", trees.sys_module());
+    let mine = output(delete_module_fails(&mut command, libc::EBUSY));
+    let expected = Output {
+        stdout: String::new(),
+        // libkmod's line only: kmod 30's modprobe adds none of its own.
+        stderr: "modprobe: ERROR: ../libkmod/libkmod-module.c:856 kmod_module_remove_module() \
+                 could not remove 'hello_api': Device or resource busy\n"
+            .into(),
+        code: 1,
+    };
+    assert_eq!(mine, expected);
+    let Some(kmod) = require(test, modkit_testkit::kmod("modprobe")) else {
+        return;
+    };
+    let theirs = in_namespace_refusing(&trees, &kmod, &args, Some(libc::EBUSY)).map_err(|why| {
+        Missing::new(
+            why,
+            "run the tests as root with util-linux's unshare (CI does)",
+        )
+    });
+    let Some(theirs) = require(test, theirs) else {
+        return;
+    };
+    assert_eq!(theirs, expected);
+}
+
+/// How `command` ends with its standard output (or error) a pipe nobody reads: the signal
+/// that killed it, or its exit status.
+fn ending_on_a_closed_pipe(command: &mut Command, stderr: bool) -> (Option<i32>, Option<i32>) {
+    use std::os::unix::process::ExitStatusExt;
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    if stderr {
+        command.stderr(writer).stdout(std::process::Stdio::null());
+    } else {
+        command.stdout(writer).stderr(std::process::Stdio::piped());
+    }
+    let out = command.output().unwrap();
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("panicked"),
+        "{out:?}"
+    );
+    (out.status.signal(), out.status.code())
+}
+
+#[test]
+fn a_closed_pipe_ends_the_tools_as_it_ends_kmod() {
+    let trees = Trees::sample("closed-pipe");
+    let modkit = |args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_modkit"));
+        command
+            .args(args)
+            .env("MODKIT_PROC", trees.proc())
+            .env("MODKIT_SYS_MODULE", trees.sys_module());
+        command
+    };
+    let killed = (Some(libc::SIGPIPE), None);
+    for args in [
+        &["lsmod"][..],
+        &["kmod", "help"],
+        &["kmod", "list"],
+        &["--list"],
+        &["--help"],
+        &["modinfo", "-V"],
+    ] {
+        assert_eq!(
+            ending_on_a_closed_pipe(&mut modkit(args), false),
+            killed,
+            "{args:?}"
+        );
+    }
+    assert_eq!(
+        ending_on_a_closed_pipe(&mut modkit(&["rmmod", "nope"]), true),
+        killed
+    );
+    let test = "a_closed_pipe_ends_the_tools_as_it_ends_kmod";
+    let Some(kmod) = require(test, modkit_testkit::kmod("kmod")) else {
+        return;
+    };
+    assert_eq!(
+        ending_on_a_closed_pipe(Command::new(kmod).arg("help"), false),
+        killed
+    );
+}
+
+#[test]
+fn configuration_warnings_as_kmod_30_prints_them() {
+    let test = "configuration_warnings_as_kmod_30_prints_them";
+    let trees = Trees::new("config-warnings");
+    trees
+        .0
+        .write("proc/cmdline", "BOOT_IMAGE=x a[b.c=1 foo.bar=2 x-y.z\n");
+    let conf = trees.0.write("bad.conf", "bogus line\ninclude x\n");
+    let args = ["-C", conf.to_str().unwrap(), "-c"];
+    let mut command = Command::new(env!("CARGO_BIN_EXE_modkit"));
+    command
+        .arg("modprobe")
+        .args(args)
+        .env("MODKIT_PROC", trees.proc());
+    let mine = output(&mut command);
+    let libkmod = "libkmod: ERROR ../libkmod/libkmod-config.c";
+    let conf = conf.display();
+    assert_eq!(
+        mine.stderr,
+        format!(
+            "{libkmod}:712 kmod_config_parse: {conf} line 1: ignoring bad line starting with 'bogus'\n\
+             {libkmod}:708 kmod_config_parse: {conf}: command include is deprecated and not parsed anymore\n\
+             {libkmod}:489 kcmdline_parse_result: Ignoring bad option on kernel command line while parsing module name: 'a[b'\n"
+        )
+    );
+    assert!(
+        mine.stdout
+            .starts_with("options foo bar=2\noptions x_y z\n"),
+        "{}",
+        mine.stdout
+    );
+    let Some(kmod) = require(test, modkit_testkit::kmod("modprobe")) else {
+        return;
+    };
+    let theirs = in_namespace(&trees, &kmod, &args).map_err(|why| {
+        Missing::new(
+            why,
+            "run the tests as root with util-linux's unshare (CI does)",
+        )
+    });
+    let Some(theirs) = require(test, theirs) else {
+        return;
+    };
+    assert_eq!(theirs.stderr, mine.stderr);
+}
+
+#[test]
+fn every_tool_says_its_version_in_kmods_shape() {
+    let expected = format!(
+        "modkit version {}\n+ZSTD +XZ +ZLIB +LIBCRYPTO\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    for tool in [
+        &["--version"][..],
+        &["insmod", "-V"],
+        &["rmmod", "--version"],
+        &["lsmod", "-V"],
+        &["modinfo", "-V"],
+        &["modprobe", "-V"],
+        &["depmod", "-V"],
+        &["kmod", "--version"],
+    ] {
+        let out = modkit(tool, None);
+        assert_eq!(
+            (out.stdout.as_str(), out.code),
+            (expected.as_str(), 0),
+            "{tool:?}"
+        );
+    }
 }

@@ -263,19 +263,110 @@ fn cycle_root(name: &str) -> Root {
     r
 }
 
+/// Run modkit's depmod on `r`: it fails, printing `stderr` and nothing else.
+#[track_caller]
+fn depmod_fails_with(r: &Root, stderr: &str) {
+    let out = modkit_depmod(&["-b", r.path(), "--no-cache", "1.0"]);
+    let expected = Output {
+        stdout: String::new(),
+        stderr: stderr.to_owned(),
+        code: 1,
+    };
+    assert_eq!(out, expected);
+}
+
 #[test]
 fn cycles_fail_naming_every_module() {
     let r = cycle_root("cycle");
-    let out = modkit_depmod(&["-b", r.path(), "--no-cache", "1.0"]);
-    assert_eq!(
-        out,
-        Output {
-            stdout: String::new(),
-            stderr: "depmod: ERROR: Cycle detected: x -> y -> x\n\
-                     depmod: ERROR: Found 2 modules in dependency cycles!\n"
-                .into(),
-            code: 1
-        }
+    depmod_fails_with(
+        &r,
+        "depmod: ERROR: Cycle detected: x -> y -> x\n\
+                     depmod: ERROR: Found 2 modules in dependency cycles!\n",
+    );
+}
+
+/// Four cycles, two of them sharing modules, and modules that only hang off one (f, g):
+/// a -> b f g, b -> c f g, c -> a, d <-> e, h -> i -> j -> h and j -> k -> h. Module `M`
+/// exports `M_fn` and imports its dependencies' functions in that order.
+fn many_cycles_root(name: &str) -> Root {
+    graph_root(
+        name,
+        &[
+            ("a", &["b", "f", "g"]),
+            ("b", &["c", "f", "g"]),
+            ("c", &["a"]),
+            ("d", &["e"]),
+            ("e", &["d"]),
+            ("f", &[]),
+            ("g", &[]),
+            ("h", &["i"]),
+            ("i", &["j"]),
+            ("j", &["h", "k"]),
+            ("k", &["h"]),
+        ],
+        "",
+    )
+}
+
+/// A tree of modules `kernel/M.ko`, each exporting `M_fn` and importing its dependencies'
+/// functions in the order given, with `order` as its modules.order.
+fn graph_root(name: &str, graph: &[(&str, &[&str])], order: &str) -> Root {
+    let r = Root::new(name);
+    for (module, deps) in graph {
+        let export = format!("{module}_fn");
+        let imports: Vec<String> = deps.iter().map(|dep| format!("{dep}_fn")).collect();
+        let imports: Vec<&str> = imports.iter().map(String::as_str).collect();
+        let spec = Spec::x86_64().exports(&[&export]).imports(&imports);
+        r.add(&format!("kernel/{module}.ko"), &build(&spec));
+    }
+    // Empty: the modules keep kmod's hash table order.
+    r.add("modules.order", order.as_bytes());
+    r
+}
+
+/// a <-> b, and a -> m -> l: walking from `a` visits `m` without reporting it, so kmod's
+/// later walk from `m` meets an already visited root and reports `m` alone.
+fn visited_root_root(name: &str) -> Root {
+    graph_root(
+        name,
+        &[("a", &["b", "m"]), ("b", &["a"]), ("m", &["l"]), ("l", &[])],
+        "kernel/a.ko\nkernel/b.ko\nkernel/m.ko\nkernel/l.ko\n",
+    )
+}
+
+#[test]
+fn a_cycle_the_walk_would_circle_forever_is_not_followed() {
+    // p <-> q, p -> x -> y <-> z: kmod 30's walk from p goes round y -> z -> y for ever
+    // (it never hits p again); modkit reports the two cycles and stops.
+    let r = graph_root(
+        "circle",
+        &[
+            ("p", &["q", "x"]),
+            ("q", &["p"]),
+            ("x", &["y"]),
+            ("y", &["z"]),
+            ("z", &["y"]),
+        ],
+        "kernel/p.ko\nkernel/q.ko\nkernel/x.ko\nkernel/y.ko\nkernel/z.ko\n",
+    );
+    depmod_fails_with(
+        &r,
+        "depmod: ERROR: Cycle detected: p -> q -> p\n\
+                     depmod: ERROR: Cycle detected: y -> z -> y\n\
+                     depmod: ERROR: Found 4 modules in dependency cycles!\n",
+    );
+}
+
+#[test]
+fn each_cycle_is_reported_as_kmods_walk_meets_it() {
+    let r = many_cycles_root("many-cycles");
+    depmod_fails_with(
+        &r,
+        "depmod: ERROR: Cycle detected: i -> j -> k -> h -> i\n\
+                     depmod: ERROR: Cycle detected: i -> j -> h -> i\n\
+                     depmod: ERROR: Cycle detected: c -> a -> b -> c\n\
+                     depmod: ERROR: Cycle detected: d -> e -> d\n\
+                     depmod: ERROR: Found 9 modules in dependency cycles!\n",
     );
 }
 
@@ -318,6 +409,8 @@ fn same_as_kmod_on_the_sample_modules() {
 #[test]
 fn same_as_kmod_on_cycles() {
     differential("diff-cycle", cycle_root, &[]);
+    differential("diff-many-cycles", many_cycles_root, &[]);
+    differential("diff-visited-root", visited_root_root, &[]);
 }
 
 fn unknown_root(name: &str) -> Root {

@@ -78,6 +78,22 @@ pub enum Warning {
 }
 
 impl Warning {
+    /// The whole line kmod 30 prints for this warning when libkmod's own logger prints it
+    /// (modprobe.d and the kernel command line are read before a tool installs its logger,
+    /// so kmod shows `libkmod: ERROR FILE:LINE FUNCTION: ` and the message); `None` for the
+    /// warnings a tool prints itself.
+    pub fn libkmod_line(&self) -> Option<String> {
+        let location = match self {
+            Warning::BadLine { .. } => "../libkmod/libkmod-config.c:712 kmod_config_parse",
+            Warning::Deprecated { .. } => "../libkmod/libkmod-config.c:708 kmod_config_parse",
+            Warning::BadCmdlineOption { .. } => {
+                "../libkmod/libkmod-config.c:489 kcmdline_parse_result"
+            }
+            _ => return None,
+        };
+        Some(format!("libkmod: ERROR {location}: {self}"))
+    }
+
     /// The file the warning is about, if any.
     pub fn file(&self) -> Option<&std::path::Path> {
         match self {

@@ -348,61 +348,81 @@ fn sorted_dependencies(graph: &[GraphModule], index: usize, seen: &mut [u32], ou
     out.sort_by_key(|&d| graph[d as usize].dep_sort_idx);
 }
 
-/// Report every module that is part of a dependency cycle, one line per cycle as
-/// `Cycle detected: a -> b -> a`, then how many modules are in cycles (kmod 30's format).
-/// `remaining` holds the users left after the topological sort: non-zero for modules in a cycle
-/// and for modules only reachable from one.
+/// Report the dependency cycles as kmod 30 walks them (`depmod_report_cycles`): one
+/// `Cycle detected: a -> b -> a` line per cycle in the order its walk meets them, then how many
+/// modules are in cycles. `remaining` holds the users left after the topological sort:
+/// non-zero for modules in a cycle and for modules only reachable from one.
+///
+/// kmod's walk: the modules with users left, in module order, are the roots still to try. Each
+/// root in turn is walked depth first (a stack of paths, the last dependency first); reaching
+/// the root again reports the path as a cycle and takes its modules off the roots; a module
+/// without dependencies is taken off too. `visited` outlives each walk, so a root already
+/// visited by an earlier walk reports itself alone (`Cycle detected: m`), as kmod does. kmod
+/// would walk for ever round a cycle that does not pass through the root (depmod hangs); such
+/// a path is not followed here, and the walks after it forget what earlier ones visited.
 fn report_cycles(graph: &[GraphModule], remaining: &[u32], diag: &mut Diagnostics) -> usize {
+    const NO_PARENT: usize = usize::MAX;
     let n = graph.len();
-    let mut pending: Vec<bool> = remaining.iter().map(|&u| u > 0).collect();
+    let mut roots: std::collections::VecDeque<u32> = (0..n as u32)
+        .filter(|&i| remaining[i as usize] > 0)
+        .collect();
+    let mut visited = vec![false; n];
     let mut in_cycle = vec![false; n];
-    let mut reported: Vec<Vec<u32>> = Vec::new();
-    for root in 0..n {
-        if !pending[root] {
-            continue;
+    let on_path = |vertices: &[(u32, usize)], mut v: usize, m: u32| {
+        while v != NO_PARENT {
+            if vertices[v].0 == m {
+                return true;
+            }
+            v = vertices[v].1;
         }
-        pending[root] = false;
-        // Depth-first from the root with parent links; every path back to the root is a cycle.
-        let mut visited = vec![false; n];
-        let mut parents: Vec<(u32, u32)> = Vec::new(); // (module, parent vertex)
-        let mut stack: Vec<u32> = Vec::new();
-        parents.push((root as u32, u32::MAX));
-        stack.push(0);
+        false
+    };
+    // Set once a path was left out where kmod would have walked for ever: from then on there
+    // is no kmod output to follow, and each walk starts afresh, so every cycle is still named.
+    let mut diverged = false;
+    while let Some(root) = roots.pop_front() {
+        if diverged {
+            visited.fill(false);
+        }
+        // Vertices are (module, parent vertex): the path to a vertex is its parent chain.
+        let mut vertices: Vec<(u32, usize)> = vec![(root, NO_PARENT)];
+        let mut stack = vec![0usize];
         while let Some(v) = stack.pop() {
-            let (m, _) = parents[v as usize];
-            if visited[m as usize] {
-                if m as usize == root {
-                    let mut path = Vec::new();
-                    let mut cur = v;
-                    while cur != u32::MAX {
-                        path.push(parents[cur as usize].0);
-                        cur = parents[cur as usize].1;
-                    }
-                    path.reverse();
-                    for &p in &path {
-                        in_cycle[p as usize] = true;
-                        pending[p as usize] = false;
-                    }
-                    reported.push(path);
+            let m = vertices[v].0;
+            if visited[m as usize] && m == root {
+                let mut path = vec![m];
+                let mut p = vertices[v].1;
+                while p != NO_PARENT {
+                    let module = vertices[p].0;
+                    path.push(module);
+                    in_cycle[module as usize] = true;
+                    roots.retain(|&r| r != module);
+                    p = vertices[p].1;
                 }
+                path.reverse();
+                let names: Vec<&str> = path
+                    .iter()
+                    .map(|&p| graph[p as usize].candidate.name.as_str())
+                    .collect();
+                diag.error(format!("Cycle detected: {}", names.join(" -> ")));
                 continue;
             }
             visited[m as usize] = true;
-            for &d in &graph[m as usize].deps {
-                if remaining[d as usize] == 0 && d as usize != root {
-                    continue; // sorted already: cannot lead back
+            let deps = &graph[m as usize].deps;
+            if deps.is_empty() {
+                roots.retain(|&r| r != m);
+                continue;
+            }
+            for &d in deps {
+                if d != root && on_path(&vertices, v, d) {
+                    // A cycle that misses the root: kmod would go round it for ever.
+                    diverged = true;
+                    continue;
                 }
-                parents.push((d, v));
-                stack.push(parents.len() as u32 - 1);
+                vertices.push((d, v));
+                stack.push(vertices.len() - 1);
             }
         }
-    }
-    for path in &reported {
-        let names: Vec<&str> = path
-            .iter()
-            .map(|&p| graph[p as usize].candidate.name.as_str())
-            .collect();
-        diag.error(format!("Cycle detected: {}", names.join(" -> ")));
     }
     let count = in_cycle.iter().filter(|&&c| c).count();
     diag.error(format!("Found {count} modules in dependency cycles!"));

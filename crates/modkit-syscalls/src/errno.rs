@@ -199,6 +199,16 @@ impl UnloadFailure {
     }
 }
 
+/// The line libkmod 30 logs when `delete_module` fails, before the tool's own message
+/// (`kmod_module_remove_module`'s `ERR`, which prints its source location): rmmod and
+/// `modprobe -r` show both, as `TOOL: ERROR: ` and this.
+pub fn libkmod_remove_error(name: &str, errno: Errno) -> String {
+    format!(
+        "../libkmod/libkmod-module.c:856 kmod_module_remove_module() could not remove '{name}': {}",
+        errno.strerror()
+    )
+}
+
 impl fmt::Display for UnloadFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.errno().strerror())

@@ -22,7 +22,7 @@ mod sysfs;
 
 use std::path::PathBuf;
 
-pub use errno::{Errno, LoadFailure, UnloadFailure, io_error_text};
+pub use errno::{Errno, LoadFailure, UnloadFailure, io_error_text, libkmod_remove_error};
 pub use kernel::{
     Kernel, LinuxKernel, LoadError, LoadMethod, LoadOptions, MAX_MODULE_SIZE, UnloadError,
     UnloadOptions,

@@ -3,7 +3,7 @@
 //! remove command), then the dependencies nobody uses any more and its `pre:` soft
 //! dependencies.
 
-use modkit_syscalls::{Errno, InitState, Kernel, UnloadOptions};
+use modkit_syscalls::{Errno, InitState, Kernel, UnloadOptions, libkmod_remove_error};
 
 use crate::context::{Context, ModId};
 use crate::probe::{c_name, run_command};
@@ -172,9 +172,7 @@ fn delete(
     kernel
         .delete_module(&c_name(name)?, flags)
         .inspect_err(|errno| {
-            reporter.message(
-                Level::Error,
-                &format!("could not remove '{name}': {}", errno.strerror()),
-            );
+            // kmod 30's modprobe shows only libkmod's line here.
+            reporter.message(Level::Error, &libkmod_remove_error(name, *errno));
         })
 }

@@ -26,8 +26,29 @@ pub fn output(command: &mut Command) -> Output {
 /// So a test sees the tools handle a refusal of the real kernel (ENOENT is Linux's answer for
 /// an unknown symbol) with nothing ever loaded, root or not.
 #[allow(dead_code)] // reason: only some test binaries load modules
-#[allow(unsafe_code, reason = "prctl(2) and pre_exec have no safe wrappers")]
 pub fn module_syscalls_fail(command: &mut Command, errno: i32) -> &mut Command {
+    syscalls_fail(
+        command,
+        &[libc::SYS_finit_module, libc::SYS_init_module],
+        errno,
+    )
+}
+
+/// [`module_syscalls_fail`] for `delete_module`: the kernel's refusals to unload (EBUSY,
+/// EAGAIN, EPERM) with nothing ever unloaded.
+#[allow(dead_code)] // reason: only some test binaries unload modules
+pub fn delete_module_fails(command: &mut Command, errno: i32) -> &mut Command {
+    syscalls_fail(command, &[libc::SYS_delete_module], errno)
+}
+
+/// Make the child of `command` (and what it runs) get `errno` from each of `syscalls`.
+#[allow(dead_code)] // reason: only some test binaries make module syscalls
+#[allow(unsafe_code, reason = "prctl(2) and pre_exec have no safe wrappers")]
+fn syscalls_fail<'a>(
+    command: &'a mut Command,
+    syscalls: &[libc::c_long],
+    errno: i32,
+) -> &'a mut Command {
     use std::os::unix::process::CommandExt;
 
     let statement = |code: u32, k: u32| libc::sock_filter {
@@ -43,17 +64,21 @@ pub fn module_syscalls_fail(command: &mut Command, errno: i32) -> &mut Command {
         k,
     };
     // The syscall number is the first field of `struct seccomp_data`. The child makes native
-    // syscalls only, so the architecture field needs no check.
-    let filter = [
-        statement(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0),
-        jump_if(libc::SYS_finit_module as u32, 2),
-        jump_if(libc::SYS_init_module as u32, 1),
-        statement(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW),
-        statement(
-            libc::BPF_RET | libc::BPF_K,
-            libc::SECCOMP_RET_ERRNO | (errno as u32 & libc::SECCOMP_RET_DATA),
-        ),
-    ];
+    // syscalls only, so the architecture field needs no check. Each listed syscall jumps over
+    // the remaining tests and the "allow" to the errno answer.
+    let count = syscalls.len();
+    let mut filter = vec![statement(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0)];
+    for (i, &nr) in syscalls.iter().enumerate() {
+        filter.push(jump_if(nr as u32, (count - i) as u8));
+    }
+    filter.push(statement(
+        libc::BPF_RET | libc::BPF_K,
+        libc::SECCOMP_RET_ALLOW,
+    ));
+    filter.push(statement(
+        libc::BPF_RET | libc::BPF_K,
+        libc::SECCOMP_RET_ERRNO | (errno as u32 & libc::SECCOMP_RET_DATA),
+    ));
     let install = move || {
         let program = libc::sock_fprog {
             len: filter.len() as u16,
