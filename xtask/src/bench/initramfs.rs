@@ -1,7 +1,7 @@
 //! `cargo xtask bench initramfs`: `modkit initramfs` side by side with the anchors of issue 10,
 //! Debian's `mkinitramfs` (initramfs-tools, MODULES=dep and MODULES=most) and `dracut`
 //! (`--hostonly` and `--no-hostonly`), on the same cached Debian kernel tree, for the same
-//! device set ([`DEVICE_SET`] and [`ROOT_FS`]), all compressed with zstd at level 9: build wall
+//! device set (`vmtest::root::device_set` and [`ROOT_FS`]), all compressed with zstd at level 9: build wall
 //! time (medians; the anchors take seconds to a minute, so they run fewer times), image size,
 //! module files in the image, and whether the device set's drivers are in it. The goals: build
 //! time at most 0.1 of the faster anchor, image at most half of MODULES=dep's, boot-to-root no
@@ -28,54 +28,12 @@ use anyhow::{Context, Result, bail, ensure};
 use xshell::{Shell, cmd};
 
 use crate::kernels::{self, KernelTree, Series};
+// The device set: the root scenarios' controllers and the devices behind them
+// (`vmtest::root::CONTROLLERS`, with where each modalias comes from in QEMU's source).
+use crate::vmtest::root::device_set;
 
-/// One device of the benchmark's device set: its modalias as the guest's sysfs shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DeviceAlias {
-    pub modalias: &'static str,
-    /// Which QEMU device it is.
-    pub device: &'static str,
-    /// The driver Debian's kernels give it (a module, or built in: 6.12's virtio_pci).
-    pub driver: &'static str,
-}
-
-/// The device set: QEMU's disk controllers (on the `pc` machine's PCI bus) and the devices
-/// behind them, each path as the kernel walks it. From QEMU's source: hw/virtio/virtio-pci.c
-/// (a transitional device's subsystem is vendor 0x1af4, id = the virtio device id, 2 for
-/// block), include/hw/pci/pci_ids.h (0x1af4:0x1001 virtio block, class 0x0100), hw/nvme/ctrl.c
-/// (0x1b36:0x0010, class 0x0108 prog-if 2), hw/ide/ich.c (ICH9 AHCI 0x8086:0x2922, class
-/// 0x0106 prog-if 1); other devices keep QEMU's default subsystem 0x1af4:0x1100 (hw/pci/pci.c).
-/// The bus modaliases are the kernel's: `virtio:d%08Xv%08X` (drivers/virtio/virtio.c) and
-/// `scsi:t-0x%02x`, type 0 a disk (drivers/scsi/scsi_sysfs.c), behind AHCI's ATA port. An
-/// NVMe namespace has no modalias of its own (nvme drives it). On q35's PCIe ports a virtio
-/// device is modern-only (0x1af4:0x1042) and its alias differs; the drivers are the same.
-pub const DEVICE_SET: &[DeviceAlias] = &[
-    DeviceAlias {
-        modalias: "pci:v00001AF4d00001001sv00001AF4sd00000002bc01sc00i00",
-        device: "virtio-blk-pci, the PCI function",
-        driver: "virtio_pci",
-    },
-    DeviceAlias {
-        modalias: "virtio:d00000002v00001AF4",
-        device: "virtio-blk-pci, the virtio block device on it",
-        driver: "virtio_blk",
-    },
-    DeviceAlias {
-        modalias: "pci:v00001B36d00000010sv00001AF4sd00001100bc01sc08i02",
-        device: "nvme, QEMU's NVMe controller",
-        driver: "nvme",
-    },
-    DeviceAlias {
-        modalias: "pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01",
-        device: "ich9-ahci, the ICH9 AHCI controller",
-        driver: "ahci",
-    },
-    DeviceAlias {
-        modalias: "scsi:t-0x00",
-        device: "ide-hd on AHCI, the SCSI disk",
-        driver: "sd_mod",
-    },
-];
+/// Boot-to-root at most the faster anchor's.
+const GOAL_BOOT: f64 = 1.0;
 
 /// The root filesystem of the device set's disk.
 pub const ROOT_FS: &str = "ext4";
@@ -163,7 +121,7 @@ impl Builder {
     }
 
     /// A file-name-safe name, for its image and log.
-    fn slug(self) -> &'static str {
+    pub fn slug(self) -> &'static str {
         match self {
             Builder::Modkit => "modkit",
             Builder::ModkitGeneric => "modkit-generic",
@@ -210,7 +168,7 @@ impl Builder {
             Builder::Modkit => format!(
                 "--device-alias for each of the {} modaliases of the device set (their modules: \
                  {drivers}{builtin}), --fs {ROOT_FS}, --compress zstd (level {level}, one thread)",
-                DEVICE_SET.len()
+                device_set().count()
             ),
             Builder::ModkitGeneric => {
                 format!("--generic --fs {ROOT_FS} --compress zstd (level {level}, one thread)")
@@ -251,6 +209,8 @@ impl Builder {
 pub struct Options {
     /// The release `modkit` binary.
     pub modkit: PathBuf,
+    /// The static modkit-init its images get as `/init`.
+    pub init: PathBuf,
     /// Runs of each modkit build.
     pub runs: usize,
     /// Runs of each anchor build.
@@ -282,6 +242,9 @@ pub struct Built {
     pub missing_drivers: Vec<String>,
     /// What the tool said that a reader of the table should know (warnings, fallbacks).
     pub notes: Vec<String>,
+    /// Boot-to-root in the VM (seconds from kernel start to the disk's init), or why it did
+    /// not get there; `None` before [`boot_images`].
+    pub boot: Option<Result<f64, String>>,
 }
 
 impl Built {
@@ -300,8 +263,13 @@ pub fn run(args: Args) -> Result<()> {
     );
     let sh = Shell::new()?;
     let modkit = crate::tools::build_modkit(&sh, "bench initramfs")?;
+    // The static programs of the VM test: modkit-init for modkit's images, the root disk's
+    // init for the boots.
+    let guest = crate::vmtest::build_guest(&sh)?;
+    crate::vmtest::qemu::ensure_installed(&sh)?;
     let options = Options {
         modkit,
+        init: guest.modkit_init.clone(),
         runs: args.runs,
         anchor_runs: args.anchor_runs,
     };
@@ -314,7 +282,8 @@ pub fn run(args: Args) -> Result<()> {
     let mut unavailable = Vec::new();
     for series in Series::select(&args.kernel)? {
         let tree = kernels::ensure(&sh, series)?;
-        let images = build_anchor_images(&sh, &tree, &options)?;
+        let mut images = build_anchor_images(&sh, &tree, &options)?;
+        boot_images(&sh, &tree, &guest, &mut images)?;
         report(&tree, &images, &options, &mut failed);
         for image in &images {
             if let Err(why) = &image.built {
@@ -344,6 +313,91 @@ pub fn run(args: Args) -> Result<()> {
     }
     if !failed.is_empty() {
         bail!("goals missed or not checked: {}", failed.join("; "));
+    }
+    Ok(())
+}
+
+/// Boots every built image in QEMU (TCG, as the VM test) with the root scenarios' ext4 disk on
+/// virtio-blk, `root=UUID=...`, and records the boot-to-root time the disk's init reports: the
+/// same kernel, disk, machine and command line for every builder.
+fn boot_images(
+    sh: &Shell,
+    tree: &KernelTree,
+    guest: &crate::vmtest::Guest,
+    images: &mut [AnchorImage],
+) -> Result<()> {
+    use crate::vmtest::root;
+    let dir = target_dir()
+        .join("bench-initramfs")
+        .join(&tree.release)
+        .join("boot");
+    std::fs::create_dir_all(&dir)?;
+    let programs = root::Programs {
+        modkit: guest.modkit.clone(),
+        init: guest.modkit_init.clone(),
+        disk_init: guest.root_init.clone(),
+    };
+    let disk = root::write_disk(sh, &programs, &dir)?;
+    let boot_image = crate::vmtest::cached_vmlinux(tree)?;
+    let kernel = root::Kernel {
+        release: &tree.release,
+        boot_image: &boot_image,
+        tree: &tree.root,
+    };
+    let settings = root::Settings {
+        accel: crate::vmtest::qemu::Accel::Tcg,
+        timeout: std::time::Duration::from_secs(180),
+        verbose: false,
+    };
+    let spec = format!("UUID={}", root::DISK_UUID);
+    for image in images.iter_mut() {
+        let Ok(built) = &mut image.built else {
+            continue;
+        };
+        println!(
+            "bench initramfs {}: booting {}'s image to the root disk",
+            tree.series,
+            image.builder.name()
+        );
+        let target = root::Target {
+            name: image.builder.slug(),
+            initrd: &built.path,
+            disk: &disk,
+            disk_on: "virtio",
+            spec: &spec,
+        };
+        let (console, problems) = root::boot_console(sh, &target, &kernel, &dir, settings)?;
+        let report = crate::vmtest::report::parse(&console, &[image.builder.slug()]);
+        // The disk's init ran (and said when): that is the time, whatever its checks found.
+        if !report.passed() {
+            built.notes.push(format!(
+                "the root disk's init ran, but not every check of it passed: {}",
+                report
+                    .scenarios
+                    .iter()
+                    .flat_map(|s| &s.transcript)
+                    .filter(|l| l.starts_with("FAIL"))
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ));
+        }
+        built.boot = Some(match root::boot_to_root(&report) {
+            Some(seconds) if problems.is_empty() => Ok(seconds),
+            _ => {
+                let tail: Vec<&str> = console.lines().rev().take(3).collect();
+                Err(format!(
+                    "did not reach the disk's init ({}); console ends: {}",
+                    problems
+                        .iter()
+                        .chain(&report.problems)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                    tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+                ))
+            }
+        });
     }
     Ok(())
 }
@@ -380,6 +434,7 @@ pub fn build_anchor_images(
         drivers: &drivers,
         out: &out,
         modkit: &options.modkit,
+        init: &options.init,
     };
 
     let mut images: Vec<AnchorImage> = Builder::ALL
@@ -455,7 +510,7 @@ pub fn build_anchor_images(
 
 /// The device set's drivers in `root`'s tree, as kmod's `modprobe -R` resolves each modalias
 /// and `fs-ROOT_FS` (no configuration), each once, in order: what the anchors are given. An
-/// alias no module matches must have its [`DeviceAlias::driver`] built in (in
+/// alias no module matches must have its `DeviceAlias::driver` built in (in
 /// `modules.builtin`: 6.12 builds virtio_pci in, and a built-in driver's aliases are not
 /// recorded); the second list is those built-in drivers.
 fn device_set_drivers(
@@ -478,7 +533,7 @@ fn device_set_drivers(
             list.push(name.to_owned());
         }
     };
-    let wanted = DEVICE_SET.iter().map(|d| (d.modalias, d.driver));
+    let wanted = device_set().map(|d| (d.modalias, d.driver));
     for (alias, driver) in wanted.chain([(fs.as_str(), ROOT_FS)]) {
         let found = cmd!(
             sh,
@@ -572,6 +627,8 @@ struct Setup<'a> {
     /// `target/bench-initramfs/RELEASE`: images, logs, the anchors' temporary files.
     out: &'a Path,
     modkit: &'a Path,
+    /// modkit-init, the `/init` of modkit's images.
+    init: &'a Path,
 }
 
 impl Setup<'_> {
@@ -612,7 +669,7 @@ impl Setup<'_> {
 
     fn command<'s>(&self, sh: &'s Shell, builder: Builder) -> Result<xshell::Cmd<'s>> {
         let release = self.tree.release.as_str();
-        let (root, moddir, modkit) = (self.root, self.moddir, self.modkit);
+        let (root, moddir, modkit, init) = (self.root, self.moddir, self.modkit, self.init);
         let image = self.out.join(format!("{}.img", builder.slug()));
         let tmp = self.out.join("tmp");
         let ns = self.out.join("ns");
@@ -622,17 +679,15 @@ impl Setup<'_> {
         let level = ZSTD_LEVEL.to_string();
         Ok(match builder {
             Builder::Modkit => {
-                let aliases = DEVICE_SET
-                    .iter()
-                    .flat_map(|d| ["--device-alias", d.modalias]);
+                let aliases = device_set().flat_map(|d| ["--device-alias", d.modalias]);
                 cmd!(
                     sh,
-                    "{modkit} initramfs -b {root} -k {release} -o {image} --compress zstd {aliases...} --fs {fs}"
+                    "{modkit} initramfs -b {root} -k {release} -o {image} --init {init} --compress zstd {aliases...} --fs {fs}"
                 )
             }
             Builder::ModkitGeneric => cmd!(
                 sh,
-                "{modkit} initramfs -b {root} -k {release} -o {image} --compress zstd --generic --fs {fs}"
+                "{modkit} initramfs -b {root} -k {release} -o {image} --init {init} --compress zstd --generic --fs {fs}"
             ),
             Builder::MkinitramfsDep | Builder::MkinitramfsMost => {
                 let modules = if builder == Builder::MkinitramfsDep {
@@ -790,23 +845,28 @@ fn report(tree: &KernelTree, images: &[AnchorImage], options: &Options, failed: 
         "\nbench initramfs {series} ({}): the device set ({} modaliases) + {ROOT_FS}, zstd level \
          {ZSTD_LEVEL} for all; medians of {} modkit run(s) and {} anchor run(s), wall time",
         tree.release,
-        DEVICE_SET.len(),
+        device_set().count(),
         options.runs,
         options.anchor_runs
     );
     println!(
-        "  {:<26} {:>9} {:>10} {:>8} {:>12}  {:<10} set's drivers",
-        "builder", "time s", "size KiB", "modules", "modules KiB", "parts"
+        "  {:<26} {:>9} {:>10} {:>8} {:>12} {:>8}  {:<10} set's drivers",
+        "builder", "time s", "size KiB", "modules", "modules KiB", "boot s", "parts"
     );
     for image in images {
         match &image.built {
             Ok(b) => println!(
-                "  {:<26} {:>9.3} {:>10} {:>8} {:>12}  {:<10} {}",
+                "  {:<26} {:>9.3} {:>10} {:>8} {:>12} {:>8}  {:<10} {}",
                 image.builder.name(),
                 b.median_seconds(),
                 b.size / 1024,
                 b.contents.modules.len(),
                 b.contents.module_bytes / 1024,
+                match &b.boot {
+                    Some(Ok(seconds)) => format!("{seconds:.2}"),
+                    Some(Err(_)) => "FAILED".to_owned(),
+                    None => "-".to_owned(),
+                },
                 b.contents.parts.join("+"),
                 if b.missing_drivers.is_empty() {
                     "all".to_owned()
@@ -824,8 +884,15 @@ fn report(tree: &KernelTree, images: &[AnchorImage], options: &Options, failed: 
             for note in &b.notes {
                 println!("      it said: {note}");
             }
+            if let Some(Err(why)) = &b.boot {
+                println!("      boot: {why}");
+            }
         }
     }
+    println!(
+        "  boot s: kernel start to the root disk's init (CLOCK_BOOTTIME), QEMU TCG, the disk on \
+         virtio-blk, root=UUID=..."
+    );
 
     let built = |b: Builder| {
         images
@@ -882,14 +949,29 @@ fn report(tree: &KernelTree, images: &[AnchorImage], options: &Options, failed: 
         "an image is missing or not zstd-compressed",
     );
     println!(
-        "    (modkit's image holds modules, their indexes and modprobe.d lines only: no /init \
-         and no user space yet, which the anchors' images carry: klibc or udev, scripts, \
-         libraries)"
+        "    (modkit's image: modkit-init as /init, the modules, their indexes and modprobe.d \
+         lines; the anchors' carry klibc or udev, shell scripts and libraries)"
     );
-    println!(
-        "  {:<58} NOT MEASURED here: the VM `root` scenario boots these images",
-        "boot-to-root no slower than either anchor"
-    );
+    let booted = |b: &Built| b.boot.as_ref().and_then(|r| r.as_ref().ok()).copied();
+    let fastest_boot = images
+        .iter()
+        .filter(|i| i.builder.is_anchor())
+        .filter_map(|i| Some((i.builder, booted(i.built.as_ref().ok()?)?)))
+        .min_by(|a, b| a.1.total_cmp(&b.1));
+    match fastest_boot {
+        Some((anchor, secs)) => goal(
+            format!("boot-to-root / faster anchor's ({})", anchor.name()),
+            ours.and_then(booted).map(|o| o / secs),
+            GOAL_BOOT,
+            "modkit's image did not boot to the root disk",
+        ),
+        None => goal(
+            "boot-to-root / faster anchor's".into(),
+            None,
+            GOAL_BOOT,
+            "no anchor's image booted to the root disk",
+        ),
+    }
     println!("  for comparison (no goal of their own):");
     let generic = built(Builder::ModkitGeneric);
     if let (Some(g), Some((anchor, secs))) = (generic, fastest(true)) {
@@ -1049,8 +1131,8 @@ mod tests {
 
     #[test]
     fn the_device_set_is_well_formed() {
-        assert!(!DEVICE_SET.is_empty());
-        for d in DEVICE_SET {
+        assert!(device_set().count() > 0);
+        for d in device_set() {
             assert!(
                 d.modalias
                     .bytes()

@@ -9,9 +9,9 @@
 
 mod bzimage;
 mod coldplug;
-mod qemu;
-mod report;
-mod root;
+pub(crate) mod qemu;
+pub(crate) mod report;
+pub(crate) mod root;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -297,18 +297,18 @@ fn custom_kernel(image: &Path, headers: &Path) -> Result<KernelTree> {
 
 /// The static guest programs.
 #[derive(Debug)]
-struct Guest {
-    modkit: PathBuf,
+pub(crate) struct Guest {
+    pub(crate) modkit: PathBuf,
     init: PathBuf,
     /// modkit-init, the `/init` of the root scenarios' images.
-    modkit_init: PathBuf,
+    pub(crate) modkit_init: PathBuf,
     /// vmtest-root, the root disk's `/sbin/init`.
-    root_init: PathBuf,
+    pub(crate) root_init: PathBuf,
 }
 
 /// Builds modkit and vmtest-init statically, in their own target directory so that the host
 /// build is not invalidated by the different RUSTFLAGS.
-fn build_guest(sh: &Shell) -> Result<Guest> {
+pub(crate) fn build_guest(sh: &Shell) -> Result<Guest> {
     let root = crate::project_root();
     let target_dir = match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => root.join(dir).join("vmtest"),
@@ -407,7 +407,7 @@ fn prepare(sh: &Shell, kernel: &KernelTree, guest: &Guest, work: &Path) -> Resul
 }
 
 /// The ELF vmlinux of `kernel`, extracted once into the cache.
-fn cached_vmlinux(kernel: &KernelTree) -> Result<PathBuf> {
+pub(crate) fn cached_vmlinux(kernel: &KernelTree) -> Result<PathBuf> {
     let meta = std::fs::metadata(&kernel.vmlinuz)
         .with_context(|| format!("cannot read {}", kernel.vmlinuz.display()))?;
     let mtime = meta

@@ -19,43 +19,76 @@ use ::vmtest::{cmdline, root};
 use super::qemu::{self, Accel};
 use super::report::{self, BootReport, ScenarioResult, Status};
 
-/// A storage controller QEMU emulates, the modaliases of the path from it to the disk, and
-/// the QEMU arguments that attach the disk `root` to it.
+/// One device on the path from a controller to its disk: its modalias as the guest's sysfs
+/// shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceAlias {
+    pub modalias: &'static str,
+    /// Which QEMU device it is.
+    pub device: &'static str,
+    /// The driver Debian's kernels give it (a module, or built in: 6.12's virtio_pci).
+    pub driver: &'static str,
+}
+
+/// A storage controller QEMU emulates, the devices from it to the disk, and the QEMU
+/// arguments that attach the disk `root` to it.
 #[derive(Debug)]
 pub struct Controller {
     pub name: &'static str,
-    /// From QEMU's device models on the `pc` machine: vendor, device, subsystem (QEMU's
-    /// default 1AF4:1100, or virtio's device type) and class of the PCI function, then what
-    /// appears once its driver is bound.
-    pub aliases: &'static [&'static str],
+    pub aliases: &'static [DeviceAlias],
     /// QEMU `-device` arguments, after `-drive ...,id=root`.
     pub devices: &'static [&'static str],
 }
 
-/// The controllers a root disk is booted from.
+/// The controllers a root disk is booted from (on the `pc` machine's PCI bus), each path as
+/// the kernel walks it. From QEMU's source: hw/virtio/virtio-pci.c (a transitional device's
+/// subsystem is vendor 0x1af4, id = the virtio device id, 2 for block),
+/// include/hw/pci/pci_ids.h (0x1af4:0x1001 virtio block, class 0x0100), hw/nvme/ctrl.c
+/// (0x1b36:0x0010, class 0x0108 prog-if 2), hw/ide/ich.c (ICH9 AHCI 0x8086:0x2922, class
+/// 0x0106 prog-if 1); other devices keep QEMU's default subsystem 0x1af4:0x1100
+/// (hw/pci/pci.c). The bus modaliases are the kernel's: `virtio:d%08Xv%08X`
+/// (drivers/virtio/virtio.c) and `scsi:t-0x%02x`, type 0 a disk (drivers/scsi/scsi_sysfs.c),
+/// behind AHCI's ATA port. An NVMe namespace has no modalias of its own (nvme drives it). On
+/// q35's PCIe ports a virtio device is modern-only (0x1af4:0x1042) and its alias differs.
 pub const CONTROLLERS: [Controller; 3] = [
     Controller {
         name: "virtio",
-        // virtio-blk-pci, transitional (1AF4:1001), subsystem = virtio device type 2 (block),
-        // class 01 00 00; then the virtio device on it.
         aliases: &[
-            "pci:v00001AF4d00001001sv00001AF4sd00000002bc01sc00i00",
-            "virtio:d00000002v00001AF4",
+            DeviceAlias {
+                modalias: "pci:v00001AF4d00001001sv00001AF4sd00000002bc01sc00i00",
+                device: "virtio-blk-pci, the PCI function",
+                driver: "virtio_pci",
+            },
+            DeviceAlias {
+                modalias: "virtio:d00000002v00001AF4",
+                device: "virtio-blk-pci, the virtio block device on it",
+                driver: "virtio_blk",
+            },
         ],
         devices: &["-device", "virtio-blk-pci,drive=root"],
     },
     Controller {
         name: "nvme",
-        // QEMU's NVMe controller (1B36:0010), class 01 08 02 (NVM Express).
-        aliases: &["pci:v00001B36d00000010sv00001AF4sd00001100bc01sc08i02"],
+        aliases: &[DeviceAlias {
+            modalias: "pci:v00001B36d00000010sv00001AF4sd00001100bc01sc08i02",
+            device: "nvme, QEMU's NVMe controller",
+            driver: "nvme",
+        }],
         devices: &["-device", "nvme,drive=root,serial=modkit-root"],
     },
     Controller {
         name: "ahci",
-        // ICH9 AHCI (8086:2922), class 01 06 01 (SATA, AHCI 1.0); then the SCSI disk.
         aliases: &[
-            "pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01",
-            "scsi:t-0x00",
+            DeviceAlias {
+                modalias: "pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01",
+                device: "ich9-ahci, the ICH9 AHCI controller",
+                driver: "ahci",
+            },
+            DeviceAlias {
+                modalias: "scsi:t-0x00",
+                device: "ide-hd on AHCI, the SCSI disk",
+                driver: "sd_mod",
+            },
         ],
         devices: &[
             "-device",
@@ -65,6 +98,11 @@ pub const CONTROLLERS: [Controller; 3] = [
         ],
     },
 ];
+
+/// Every controller's devices: the device set of `cargo xtask bench initramfs`.
+pub fn device_set() -> impl Iterator<Item = &'static DeviceAlias> {
+    CONTROLLERS.iter().flat_map(|c| c.aliases.iter())
+}
 
 /// How `root=` names the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,6 +286,12 @@ pub fn write_disk(sh: &Shell, programs: &Programs, dir: &Path) -> Result<PathBuf
     std::fs::copy(&programs.disk_init, tree.join("sbin/init"))
         .with_context(|| format!("cannot copy {} to the disk", programs.disk_init.display()))?;
     std::fs::write(tree.join(root::MARKER.trim_start_matches('/')), DISK_UUID)?;
+    // What makes a directory an OS tree to systemd's switch-root (an anchor's dracut image).
+    std::fs::create_dir_all(tree.join("etc"))?;
+    std::fs::write(
+        tree.join("etc/os-release"),
+        "NAME=\"modkit root disk\"\nID=modkit-vmtest\n",
+    )?;
     let image = dir.join("root-disk.ext4");
     let _ = std::fs::remove_file(&image);
     cmd!(
@@ -277,7 +321,7 @@ fn build_image(
     let aliases: Vec<String> = controller
         .aliases
         .iter()
-        .flat_map(|a| ["--device-alias".to_owned(), a.to_string()])
+        .flat_map(|a| ["--device-alias".to_owned(), a.modalias.to_string()])
         .collect();
     let summary = cmd!(
         sh,
@@ -323,21 +367,71 @@ pub fn boot(
         By::Uuid => format!("UUID={DISK_UUID}"),
         By::Label => format!("LABEL={DISK_LABEL}"),
     };
+    let target = Target {
+        name: case.name,
+        initrd: &image,
+        disk,
+        disk_on: case.disk_on,
+        spec: &spec,
+    };
+    let (console, mut problems) = boot_console(sh, &target, kernel, dir, settings)?;
+    let mut report = if case.positive() {
+        report::parse(&console, &[case.name])
+    } else {
+        negative_report(case, &spec, &console)
+    };
+    report.problems.append(&mut problems);
+    let boot_to_root = boot_to_root(&report);
+    Ok((
+        report,
+        Figures {
+            image_bytes,
+            modules,
+            boot_to_root,
+        },
+    ))
+}
+
+/// What a root boot boots: an initramfs, and the root disk on a controller.
+#[derive(Debug)]
+pub struct Target<'a> {
+    /// The scenario name the disk's init reports under.
+    pub name: &'a str,
+    pub initrd: &'a Path,
+    pub disk: &'a Path,
+    /// Which of [`CONTROLLERS`] the disk is on.
+    pub disk_on: &'a str,
+    /// The `root=` value.
+    pub spec: &'a str,
+}
+
+/// Boots `target` with `kernel` (any initramfs: modkit's or an anchor's) and returns the
+/// console and the harness's problems (a time-out, QEMU's complaints).
+pub fn boot_console(
+    sh: &Shell,
+    target: &Target,
+    kernel: &Kernel,
+    dir: &Path,
+    settings: Settings,
+) -> Result<(String, Vec<String>)> {
+    // `rd.emergency=poweroff`: an anchor's dracut image that fails powers off instead of
+    // waiting at its emergency shell (modkit-init and initramfs-tools ignore it).
     let append = format!(
-        "console=ttyS0 quiet panic=-1 root={spec} {}={} {}={DISK_UUID}",
+        "console=ttyS0 quiet panic=-1 rd.emergency=poweroff root={} {}={} {}={DISK_UUID}",
+        target.spec,
         cmdline::SCENARIOS,
-        case.name,
+        target.name,
         root::EXPECT
     );
     let mut devices = vec![
         "-drive".to_owned(),
         format!(
             "file={},if=none,id=root,format=raw,snapshot=on",
-            disk.display()
+            target.disk.display()
         ),
     ];
     devices.extend(
-        controller(case.disk_on)
+        controller(target.disk_on)
             .devices
             .iter()
             .map(|s| s.to_string()),
@@ -346,11 +440,11 @@ pub fn boot(
         sh,
         &qemu::Boot {
             kernel: kernel.boot_image.to_owned(),
-            initrd: image.clone(),
+            initrd: target.initrd.to_owned(),
             append,
             accel: settings.accel,
             timeout: settings.timeout,
-            console_log: dir.join(format!("console-{}.log", case.name)),
+            console_log: dir.join(format!("console-{}.log", target.name)),
             echo: settings.verbose,
             devices,
         },
@@ -360,30 +454,21 @@ pub fn boot(
         "qemu: {}",
         output.qemu_stderr.trim()
     );
-    let mut report = if case.positive() {
-        report::parse(&output.console, &[case.name])
-    } else {
-        negative_report(case, &spec, &output.console)
-    };
+    let mut problems = Vec::new();
     if output.timed_out {
-        report
-            .problems
-            .push(format!("timed out after {} s", settings.timeout.as_secs()));
+        problems.push(format!("timed out after {} s", settings.timeout.as_secs()));
     }
-    let boot_to_root = report
+    Ok((output.console, problems))
+}
+
+/// The boot-to-root time the disk's init reported, in seconds.
+pub fn boot_to_root(report: &BootReport) -> Option<f64> {
+    report
         .scenarios
         .iter()
         .flat_map(|s| &s.transcript)
         .find_map(|line| line.strip_prefix(root::BOOT_TO_ROOT))
-        .and_then(|s| s.trim_end_matches(" s").parse().ok());
-    Ok((
-        report,
-        Figures {
-            image_bytes,
-            modules,
-            boot_to_root,
-        },
-    ))
+        .and_then(|s| s.trim_end_matches(" s").parse().ok())
 }
 
 /// The negative case passes when modkit-init said the root device did not appear (and

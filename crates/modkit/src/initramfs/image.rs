@@ -225,8 +225,12 @@ pub fn build(
 
     let staging = Staging::new()?;
     let staged_moddir = staging.0.join(&moddir);
-    for (path, bytes, _) in &files {
-        staging.write(path, bytes)?;
+    // depmod's input: the module files hard-linked where the file system allows (no copy of
+    // megabytes of modules), written otherwise; the copied tree files written.
+    let module_sources = closure.modules.iter().map(|m| m.path.as_path());
+    let sources = module_sources.map(Some).chain(std::iter::repeat(None));
+    for ((path, bytes, _), source) in files.iter().zip(sources) {
+        staging.link_or_write(path, source, bytes)?;
     }
     // An image may need no module at all (everything built in): depmod still gets its
     // directory, and writes empty indexes.
@@ -347,7 +351,9 @@ impl Staging {
         Ok(Staging(dir))
     }
 
-    fn write(&self, rel: &str, bytes: &[u8]) -> Result<(), Error> {
+    /// Puts `bytes` at `rel`: a hard link to `source` (the file they were read from) when
+    /// there is one and the file system allows it, else a new file.
+    fn link_or_write(&self, rel: &str, source: Option<&Path>, bytes: &[u8]) -> Result<(), Error> {
         let path = self.0.join(rel);
         let failed = |source| Error::Io {
             what: "could not write",
@@ -356,6 +362,11 @@ impl Staging {
         };
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(failed)?;
+        }
+        if let Some(source) = source
+            && std::fs::hard_link(source, &path).is_ok()
+        {
+            return Ok(());
         }
         std::fs::write(&path, bytes).map_err(failed)
     }
