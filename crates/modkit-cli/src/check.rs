@@ -119,9 +119,13 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         Err(_) => KernelConfig::guess(&symvers),
     };
     let mut target = Target::new(symvers, config);
-    target
-        .learn_from_tree(&module_dir)
-        .map_err(|e| e.to_string())?;
+    if let Err(err) = target.learn_from_tree(&module_dir) {
+        common::report(
+            TOOL,
+            Level::Warning,
+            format_args!("{err}: vermagic, ELF machine and class are not checked"),
+        );
+    }
     let mut ctx = args
         .dir
         .open(TOOL, &args.dir.config_files(), None)

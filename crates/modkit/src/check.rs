@@ -293,6 +293,10 @@ fn read_facts(path: &Path) -> Result<Facts, String> {
     })
 }
 
+/// A symbol resolved: its name, its weak flag, and its exporting module (name, file) when
+/// not the kernel.
+type Resolved = (String, bool, Option<(String, PathBuf)>);
+
 /// Checks module files against a [`Target`], each once, over a tree's [`Context`].
 #[derive(Debug)]
 pub struct Checker<'a> {
@@ -371,7 +375,7 @@ impl<'a> Checker<'a> {
         let mut findings = Vec::new();
 
         // Resolve the symbols first: the exporters are the dependencies, loaded before.
-        let mut resolved: Vec<(String, bool, Option<(String, PathBuf)>)> = Vec::new();
+        let mut resolved: Vec<Resolved> = Vec::new();
         let mut lacking = Vec::new();
         for (symbol, weak) in &facts.imports {
             if target.symvers.get(symbol).is_some() {
@@ -383,7 +387,7 @@ impl<'a> Checker<'a> {
         let mut search = Search::new(path, lacking, HashSet::new());
         if !search.ask_index(self.tree) {
             let deadline = Instant::now() + self.budget;
-            search.scan(&self.tree.dir().to_owned(), true, deadline);
+            search.scan(self.tree.dir(), true, deadline);
         }
         let in_tree = search.take_exported();
         let mut outside = Vec::new();
@@ -533,7 +537,7 @@ impl<'a> Checker<'a> {
                 format!("module license '{license}' taints kernel."),
             ));
         }
-        if target.builtin.iter().any(|name| *name == facts.name) {
+        if target.builtin.contains(&facts.name) {
             findings.push(Finding::warning(
                 Kind::Builtin,
                 format!("a module named {} is built into the kernel", facts.name),
@@ -585,16 +589,17 @@ impl<'a> Checker<'a> {
                         "{owner} exports it GPL-only and the module's license '{license}' is not GPL-compatible"
                     )),
                 );
-            } else if self.version_check(facts, symbol, crc, &mut found, false) {
-                if let Some(ns) = namespace
-                    && !facts.import_ns.contains(&ns)
-                {
-                    found.push(Finding::refusal(
-                        Kind::Namespace,
-                        libc::EINVAL,
-                        format!("module uses symbol ({symbol}) from namespace {ns}, but does not import it."),
-                    ));
-                }
+            } else if self.version_check(facts, symbol, crc, &mut found, false)
+                && let Some(ns) = namespace
+                && !facts.import_ns.contains(&ns)
+            {
+                found.push(Finding::refusal(
+                    Kind::Namespace,
+                    libc::EINVAL,
+                    format!(
+                        "module uses symbol ({symbol}) from namespace {ns}, but does not import it."
+                    ),
+                ));
             }
             let at = order.get(symbol.as_str()).copied().unwrap_or(usize::MAX);
             symbol_findings.extend(found.into_iter().map(|f| (at, f)));
