@@ -1,6 +1,7 @@
 //! `modkit`: one multi-call binary for the kmod tools, dispatched on argv[0] or the first argument.
 #![deny(unsafe_code)] // Two exceptions: SIGPIPE's default action here, SIGXFSZ in `depmod`.
 
+mod check;
 mod coldplug;
 mod common;
 mod depmod;
@@ -23,6 +24,11 @@ type ToolMain = fn(Vec<OsString>) -> ExitCode;
 
 /// The tools this binary is, by the name it is called as: (name, one-line summary, entry point).
 const TOOLS: &[(&str, &str, ToolMain)] = &[
+    (
+        "check",
+        "say whether a target kernel would accept modules, and why not",
+        check::main,
+    ),
     (
         "coldplug",
         "load the modules every present device needs",

@@ -29,6 +29,8 @@
 //! - [`missing_symbols`]: which symbols a module file needs that the kernel lacks, and which
 //!   modules export them ([`Context::exporters_of`]): insmod's hint after kmod's "Unknown
 //!   symbol in module".
+//! - [`check`]: would a target kernel (its `Module.symvers` and module directory) accept a
+//!   module, and if not why, in the kernel's words with the errno `insmod` would get.
 //! - [`name`]: kmod's rules for module names and module file names (modkit-glob's).
 //!
 //! Every decision takes a [`Kernel`], so tests run the whole logic against a
@@ -39,6 +41,7 @@
 //! honoured (kmod uses only the first), in configuration order.
 #![forbid(unsafe_code)]
 
+pub mod check;
 pub mod coldplug;
 mod context;
 pub mod devices;

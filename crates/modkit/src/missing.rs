@@ -74,21 +74,9 @@ pub fn missing_symbols(
             })
         })
         .collect();
-    let mut search = Search {
-        own_name: path_to_modname(file).unwrap_or_default(),
-        loaded,
-        missing,
-        exported: Vec::new(),
-    };
-
+    let mut search = Search::new(file, missing, loaded);
+    let own_dir = own_dir(file);
     let mut dirs: Vec<(PathBuf, bool)> = Vec::new();
-    let own_dir = file.parent().map(|dir| {
-        if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        }
-    });
     dirs.extend(own_dir.map(|dir| (dir.to_owned(), false)));
     if let Some(ctx) = tree
         && !search.ask_index(ctx)
@@ -97,35 +85,26 @@ pub fn missing_symbols(
     }
     let deadline = Instant::now() + budget;
     for (dir, recursive) in dirs {
-        if search.missing.is_empty() || Instant::now() > deadline {
-            break;
-        }
-        let mut candidates = Vec::new();
-        collect_module_files(&dir, recursive, &mut candidates);
-        for candidate in candidates {
-            if search.missing.is_empty() || Instant::now() > deadline {
-                break;
-            }
-            let name = path_to_modname(&candidate).unwrap_or_default();
-            if name == search.own_name
-                || search.loaded.contains(&name)
-                || same_file(&candidate, file)
-            {
-                continue;
-            }
-            if let Some(exports) = exported_symbols(&candidate) {
-                search.exporter(&name, Some(candidate), exports);
-            }
-        }
+        search.scan(&dir, recursive, deadline);
     }
-    MissingSymbols {
-        exported: search.exported,
-        unexported: search.missing,
-    }
+    search.finish()
 }
 
-/// The search so far: what is still missing and who exports what was found.
-struct Search {
+/// The directory of `file` (`.` for a bare file name).
+pub(crate) fn own_dir(file: &Path) -> Option<&Path> {
+    file.parent().map(|dir| {
+        if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        }
+    })
+}
+
+/// The search so far: what is still missing and who exports what was found. `missing_symbols`
+/// and `modkit check` (which asks the tree first, then the module's own directory) drive it.
+pub(crate) struct Search {
+    file: PathBuf,
     own_name: String,
     loaded: HashSet<String>,
     missing: Vec<String>,
@@ -133,9 +112,64 @@ struct Search {
 }
 
 impl Search {
+    /// A search for the exporters of `missing`, needed by `file`; the modules named in
+    /// `loaded` (and `file`'s own) are never exporters.
+    pub(crate) fn new(file: &Path, missing: Vec<String>, loaded: HashSet<String>) -> Search {
+        Search {
+            file: file.to_owned(),
+            own_name: path_to_modname(file).unwrap_or_default(),
+            loaded,
+            missing,
+            exported: Vec::new(),
+        }
+    }
+
+    /// The symbols still missing.
+    pub(crate) fn missing(&self) -> &[String] {
+        &self.missing
+    }
+
+    /// The exporters found so far, taken out of the search (what is found later is new).
+    pub(crate) fn take_exported(&mut self) -> Vec<Exporter> {
+        std::mem::take(&mut self.exported)
+    }
+
+    /// What was found and what is still missing.
+    pub(crate) fn finish(self) -> MissingSymbols {
+        MissingSymbols {
+            exported: self.exported,
+            unexported: self.missing,
+        }
+    }
+
+    /// Read the module files of `dir` (and its subdirectories when `recursive`) for the
+    /// missing symbols, in name order, until all are found or `deadline` passes.
+    pub(crate) fn scan(&mut self, dir: &Path, recursive: bool, deadline: Instant) {
+        if self.missing.is_empty() || Instant::now() > deadline {
+            return;
+        }
+        let mut candidates = Vec::new();
+        collect_module_files(dir, recursive, &mut candidates);
+        for candidate in candidates {
+            if self.missing.is_empty() || Instant::now() > deadline {
+                break;
+            }
+            let name = path_to_modname(&candidate).unwrap_or_default();
+            if name == self.own_name
+                || self.loaded.contains(&name)
+                || same_file(&candidate, &self.file)
+            {
+                continue;
+            }
+            if let Some(exports) = exported_symbols(&candidate) {
+                self.exporter(&name, Some(candidate), exports);
+            }
+        }
+    }
+
     /// Ask the symbols index of `ctx` (the first module it names for each symbol); `false`
     /// when there is none, or it cannot be read, so the module files must be read instead.
-    fn ask_index(&mut self, ctx: &mut Context) -> bool {
+    pub(crate) fn ask_index(&mut self, ctx: &mut Context) -> bool {
         let mut by_module: Vec<(String, crate::ModId, Vec<String>)> = Vec::new();
         for symbol in &self.missing {
             let first = match ctx.exporters_of(symbol) {

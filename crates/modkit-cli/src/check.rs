@@ -1,0 +1,316 @@
+//! `modkit check`: would a target kernel accept these modules, and if not, why (the kernel's
+//! log line and the errno insmod would get), before loading anything.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use modkit::Context;
+use modkit::check::{Checker, KernelConfig, Report, Symvers, Target};
+use modkit::syscalls::Errno;
+
+use crate::common::{self, Level, ModuleDirArgs};
+use crate::json::Json;
+
+const TOOL: &str = "check";
+
+/// Say whether a target kernel would accept modules, and why not, before loading them.
+///
+/// The target is a module directory (-b, -k: ROOT/lib/modules/VERSION, with its modules.dep and
+/// modules.symbols, as depmod writes them) and the kernel image's exports from the headers'
+/// Module.symvers (ROOT/usr/src/linux-headers-VERSION/Module.symvers, or the module
+/// directory's build/Module.symvers, or --symvers). The kernel's vermagic, ELF machine and class
+/// are taken from the tree's first in-tree module; CONFIG_MODVERSIONS, CONFIG_MODULE_FORCE_LOAD
+/// and CONFIG_MODULE_SIG from ROOT/boot/config-VERSION when it exists.
+///
+/// Each module is checked with its dependencies in load order (the tree's modules that export
+/// what the kernel lacks), as the kernel would check them: vermagic and module_layout
+/// (ENOEXEC), unknown symbols (ENOENT; GPL-only exports to a module whose license is not
+/// GPL-compatible count as unknown), CRCs that disagree (EINVAL), symbol namespaces not
+/// imported (EINVAL). Warnings: taints (O out-of-tree, E unsigned, P proprietary, C staging,
+/// F forced), a name of a built-in module, symbols without a CRC.
+///
+/// Signatures under enforcement are not checked yet.
+///
+/// Exit status: 0 when every module would load, 1 when one would not, 2 on a usage or input
+/// error.
+#[derive(Debug, clap::Parser)]
+#[command(name = "check", disable_version_flag = true)]
+struct Args {
+    #[command(flatten)]
+    dir: ModuleDirArgs,
+
+    /// The kernel image's exports and CRCs (a Module.symvers)
+    #[arg(long, value_name = "FILE")]
+    symvers: Option<PathBuf>,
+
+    /// Check every module of the tree (modules.dep); only refusals are printed, with a summary
+    #[arg(long, conflicts_with = "modules")]
+    all: bool,
+
+    /// Print the warnings of --all too
+    #[arg(short, long)]
+    verbose: bool,
+
+    /// Print the verdicts as JSON, one object per module on a line
+    #[arg(long)]
+    json: bool,
+
+    /// Module files, or names looked up in the tree as modprobe does
+    #[arg(value_name = "MODULE", required_unless_present = "all")]
+    modules: Vec<OsString>,
+}
+
+pub(crate) fn main(args: Vec<OsString>) -> ExitCode {
+    let args: Args = match common::parse_args(args) {
+        Ok(args) => args,
+        Err(exit) => return exit,
+    };
+    match run(&args) {
+        Ok(exit) => exit,
+        Err(message) => {
+            common::error(TOOL, message);
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The `Module.symvers` to read: `--symvers`, else the headers' under the root.
+fn symvers_path(args: &Args, module_dir: &Path) -> Result<PathBuf, String> {
+    if let Some(path) = &args.symvers {
+        return Ok(path.clone());
+    }
+    let version = module_dir
+        .file_name()
+        .map(|v| v.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let root = PathBuf::from(args.dir.basedir.clone().unwrap_or_else(|| "/".into()));
+    let candidates = [
+        root.join("usr/src")
+            .join(format!("linux-headers-{version}"))
+            .join("Module.symvers"),
+        module_dir.join("build/Module.symvers"),
+    ];
+    candidates
+        .iter()
+        .find(|path| path.is_file())
+        .cloned()
+        .ok_or_else(|| {
+            let looked: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
+            format!(
+                "no Module.symvers for {version} (looked in {}); give --symvers FILE",
+                looked.join(", ")
+            )
+        })
+}
+
+fn run(args: &Args) -> Result<ExitCode, String> {
+    let module_dir = args.dir.module_dir();
+    let symvers_path = symvers_path(args, &module_dir)?;
+    let symvers = Symvers::read(&symvers_path).map_err(|e| e.to_string())?;
+    let version = module_dir
+        .file_name()
+        .map(|v| v.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let root = PathBuf::from(args.dir.basedir.clone().unwrap_or_else(|| "/".into()));
+    let config = match std::fs::read_to_string(root.join("boot").join(format!("config-{version}")))
+    {
+        Ok(text) => KernelConfig::parse(&text),
+        Err(_) => KernelConfig::guess(&symvers),
+    };
+    let mut target = Target::new(symvers, config);
+    if let Err(err) = target.learn_from_tree(&module_dir) {
+        common::report(
+            TOOL,
+            Level::Warning,
+            format_args!("{err}: vermagic, ELF machine and class are not checked"),
+        );
+    }
+    let mut ctx = args
+        .dir
+        .open(TOOL, &args.dir.config_files(), None)
+        .map_err(|e| e.to_string())?;
+
+    let mut paths: Vec<PathBuf> = Vec::new();
+    let mut exit = common::Exit::default();
+    let mut input_error = false;
+    if args.all {
+        let text = std::fs::read_to_string(module_dir.join("modules.dep")).map_err(|e| {
+            format!(
+                "--all needs the tree's modules.dep (run depmod): could not read {}: {}",
+                module_dir.join("modules.dep").display(),
+                modkit::syscalls::io_error_text(&e)
+            )
+        })?;
+        paths.extend(
+            text.lines()
+                .filter_map(|line| line.split_once(':'))
+                .map(|(path, _)| module_dir.join(path)),
+        );
+    } else {
+        for module in &args.modules {
+            match resolve(&mut ctx, module) {
+                Ok(Some(path)) => paths.push(path),
+                Ok(None) => {}
+                Err(message) => {
+                    common::error(TOOL, message);
+                    input_error = true;
+                }
+            }
+        }
+    }
+
+    let started = std::time::Instant::now();
+    let mut checker = Checker::new(&target, &mut ctx);
+    checker.search_own_dir(!args.all);
+    let (mut refused, mut warnings) = (0usize, 0usize);
+    let mut out = String::new();
+    for path in &paths {
+        let report = checker.check(path);
+        if !report.would_load() {
+            refused += 1;
+            exit.fail();
+        }
+        warnings += report.warnings().count();
+        if args.json {
+            out.push_str(&format!("{}\n", json(&report)));
+        } else {
+            print_report(&report, args.all && !args.verbose);
+        }
+    }
+    if !out.is_empty() {
+        print!("{out}");
+    }
+    if args.all && !args.json {
+        println!(
+            "checked {} modules in {:.2} s: {} would load, {refused} would not; {warnings} warnings{}",
+            paths.len(),
+            started.elapsed().as_secs_f64(),
+            paths.len() - refused,
+            if args.verbose {
+                ""
+            } else {
+                " (--verbose shows them)"
+            }
+        );
+    }
+    if input_error {
+        return Ok(ExitCode::from(2));
+    }
+    Ok(exit.into())
+}
+
+/// A file (a path that exists) or a name looked up as modprobe looks it up; `None` for a
+/// built-in module (said on stderr).
+fn resolve(ctx: &mut Context, module: &OsString) -> Result<Option<PathBuf>, String> {
+    let path = Path::new(module);
+    if path.is_file() {
+        return Ok(Some(path.to_owned()));
+    }
+    let name = module.to_string_lossy();
+    let ids = ctx.lookup(&name).map_err(|e| e.to_string())?;
+    let Some(&id) = ids.first() else {
+        return Err(format!(
+            "Module {name} not found in directory {}",
+            ctx.dir().display()
+        ));
+    };
+    if ctx.is_builtin(id) {
+        common::report(
+            TOOL,
+            Level::Info,
+            format_args!("{name}: built into the kernel, nothing to load"),
+        );
+        return Ok(None);
+    }
+    match ctx.path(id).map_err(|e| e.to_string())? {
+        Some(path) => Ok(Some(path)),
+        None => Err(format!("{name}: no file in {}", ctx.dir().display())),
+    }
+}
+
+/// `NAME (PATH): would load` or `would not load (ERRNO)`, then each finding on its line.
+fn print_report(report: &Report, refusals_only: bool) {
+    let mut text = String::new();
+    if refusals_only && report.would_load() {
+        return;
+    }
+    match report.errno() {
+        None => text.push_str(&format!(
+            "{} ({}): would load",
+            report.name,
+            report.path.display()
+        )),
+        Some(errno) => text.push_str(&format!(
+            "{} ({}): would not load: {}",
+            report.name,
+            report.path.display(),
+            Errno(errno).strerror()
+        )),
+    }
+    if !report.dependencies.is_empty() {
+        text.push_str(&format!(" (after {})", report.dependencies.join(", ")));
+    }
+    text.push('\n');
+    for finding in &report.findings {
+        if refusals_only && finding.errno.is_none() {
+            continue;
+        }
+        let level = if finding.errno.is_some() {
+            "error"
+        } else {
+            "warning"
+        };
+        text.push_str(&format!("  {level}: {}: {}", report.name, finding.message));
+        if let Some(note) = &finding.note {
+            text.push_str(&format!(" ({note})"));
+        }
+        text.push('\n');
+    }
+    print!("{text}");
+}
+
+fn json(report: &Report) -> Json {
+    let errno = match report.errno() {
+        Some(errno) => Json::Object(vec![
+            (
+                "number",
+                Json::Number(u64::try_from(errno).unwrap_or_default()),
+            ),
+            ("text", Json::str(Errno(errno).strerror())),
+        ]),
+        None => Json::Null,
+    };
+    Json::Object(vec![
+        ("module", Json::str(&report.name)),
+        ("path", Json::str(report.path.display().to_string())),
+        (
+            "would_load",
+            Json::str(if report.would_load() { "yes" } else { "no" }),
+        ),
+        ("errno", errno),
+        ("dependencies", Json::strings(&report.dependencies)),
+        (
+            "findings",
+            Json::Array(
+                report
+                    .findings
+                    .iter()
+                    .map(|f| {
+                        Json::Object(vec![
+                            ("kind", Json::str(f.kind.name())),
+                            ("message", Json::str(&f.message)),
+                            ("note", f.note.as_deref().map_or(Json::Null, Json::str)),
+                            (
+                                "errno",
+                                f.errno.map_or(Json::Null, |e| {
+                                    Json::Number(u64::try_from(e).unwrap_or_default())
+                                }),
+                            ),
+                        ])
+                    })
+                    .collect(),
+            ),
+        ),
+    ])
+}

@@ -1,0 +1,395 @@
+//! `modkit::check` on the sample modules against synthetic targets (each refusal), and on
+//! Debian's 6.1 tree against its headers' Module.symvers (every module would load).
+#![forbid(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use modkit::Context;
+use modkit::check::{Checker, KernelConfig, Kind, Report, Symvers, Target};
+use modkit::config::modprobe::ModprobeConfig;
+use modkit_testkit::Scratch;
+
+fn fixture(path: &str) -> PathBuf {
+    modkit_testkit::workspace_root()
+        .join("kmods/fixtures")
+        .join(path)
+}
+
+/// A Module.symvers (vmlinux lines) giving every symbol in the `__versions` of the sample
+/// modules (6.1) its CRC, changed by `edit` (symbol, CRC, export type) -> line, or dropped when
+/// it returns `None`.
+fn sample_symvers(edit: impl Fn(&str, u64, &str) -> Option<String>) -> Symvers {
+    let mut text = String::new();
+    let mut seen = std::collections::HashSet::new();
+    for module in ["6.1/hello_api.ko", "6.1/hello_feature.ko"] {
+        let bytes = std::fs::read(fixture(module)).unwrap();
+        let parsed = modkit::elf::Module::parse(&bytes).unwrap();
+        for version in parsed.versions().unwrap() {
+            if seen.insert(version.name.to_owned())
+                && let Some(line) = edit(version.name, version.crc, "EXPORT_SYMBOL")
+            {
+                text.push_str(&line);
+                text.push('\n');
+            }
+        }
+    }
+    Symvers::parse(&text, Path::new("test.symvers")).unwrap()
+}
+
+fn line(name: &str, crc: u64, kind: &str) -> Option<String> {
+    Some(format!("{crc:#010x}\t{name}\tvmlinux\t{kind}\t"))
+}
+
+fn modversions() -> KernelConfig {
+    KernelConfig::parse("CONFIG_MODVERSIONS=y\n")
+}
+
+/// Check `module` against `target` with `tree` (a module directory without indexes).
+fn check(target: &Target, tree: &Path, module: &Path) -> Report {
+    let mut ctx = Context::new(tree, ModprobeConfig::default());
+    let mut checker = Checker::new(target, &mut ctx);
+    (*checker.check(module)).clone()
+}
+
+fn kinds(report: &Report) -> Vec<(Kind, Option<i32>)> {
+    report.findings.iter().map(|f| (f.kind, f.errno)).collect()
+}
+
+#[test]
+fn a_module_built_for_the_target_would_load_with_its_taint() {
+    let api = fixture("6.1/hello_api.ko");
+    let tree = Scratch::new("check-load");
+    let target = Target::new(sample_symvers(line), modversions());
+    let report = check(&target, tree.path(), &api);
+    assert!(report.would_load(), "{report:#?}");
+    assert_eq!(kinds(&report), [(Kind::Taint('O'), None)]);
+    assert_eq!(
+        report.findings[0].message,
+        "loading out-of-tree module taints kernel."
+    );
+}
+
+#[test]
+fn vermagic_that_differs_is_refused_with_enoexec() {
+    let api = fixture("6.1/hello_api.ko");
+    let tree = Scratch::new("check-vermagic");
+    let mut target = Target::new(sample_symvers(line), modversions());
+    // With CRCs the release is not compared: the flags are.
+    target.vermagic = Some("6.1.0-99-amd64 SMP preempt mod_unload modversions ".into());
+    assert!(check(&target, tree.path(), &api).would_load());
+    target.vermagic = Some("6.1.0-56-amd64 SMP mod_unload modversions ".into());
+    let report = check(&target, tree.path(), &api);
+    assert_eq!(report.errno(), Some(libc::ENOEXEC));
+    let refusal = report.refusals().next().unwrap();
+    assert_eq!(refusal.kind, Kind::Vermagic);
+    assert_eq!(
+        refusal.message,
+        "version magic '6.1.0-56-amd64 SMP preempt mod_unload modversions ' should be \
+         '6.1.0-56-amd64 SMP mod_unload modversions '"
+    );
+    // Without modversions the whole string counts.
+    let mut target = Target::new(sample_symvers(line), KernelConfig::default());
+    target.vermagic = Some("6.1.0-99-amd64 SMP preempt mod_unload modversions ".into());
+    assert_eq!(
+        check(&target, tree.path(), &api).errno(),
+        Some(libc::ENOEXEC)
+    );
+}
+
+#[test]
+fn a_crc_that_differs_is_refused_with_einval_and_module_layout_with_enoexec() {
+    let api = fixture("6.1/hello_api.ko");
+    let tree = Scratch::new("check-crc");
+    let symvers = sample_symvers(|name, crc, kind| {
+        line(name, if name == "_printk" { crc ^ 1 } else { crc }, kind)
+    });
+    let report = check(&Target::new(symvers, modversions()), tree.path(), &api);
+    assert_eq!(report.errno(), Some(libc::EINVAL));
+    let refusal = report.refusals().next().unwrap();
+    assert_eq!(
+        (refusal.kind, refusal.message.as_str()),
+        (Kind::Crc, "disagrees about version of symbol _printk")
+    );
+
+    let symvers = sample_symvers(|name, crc, kind| {
+        line(
+            name,
+            if name == "module_layout" {
+                crc ^ 1
+            } else {
+                crc
+            },
+            kind,
+        )
+    });
+    let report = check(&Target::new(symvers, modversions()), tree.path(), &api);
+    assert_eq!(report.errno(), Some(libc::ENOEXEC));
+    assert_eq!(report.refusals().next().unwrap().kind, Kind::ModuleLayout);
+}
+
+#[test]
+fn a_symbol_nobody_exports_is_unknown_with_enoent() {
+    let api = fixture("6.1/hello_api.ko");
+    let tree = Scratch::new("check-unknown");
+    let symvers = sample_symvers(|name, crc, kind| {
+        (name != "param_ops_charp")
+            .then(|| line(name, crc, kind))
+            .flatten()
+    });
+    let report = check(&Target::new(symvers, modversions()), tree.path(), &api);
+    assert_eq!(report.errno(), Some(libc::ENOENT));
+    let messages: Vec<&str> = report.refusals().map(|f| f.message.as_str()).collect();
+    assert_eq!(messages, ["Unknown symbol param_ops_charp (err -2)"]);
+}
+
+#[test]
+fn a_gpl_only_export_is_unknown_to_a_module_that_is_not_gpl() {
+    let api = fixture("6.1/hello_api.ko");
+    let scratch = Scratch::new("check-gpl");
+    let mut bytes = std::fs::read(&api).unwrap();
+    let at = bytes
+        .windows(12)
+        .position(|w| w == b"license=GPL\0")
+        .unwrap();
+    bytes[at + 8..at + 11].copy_from_slice(b"MIT");
+    let mit = scratch.write("mit/hello_api.ko", &bytes);
+    let tree = scratch.mkdir("tree");
+    let symvers = sample_symvers(|name, crc, _| {
+        line(
+            name,
+            crc,
+            if name == "_printk" {
+                "EXPORT_SYMBOL_GPL"
+            } else {
+                "EXPORT_SYMBOL"
+            },
+        )
+    });
+    let target = Target::new(symvers, modversions());
+    let report = check(&target, &tree, &mit);
+    assert_eq!(report.errno(), Some(libc::ENOENT));
+    let refusal = report.refusals().next().unwrap();
+    assert_eq!(refusal.kind, Kind::GplOnly);
+    assert_eq!(refusal.message, "Unknown symbol _printk (err -2)");
+    assert!(
+        refusal.note.as_deref().unwrap().contains("license 'MIT'"),
+        "{refusal:?}"
+    );
+    assert!(
+        report
+            .warnings()
+            .any(|f| f.kind == Kind::Taint('P')
+                && f.message == "module license 'MIT' taints kernel.")
+    );
+    // The GPL original takes the same export.
+    assert!(check(&target, &tree, &api).would_load());
+}
+
+#[test]
+fn wrong_machine_is_refused_and_a_builtin_name_warned() {
+    let api = fixture("6.1/hello_api.ko");
+    let tree = Scratch::new("check-machine");
+    let mut target = Target::new(sample_symvers(line), modversions());
+    target.builtin = vec!["hello_api".into()];
+    let report = check(&target, tree.path(), &api);
+    assert!(report.would_load());
+    assert!(report.warnings().any(|f| f.kind == Kind::Builtin));
+    target.machine = Some(183); // EM_AARCH64
+    let report = check(&target, tree.path(), &api);
+    assert_eq!(report.errno(), Some(libc::ENOEXEC));
+    assert_eq!(
+        report.refusals().next().unwrap().message,
+        "Invalid architecture in ELF header: 62"
+    );
+}
+
+#[test]
+fn hello_feature_without_hello_api_in_the_tree_names_its_exporter() {
+    let scratch = Scratch::new("check-feature");
+    let api = scratch.write(
+        "out/hello_api.ko",
+        std::fs::read(fixture("6.1/hello_api.ko")).unwrap(),
+    );
+    let feature = scratch.write(
+        "out/hello_feature.ko",
+        std::fs::read(fixture("6.1/hello_feature.ko")).unwrap(),
+    );
+    let tree = scratch.mkdir("tree");
+    // hello_feature's __versions records api_test too: the kernel must not have it.
+    let kernel = |name: &str, crc, kind: &str| {
+        (name != "api_test")
+            .then(|| line(name, crc, kind))
+            .flatten()
+    };
+    let target = Target::new(sample_symvers(kernel), modversions());
+    let report = check(&target, &tree, &feature);
+    assert_eq!(report.errno(), Some(libc::ENOENT));
+    let refusal = report.refusals().next().unwrap();
+    assert_eq!(
+        (refusal.kind, refusal.message.as_str()),
+        (Kind::UnknownSymbol, "Unknown symbol api_test (err -2)")
+    );
+    let note = refusal.note.as_deref().unwrap();
+    assert!(
+        note.contains(&format!("exported by hello_api ({})", api.display())),
+        "{note}"
+    );
+
+    // With hello_api in the tree it is a dependency, loaded first, and its CRC is checked.
+    let installed = scratch.write(
+        "tree/extra/hello_api.ko",
+        std::fs::read(fixture("6.1/hello_api.ko")).unwrap(),
+    );
+    let report = check(&target, &tree, &feature);
+    assert!(report.would_load(), "{report:#?}");
+    assert_eq!(report.dependencies, ["hello_api"]);
+
+    // A dependency that would be refused refuses the module with its errno.
+    let target = Target::new(
+        sample_symvers(|name, crc, kind| {
+            (name != "_printk" && name != "api_test")
+                .then(|| line(name, crc, kind))
+                .flatten()
+        }),
+        modversions(),
+    );
+    let report = check(&target, &tree, &feature);
+    let first = report.refusals().next().unwrap();
+    assert_eq!(first.kind, Kind::Dependency, "{report:#?}");
+    assert!(first.message.contains(&installed.display().to_string()));
+}
+
+#[test]
+fn symvers_errors_name_the_file_and_line() {
+    let err = Symvers::parse(
+        "0x1\tok\tvmlinux\tEXPORT_SYMBOL\t\nzz\tbad\tvmlinux\tEXPORT_SYMBOL\t\n",
+        Path::new("/h/Module.symvers"),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "/h/Module.symvers:2: the CRC is not a 32-bit 0x-prefixed hexadecimal number"
+    );
+    assert!(std::error::Error::source(&err).is_none());
+    let symvers = Symvers::parse(
+        "0x00000001\ta\tvmlinux\tEXPORT_SYMBOL_GPL\tNS\n0x2\tb\tdrivers/x\tEXPORT_SYMBOL\t\n",
+        Path::new("s"),
+    )
+    .unwrap();
+    assert_eq!(symvers.len(), 1, "only vmlinux's exports are kept");
+    let a = symvers.get("a").unwrap();
+    assert_eq!(
+        (a.crc, a.gpl_only, a.namespace.as_deref()),
+        (1, true, Some("NS"))
+    );
+}
+
+/// Debian 6.1's tree, indexed in a scratch copy (hard links), against its headers'
+/// Module.symvers and its config: every module would load. Also the 6.12 sample module
+/// against it: refused as the kernel refuses it (module_layout's CRC, ENOEXEC).
+#[test]
+fn every_module_of_debian_6_1_would_load_on_6_1() {
+    let test = "check::every_module_of_debian_6_1_would_load_on_6_1";
+    let Some(cached) = modkit_testkit::require(test, modkit_testkit::kernel_modules_dir("6.1"))
+    else {
+        return;
+    };
+    let release = cached.file_name().unwrap().to_str().unwrap().to_owned();
+    let cache_root = cached.ancestors().nth(3).unwrap().to_path_buf();
+    let symvers_path = cache_root
+        .join("usr/src")
+        .join(format!("linux-headers-{release}"))
+        .join("Module.symvers");
+    let found = if symvers_path.is_file() {
+        Ok(symvers_path.clone())
+    } else {
+        Err(modkit_testkit::Missing::new(
+            format!("no {}", symvers_path.display()),
+            "cargo xtask kmods (extracts Debian's headers into the cache)",
+        ))
+    };
+    let Some(symvers_path) = modkit_testkit::require(test, found) else {
+        return;
+    };
+    let scratch = Scratch::new("check-debian");
+    let dir = scratch.join(format!("lib/modules/{release}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    link_tree(&cached.join("kernel"), &dir.join("kernel"));
+    for file in [
+        "modules.order",
+        "modules.builtin",
+        "modules.builtin.modinfo",
+    ] {
+        std::fs::copy(cached.join(file), dir.join(file)).unwrap();
+    }
+    let mut depmod = modkit::depgraph::Depmod::new(&dir, modkit::depgraph::Flavor::kmod30());
+    let generated = depmod.generate().unwrap();
+    depmod.write(&generated).unwrap();
+
+    let symvers = Symvers::read(&symvers_path).unwrap();
+    assert!(symvers.len() > 10_000, "{} kernel exports", symvers.len());
+    let config = std::fs::read_to_string(cache_root.join(format!("boot/config-{release}")))
+        .map(|text| KernelConfig::parse(&text))
+        .unwrap();
+    assert!(config.modversions);
+    let mut target = Target::new(symvers, config);
+    target.learn_from_tree(&dir).unwrap();
+    assert!(target.vermagic.as_deref().unwrap().starts_with(&release));
+
+    let modules: Vec<PathBuf> = std::fs::read_to_string(dir.join("modules.dep"))
+        .unwrap()
+        .lines()
+        .filter_map(|line| line.split_once(':'))
+        .map(|(path, _)| dir.join(path))
+        .collect();
+    assert!(modules.len() > 4000, "{} modules", modules.len());
+    let mut ctx = Context::new(&dir, ModprobeConfig::default());
+    let mut checker = Checker::new(&target, &mut ctx);
+    checker.search_own_dir(false);
+    let started = Instant::now();
+    let refused: Vec<String> = modules
+        .iter()
+        .map(|path| checker.check(path))
+        .filter(|report| !report.would_load())
+        .map(|report| format!("{report:?}"))
+        .collect();
+    println!(
+        "checked {} modules of Debian {release} in {:.2} s",
+        modules.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        refused.is_empty(),
+        "{} refused: {:#?}",
+        refused.len(),
+        &refused[..refused.len().min(5)]
+    );
+
+    let other = checker.check(&fixture("6.12/hello_api.ko"));
+    assert_eq!(other.errno(), Some(libc::ENOEXEC), "{other:#?}");
+    let first = other.refusals().next().unwrap();
+    assert_eq!(
+        (first.kind, first.message.as_str()),
+        (
+            Kind::ModuleLayout,
+            "disagrees about version of symbol module_layout"
+        )
+    );
+}
+
+/// `from` hard-linked under `to` (the cache is never written to).
+fn link_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            link_tree(&entry.path(), &target);
+        } else {
+            std::fs::hard_link(entry.path(), &target)
+                .or_else(|_| std::fs::copy(entry.path(), &target).map(|_| ()))
+                .unwrap();
+        }
+    }
+}
