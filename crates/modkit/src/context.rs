@@ -203,8 +203,9 @@ impl Context {
     }
 
     /// The configuration modprobe uses: the modprobe.d files `files` chooses, then the
-    /// directory's `modules.softdep` (which depmod writes from the modules' own `softdep=`
-    /// records), then the kernel command line `cmdline`. Returns the configuration and the
+    /// directory's `modules.softdep` and `modules.weakdep` (which depmod writes from the
+    /// modules' own `softdep=` and `weakdep=` records), then the kernel command line
+    /// `cmdline`. Returns the configuration and the
     /// warnings for bad lines. Nothing is checked about `dir`: a missing `modules.softdep` is
     /// no configuration, as in kmod.
     pub fn load_config(
@@ -216,9 +217,13 @@ impl Context {
             Some(paths) => ModprobeConfig::load(&paths, None),
             None => (ModprobeConfig::default(), Vec::new()),
         };
-        let softdep = dir.join("modules.softdep");
-        if let Ok(text) = std::fs::read_to_string(&softdep) {
-            config.parse(&text, &softdep, &mut warnings);
+        // depmod writes modules.softdep, and kmod >= 33's modules.weakdep, from the
+        // modules' own `softdep=` and `weakdep=` records; libkmod reads both as configuration.
+        for file in ["modules.softdep", "modules.weakdep"] {
+            let path = dir.join(file);
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                config.parse(&text, &path, &mut warnings);
+            }
         }
         if let Some(cmdline) = cmdline {
             config.parse_cmdline(cmdline, &mut warnings);
