@@ -124,11 +124,21 @@ impl Entry {
 /// `VERSION` pasted into `%s/lib/modules/%s` (a root ending in `/` gives `//`, as in kmod),
 /// the running kernel's release when no version is given, `/lib/modules/...` without a root.
 pub fn module_dir(root: Option<&OsStr>, version: Option<&str>) -> PathBuf {
+    module_dir_in(root, OsStr::new(MODULE_DIRECTORY), version)
+}
+
+/// Where module trees live under a root, as kmod builds it by default (`MODULE_DIRECTORY`).
+pub const MODULE_DIRECTORY: &str = "/lib/modules";
+
+/// [`module_dir`] with another directory of module trees than `/lib/modules` (kmod 34's
+/// `depmod -m`): `ROOT` + `moduledir` + `/VERSION`, joined as text as kmod joins them.
+pub fn module_dir_in(root: Option<&OsStr>, moduledir: &OsStr, version: Option<&str>) -> PathBuf {
     let version = version
         .map(str::to_owned)
         .unwrap_or_else(|| modkit_syscalls::kernel_release().unwrap_or_default());
     let mut dir = root.map(OsStr::to_os_string).unwrap_or_default();
-    dir.push("/lib/modules/");
+    dir.push(moduledir);
+    dir.push("/");
     dir.push(version);
     PathBuf::from(dir)
 }

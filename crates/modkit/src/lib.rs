@@ -68,7 +68,9 @@ pub use modkit_syscalls as syscalls;
 pub use modkit_syscalls::Kernel;
 pub use modkit_sysfs as sysfs;
 
-pub use context::{ConfigFiles, Context, ModId, ModuleRef, SoftDeps, module_dir};
+pub use context::{
+    ConfigFiles, Context, MODULE_DIRECTORY, ModId, ModuleRef, SoftDeps, module_dir, module_dir_in,
+};
 pub use info::{Info, SymbolCrc, builtin_info, file_exports, file_info, file_versions};
 pub use missing::{Exporter, MissingSymbols, missing_symbols};
 pub use probe::{Blacklist, ProbeOptions, ProbeOutcome, probe};
