@@ -54,8 +54,14 @@ impl Root {
 
     /// `modprobe -d ROOT -S 1.0-test -C ROOT/conf ARGS`, by `program` (ours or kmod's).
     fn run(&self, program: &[&str], args: &[&str]) -> Output {
+        self.run_in(Path::new("."), program, args)
+    }
+
+    /// [`Root::run`] in the directory `cwd`.
+    fn run_in(&self, cwd: &Path, program: &[&str], args: &[&str]) -> Output {
         let mut command = Command::new(program[0]);
         command
+            .current_dir(cwd)
             .args(&program[1..])
             .arg("-d")
             .arg(self.dir.path())
@@ -163,22 +169,31 @@ fn modprobe_before_depmod_says_where_it_looked() {
     assert_eq!(out.code, 1);
 }
 
-#[test]
-fn same_output_as_kmod() {
-    let Some(kmod) = kmod_modprobe("same_output_as_kmod") else {
+/// Each command line `cases` gives for a fresh root, run by modkit and by kmod 30's
+/// modprobe: the same bytes, the same status.
+fn same_as_kmod<A: AsRef<str>>(test: &str, cases: impl Fn(&Root) -> Vec<Vec<A>>) {
+    let Some(kmod) = kmod_modprobe(test) else {
         return;
     };
     let kmod = kmod.to_str().expect("kmod's path is UTF-8");
-    let root = Root::new("kmod", CONFIG);
+    let root = Root::new(test, CONFIG);
     let cases = cases(&root);
     assert!(!cases.is_empty());
-    for (args, _) in cases {
+    for args in cases {
+        let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
         assert_eq!(
             root.modkit(&args),
             root.run(&[kmod], &args),
             "modprobe {args:?}"
         );
     }
+}
+
+#[test]
+fn same_output_as_kmod() {
+    same_as_kmod("same_output_as_kmod", |root| {
+        cases(root).into_iter().map(|(args, _)| args).collect()
+    });
 }
 
 /// `modprobe -d ROOT -S 1.0-test -C ROOT/conf ARGS` by `program`, where ROOT has no module
@@ -379,21 +394,9 @@ fn show_exports_and_modversions_print_crcs() {
 
 #[test]
 fn show_exports_and_modversions_same_output_as_kmod() {
-    let Some(kmod) = kmod_modprobe("show_exports_and_modversions_same_output_as_kmod") else {
-        return;
-    };
-    let kmod = kmod.to_str().expect("kmod's path is UTF-8");
-    let root = Root::new("symbols-kmod", CONFIG);
-    let cases = symbol_cases();
-    assert!(!cases.is_empty());
-    for (args, _) in &cases {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        assert_eq!(
-            root.modkit(&args),
-            root.run(&[kmod], &args),
-            "modprobe {args:?}"
-        );
-    }
+    same_as_kmod("show_exports_and_modversions_same_output_as_kmod", |_| {
+        symbol_cases().into_iter().map(|(args, _)| args).collect()
+    });
 }
 
 /// A module given as a path (`/...` or `./...`) is that file, loaded after its modules.dep
@@ -420,17 +423,10 @@ fn a_module_given_as_a_path_is_that_file_with_its_dependencies() {
             "insmod {moddir}/extra/hello_api.ko greeting=hi \ninsmod {copy} x=1\n"
         ))
     );
-    let mut relative = Command::new(env!("CARGO_BIN_EXE_modkit"));
-    relative
-        .current_dir(root.dir.path())
-        .args(["modprobe", "-d"])
-        .arg(root.dir.path())
-        .args(["-S", VERSION, "-C"])
-        .arg(root.dir.join("conf"))
-        .args(["-n", "-v", "./elsewhere/hello_feature.ko"])
-        .env_remove("MODPROBE_OPTIONS");
+    let modkit = [env!("CARGO_BIN_EXE_modkit"), "modprobe"];
+    let relative = ["-n", "-v", "./elsewhere/hello_feature.ko"];
     assert_eq!(
-        output(&mut relative),
+        root.run_in(root.dir.path(), &modkit, &relative),
         ok(format!(
             "insmod {moddir}/extra/hello_api.ko greeting=hi \ninsmod {copy} \n"
         ))

@@ -84,38 +84,45 @@ pub struct SymbolCrc {
 /// modversions (or stripped), the names of `__ksymtab_strings` with CRC 0. Empty when it
 /// exports nothing.
 pub fn file_exports(path: &Path) -> Result<Vec<SymbolCrc>, Error> {
-    let bytes = module_bytes(path)?;
-    let elf = |cause| Error::Elf {
-        path: path.to_owned(),
-        cause,
-    };
-    let module = Module::parse(&bytes).map_err(elf)?;
-    let exports = module.depmod_exports().map_err(elf)?;
-    Ok(exports
-        .into_iter()
-        .map(|s| SymbolCrc {
-            crc: s.crc,
-            name: s.name.to_owned(),
-        })
-        .collect())
+    module_symbols(path, |module| {
+        Ok(module
+            .depmod_exports()?
+            .into_iter()
+            .map(|s| (s.crc, s.name))
+            .collect())
+    })
 }
 
 /// The `__versions` entries of a module file (the CRCs of the symbols it was built against),
 /// in section order, as libkmod's `kmod_module_get_versions` lists them. Empty when the
 /// module has no `__versions`.
 pub fn file_versions(path: &Path) -> Result<Vec<SymbolCrc>, Error> {
+    module_symbols(path, |module| {
+        Ok(module
+            .versions()?
+            .into_iter()
+            .map(|v| (v.crc, v.name))
+            .collect())
+    })
+}
+
+/// The (CRC, symbol) pairs `list` takes from the module in the file at `path`.
+fn module_symbols(
+    path: &Path,
+    list: impl for<'a> FnOnce(&Module<'a>) -> Result<Vec<(u64, &'a str)>, modkit_elf::Error>,
+) -> Result<Vec<SymbolCrc>, Error> {
     let bytes = module_bytes(path)?;
     let elf = |cause| Error::Elf {
         path: path.to_owned(),
         cause,
     };
     let module = Module::parse(&bytes).map_err(elf)?;
-    let versions = module.versions().map_err(elf)?;
-    Ok(versions
+    Ok(list(&module)
+        .map_err(elf)?
         .into_iter()
-        .map(|v| SymbolCrc {
-            crc: v.crc,
-            name: v.name.to_owned(),
+        .map(|(crc, name)| SymbolCrc {
+            crc,
+            name: name.to_owned(),
         })
         .collect())
 }
