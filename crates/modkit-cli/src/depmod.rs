@@ -46,9 +46,12 @@ struct Args {
     /// Write the dependency file on stdout only
     #[arg(short = 'n', long = "show", visible_alias = "dry-run")]
     show: bool,
-    /// Output directory for generated files (as DIR/lib/modules/VERSION)
+    /// Output directory for generated files (as DIR/MODULEDIR/VERSION)
     #[arg(short = 'o', long = "outdir", value_name = "DIR")]
     outdir: Option<PathBuf>,
+    /// Directory of the module trees under the base and output directories (kmod 34)
+    #[arg(short = 'm', long = "moduledir", value_name = "DIR", default_value = modkit::MODULE_DIRECTORY)]
+    moduledir: OsString,
     /// Architecture symbol prefix
     #[arg(short = 'P', long = "symbol-prefix", value_name = "PREFIX")]
     symbol_prefix: Option<String>,
@@ -70,9 +73,6 @@ struct Args {
     /// Deprecated, ignored
     #[arg(short = 'r', long = "root", hide = true)]
     root: bool,
-    /// Deprecated, ignored
-    #[arg(short = 'm', long = "map", hide = true)]
-    map: bool,
     /// Node order of the .bin indexes: preorder (kmod >= 34, also writes modules.weakdep) or
     /// postorder (kmod <= 33, byte-identical to Debian 12's kmod 30)
     #[arg(long = "index-layout", value_enum, default_value_t = IndexLayout::Preorder)]
@@ -184,7 +184,9 @@ struct Target {
     basedir: Option<PathBuf>,
     /// `-o`, absolute.
     outdir: Option<PathBuf>,
-    /// `BASEDIR/lib/modules/VERSION`.
+    /// `-m`, `/lib/modules` by default.
+    moduledir: OsString,
+    /// `BASEDIR/MODULEDIR/VERSION`.
     dir: PathBuf,
     /// `-P`.
     symbol_prefix: Option<u8>,
@@ -221,22 +223,29 @@ impl Target {
         };
         let files: Vec<PathBuf> = positional.map(PathBuf::from).collect();
         let basedir = args.basedir.as_deref().map(absolute);
-        let dir = modkit::module_dir(basedir.as_deref().map(Path::as_os_str), Some(&version));
+        let dir = modkit::module_dir_in(
+            basedir.as_deref().map(Path::as_os_str),
+            &args.moduledir,
+            Some(&version),
+        );
         Ok(Target {
             all: args.all || files.is_empty(),
             files,
             basedir,
             outdir: args.outdir.as_deref().map(absolute),
             dir,
+            moduledir: args.moduledir.clone(),
             version,
             symbol_prefix,
         })
     }
 
-    /// Where the files go: `OUTDIR/lib/modules/VERSION` with `-o`, else the module directory.
+    /// Where the files go: `OUTDIR/MODULEDIR/VERSION` with `-o`, else the module directory.
     fn out_dir(&self) -> PathBuf {
         match &self.outdir {
-            Some(o) => modkit::module_dir(Some(o.as_os_str()), Some(&self.version)),
+            Some(o) => {
+                modkit::module_dir_in(Some(o.as_os_str()), &self.moduledir, Some(&self.version))
+            }
             None => self.dir.clone(),
         }
     }
@@ -247,7 +256,6 @@ fn warn_deprecated(args: &Args) {
         (args.unresolved_error, 'u'),
         (args.quiet, 'q'),
         (args.root, 'r'),
-        (args.map, 'm'),
     ] {
         if set {
             log(

@@ -4,8 +4,9 @@
 
 use std::ffi::OsString;
 use std::io::{self, BufRead, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{ArgAction, Parser};
 use modkit::config::modprobe::END_OF_CONFIG;
@@ -33,6 +34,10 @@ struct Args {
     /// Also remove module holders (use together with -r)
     #[arg(long = "remove-holders", visible_alias = "remove-dependencies")]
     remove_holders: bool,
+    /// When removing a module, wait up to MSEC for module's refcount to become 0 so it can be
+    /// removed (use together with -r)
+    #[arg(short = 'w', long = "wait", value_name = "MSEC")]
+    wait: Option<String>,
     /// Fail if module already inserted or removed
     #[arg(long = "first-time")]
     first_time: bool,
@@ -60,6 +65,12 @@ struct Args {
     /// Print out known configuration and exit
     #[arg(short = 'c', long = "showconfig", visible_alias = "show-config")]
     show_config: bool,
+    /// Dump module symbol version and exit (a module file, or a module name)
+    #[arg(long = "show-modversions", visible_alias = "dump-modversions")]
+    show_modversions: bool,
+    /// Only print module exported symbol versions and exit (a module file, or a module name)
+    #[arg(long = "show-exports")]
+    show_exports: bool,
     /// Do not execute operations, just print out
     #[arg(short = 'n', long = "dry-run", visible_alias = "show")]
     dry_run: bool,
@@ -147,6 +158,15 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         common::print_version();
         return ExitCode::SUCCESS;
     }
+    let wait = match args.wait.as_deref().map(parse_msec) {
+        None => None,
+        Some(Some(msec)) => Some(Duration::from_millis(msec)),
+        Some(None) => {
+            let value = args.wait.as_deref().unwrap_or_default();
+            common::error("modprobe", format_args!("unexpected wait value '{value}'."));
+            return ExitCode::FAILURE;
+        }
+    };
     let use_all = args.all || args.names_from.is_some();
     let mut out = Output {
         log_level: if use_all {
@@ -163,14 +183,14 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         log: common::Log::new("modprobe", args.syslog),
         stdout: io::BufWriter::with_capacity(64 * 1024, io::stdout().lock()),
     };
-    let status = run(&args, use_all, &mut out);
+    let status = run(&args, use_all, wait, &mut out);
     if let Err(err) = out.stdout.flush() {
         return common::io_exit("modprobe", &err);
     }
     status
 }
 
-fn run(args: &Args, use_all: bool, out: &mut Output) -> ExitCode {
+fn run(args: &Args, use_all: bool, wait: Option<Duration>, out: &mut Output) -> ExitCode {
     let mut names: Vec<OsString> = Vec::new();
     for arg in &args.args {
         if (use_all || args.remove) && arg == "-" {
@@ -236,6 +256,9 @@ fn run(args: &Args, use_all: bool, out: &mut Output) -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
+    if args.show_modversions || args.show_exports {
+        return show_symbols(&mut ctx, &names[0], args.show_modversions, out);
+    }
 
     let kernel = common::kernel_from_env();
     let mut shell = ShellRunner::with_modprobe_options(modprobe_options_env(args));
@@ -249,6 +272,7 @@ fn run(args: &Args, use_all: bool, out: &mut Output) -> ExitCode {
             show,
             force: args.force,
             remove_holders: args.remove_holders,
+            wait,
         };
         let mut failed = false;
         for name in &names {
@@ -316,7 +340,23 @@ struct Insert<'a> {
 
 impl Insert<'_> {
     fn insmod(&mut self, ctx: &mut Context, alias: &str, extra: &str) -> Result<(), Errno> {
-        // kmod 30 looks every argument up, file paths included (they are not found).
+        // A path (`/...` or `./...`) is that file, with the modules.dep dependencies of its
+        // module name, as kmod >= 31 takes it (kmod 30 looks it up as a name: not found).
+        if alias.starts_with('/') || alias.starts_with("./") {
+            return match ctx.module_from_path(Path::new(alias)) {
+                Ok(id) => self.insert(ctx, id, extra),
+                Err(err) => {
+                    self.out.message(
+                        Level::Log,
+                        &format!(
+                            "Failed to get module from path {alias}: {}",
+                            err.errno_text()
+                        ),
+                    );
+                    Err(Errno(libc::ENOENT))
+                }
+            };
+        }
         let modules = match ctx.lookup(alias) {
             Ok(modules) if !modules.is_empty() => modules,
             result => {
@@ -374,6 +414,85 @@ impl Insert<'_> {
             }
         }
     }
+}
+
+/// `--show-modversions` (`versions`) or `--show-exports`: kmod's `show_modversions` and
+/// `show_exports`, `0x%08x<TAB>SYMBOL` a line. kmod takes only a file; a name that is no file
+/// is also looked up, and its module's file shown.
+fn show_symbols(ctx: &mut Context, arg: &OsString, versions: bool, out: &mut Output) -> ExitCode {
+    let shown = Path::new(arg).display().to_string();
+    let Some(path) = module_file(ctx, Path::new(arg)) else {
+        out.message(Level::Log, &format!("Module {shown} not found."));
+        return ExitCode::FAILURE;
+    };
+    let (what, symbols) = if versions {
+        ("modversions", modkit::file_versions(&path))
+    } else {
+        ("symbols", modkit::file_exports(&path))
+    };
+    let why = match symbols {
+        Ok(symbols) if !symbols.is_empty() => {
+            for symbol in symbols {
+                out.print(&format!("0x{:08x}\t{}", symbol.crc, symbol.name));
+            }
+            return ExitCode::SUCCESS;
+        }
+        // libkmod answers ENOENT for an empty list (no exports, no `__versions`).
+        Ok(_) => Errno(libc::ENOENT).strerror(),
+        // kmod's errno text, then what exactly is wrong and where (as modinfo says it).
+        Err(err) => format!("{} ({})", err.errno_text(), err.detail()),
+    };
+    out.message(
+        Level::Log,
+        &format!("could not get {what} of {shown}: {why}"),
+    );
+    ExitCode::FAILURE
+}
+
+/// The file `--show-exports` and `--show-modversions` read for `arg`: the file itself when it
+/// exists (kmod's `kmod_module_new_from_path`: its base name must name a module), else, for a
+/// plain name, the file of the module the name resolves to.
+fn module_file(ctx: &mut Context, arg: &Path) -> Option<PathBuf> {
+    if std::fs::metadata(arg).is_ok() {
+        return modkit::name::path_to_modname(arg).map(|_| arg.to_owned());
+    }
+    let name = arg.to_str().filter(|name| !name.contains('/'))?;
+    let modules = ctx.lookup(name).ok()?;
+    modules
+        .into_iter()
+        .find_map(|id| ctx.path(id).ok().flatten())
+}
+
+/// kmod's `strtoul(VALUE, &end, 0)` for `-w`: decimal, `0x` hexadecimal or `0` octal, after
+/// optional blanks and sign (a minus wraps, as in C); `None` for an empty value or trailing
+/// characters.
+fn parse_msec(value: &str) -> Option<u64> {
+    let trimmed = value.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
+    let (negative, unsigned) = match trimmed.as_bytes().first() {
+        Some(b'-') => (true, &trimmed[1..]),
+        Some(b'+') => (false, &trimmed[1..]),
+        _ => (false, trimmed),
+    };
+    let (radix, digits) = if let Some(hex) = unsigned
+        .strip_prefix("0x")
+        .or_else(|| unsigned.strip_prefix("0X"))
+    {
+        (16, hex)
+    } else if unsigned.len() > 1 && unsigned.starts_with('0') {
+        (8, &unsigned[1..])
+    } else {
+        (10, unsigned)
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    // strtoul saturates on overflow.
+    let number = u64::from_str_radix(digits, radix).unwrap_or(u64::MAX);
+    Some(if negative {
+        number.wrapping_neg()
+    } else {
+        number
+    })
 }
 
 /// kmod's `rmmod()`: look the name up and remove what it stands for.
@@ -494,6 +613,24 @@ mod tests {
             .map(OsString::from)
             .collect();
         assert_eq!(options_from_array(&args), "a=1 b=\"x y\" c='p q' flag");
+    }
+
+    #[test]
+    fn wait_values_are_read_as_strtoul_reads_them() {
+        for (value, msec) in [
+            ("100", Some(100)),
+            ("0x10", Some(16)),
+            ("010", Some(8)),
+            ("0", Some(0)),
+            (" +5", Some(5)),
+            ("-1", Some(u64::MAX)),
+            ("", None),
+            ("10ms", None),
+            ("0x", None),
+            ("09", None),
+        ] {
+            assert_eq!(parse_msec(value), msec, "{value:?}");
+        }
     }
 
     #[test]

@@ -818,11 +818,11 @@ fn names_never_become_paths() {
         tally.add(1);
     }
 
-    // modprobe: the same names are keys too.
+    // modprobe: the same names are keys too (but for `/...` and `./...`, which name a file
+    // given on the command line, as with kmod >= 31).
     for name in [
         "../decoy",
         "../../../../../../../../etc/passwd",
-        "/etc/passwd",
         "hello_api/../../decoy",
     ] {
         let run = modkit(

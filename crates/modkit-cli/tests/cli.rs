@@ -411,10 +411,10 @@ fn rmmod_refused_as_kmod_30() {
     assert_eq!(compared, 3);
 }
 
-#[test]
-fn modprobe_remove_refused_as_kmod_30() {
-    let test = "modprobe_remove_refused_as_kmod_30";
-    let trees = Trees::new("modprobe-refused").loaded("hello_api", 16384, 0, &[]);
+/// Trees where `hello_api` is loaded and used `refcnt` times, and under them `root/` with a
+/// module directory `lib/modules/1.0` that has it, indexed by our depmod; and that root.
+fn modprobe_remove_trees(name: &str, refcnt: u32) -> (Trees, String) {
+    let trees = Trees::new(name).loaded("hello_api", 16384, refcnt, &[]);
     let fixture =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../kmods/fixtures/6.1/hello_api.ko");
     trees.0.write(
@@ -428,18 +428,42 @@ fn modprobe_remove_refused_as_kmod_30() {
     ] {
         trees.0.write(format!("root/lib/modules/1.0/{input}"), "");
     }
-    let root = trees.0.join("root");
-    let root = root.to_str().unwrap();
-    let depmod = modkit(&["depmod", "-b", root, "--no-cache", "1.0"], None);
+    let root = trees.0.join("root").to_str().unwrap().to_owned();
+    let depmod = modkit(&["depmod", "-b", &root, "--no-cache", "1.0"], None);
     assert_eq!((depmod.code, depmod.stderr.as_str()), (0, ""), "{depmod:?}");
-    let args = ["-d", root, "-S", "1.0", "-r", "hello_api"];
+    (trees, root)
+}
+
+/// `modkit modprobe ARGS` over `trees`, every `delete_module` answered with `errno`.
+fn modprobe_refused(trees: &Trees, args: &[&str], errno: i32) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_modkit"));
     command
         .arg("modprobe")
         .args(args)
         .env("MODKIT_PROC", trees.proc())
         .env("MODKIT_SYS_MODULE", trees.sys_module());
-    let mine = output(delete_module_fails(&mut command, libc::EBUSY));
+    output(delete_module_fails(&mut command, errno))
+}
+
+/// kmod 30's modprobe run with `args` over `trees` in a private mount namespace, every
+/// `delete_module` answered with `errno`; `None` after a recorded skip.
+fn kmod_modprobe_refused(test: &str, trees: &Trees, args: &[&str], errno: i32) -> Option<Output> {
+    let kmod = require(test, modkit_testkit::kmod("modprobe"))?;
+    let theirs = in_namespace_refusing(trees, &kmod, args, Some(errno)).map_err(|why| {
+        Missing::new(
+            why,
+            "run the tests as root with util-linux's unshare (CI does)",
+        )
+    });
+    require(test, theirs)
+}
+
+#[test]
+fn modprobe_remove_refused_as_kmod_30() {
+    let test = "modprobe_remove_refused_as_kmod_30";
+    let (trees, root) = modprobe_remove_trees("modprobe-refused", 0);
+    let args = ["-d", &root, "-S", "1.0", "-r", "hello_api"];
+    let mine = modprobe_refused(&trees, &args, libc::EBUSY);
     let expected = Output {
         stdout: String::new(),
         // libkmod's line only: kmod 30's modprobe adds none of its own.
@@ -449,19 +473,91 @@ fn modprobe_remove_refused_as_kmod_30() {
         code: 1,
     };
     assert_eq!(mine, expected);
-    let Some(kmod) = require(test, modkit_testkit::kmod("modprobe")) else {
+    if let Some(theirs) = kmod_modprobe_refused(test, &trees, &args, libc::EBUSY) {
+        assert_eq!(theirs, expected);
+    }
+}
+
+/// `modprobe -r -w MSEC`: a module in use is not refused for its reference count; the
+/// kernel is asked again while it answers EAGAIN, until MSEC have passed, and a failure is
+/// kmod's own line instead of libkmod's. One deliberate difference: when time runs out,
+/// kmod 30 exits 0 and says nothing (its last pause overwrites the error); modkit says it
+/// could not remove the module and fails.
+#[test]
+fn modprobe_remove_waits_as_kmod_30() {
+    let test = "modprobe_remove_waits_as_kmod_30";
+    let (trees, root) = modprobe_remove_trees("modprobe-wait", 1);
+    let failed = |stderr: &str| Output {
+        stdout: String::new(),
+        stderr: stderr.to_owned(),
+        code: 1,
+    };
+    let waiting = ["-d", &root, "-S", "1.0", "-r", "-w", "300", "hello_api"];
+    // A run that answers must have taken the whole wait.
+    let timed = |program: &dyn Fn() -> Option<Output>| {
+        let started = std::time::Instant::now();
+        let out = program();
+        let waited = started.elapsed();
+        assert!(
+            out.is_none() || waited >= std::time::Duration::from_millis(300),
+            "gave up after {waited:?}"
+        );
+        out
+    };
+    let mine = timed(&|| Some(modprobe_refused(&trees, &waiting, libc::EAGAIN)));
+    let gave_up =
+        failed("modprobe: ERROR: could not remove 'hello_api': Resource temporarily unavailable\n");
+    assert_eq!(mine, Some(gave_up));
+
+    // Shared with kmod 30 byte for byte: another refusal ends the wait at once, with kmod's
+    // line; without -w the reference count refuses the module before the kernel is asked;
+    // a value strtoul does not read whole is refused before anything else.
+    let cases = [
+        (
+            &waiting[..],
+            libc::EPERM,
+            failed("modprobe: ERROR: could not remove 'hello_api': Operation not permitted\n"),
+        ),
+        (
+            &["-d", &root, "-S", "1.0", "-r", "hello_api"][..],
+            libc::EAGAIN,
+            failed("modprobe: FATAL: Module hello_api is in use.\n"),
+        ),
+        (
+            &["-r", "-w", "10ms", "hello_api"][..],
+            libc::EAGAIN,
+            failed("modprobe: ERROR: unexpected wait value '10ms'.\n"),
+        ),
+    ];
+    for (args, errno, expected) in &cases {
+        assert_eq!(
+            &modprobe_refused(&trees, args, *errno),
+            expected,
+            "{args:?}"
+        );
+    }
+
+    let Some(theirs) = timed(&|| kmod_modprobe_refused(test, &trees, &waiting, libc::EAGAIN))
+    else {
         return;
     };
-    let theirs = in_namespace_refusing(&trees, &kmod, &args, Some(libc::EBUSY)).map_err(|why| {
-        Missing::new(
-            why,
-            "run the tests as root with util-linux's unshare (CI does)",
-        )
-    });
-    let Some(theirs) = require(test, theirs) else {
-        return;
-    };
-    assert_eq!(theirs, expected);
+    assert_eq!(
+        theirs,
+        Output {
+            stdout: String::new(),
+            stderr: String::new(),
+            code: 0
+        }
+    );
+    let mut compared = 0;
+    for (args, errno, expected) in &cases {
+        let Some(theirs) = kmod_modprobe_refused(test, &trees, args, *errno) else {
+            return;
+        };
+        assert_eq!(&theirs, expected, "{args:?}");
+        compared += 1;
+    }
+    assert_eq!(compared, cases.len());
 }
 
 /// How `command` ends with its standard output (or error) a pipe nobody reads: the signal

@@ -163,6 +163,65 @@ fn writes_the_files_and_warns_about_missing_inputs() {
     );
 }
 
+/// `-m DIR` (kmod 34; kmod 30 has no such option, so this is pinned): the module trees are
+/// under `BASEDIR/DIR` instead of `BASEDIR/lib/modules`, and with `-o` the files go to
+/// `OUTDIR/DIR/VERSION`. The files are those of the same tree under `lib/modules`.
+#[test]
+fn moduledir_names_where_the_trees_are() {
+    let usual = sample_root("moduledir-usual");
+    let moved = Scratch::new("cli-depmod-moduledir");
+    for module in ["hello_api.ko", "hello_feature.ko"] {
+        moved.write(
+            format!("usr/lib/modules/1.0/extra/{module}"),
+            fixture(module),
+        );
+    }
+    let base = |dir: &Scratch| dir.path().to_str().unwrap().to_owned();
+    let run = |args: &[&str]| {
+        let out = modkit_depmod(args);
+        assert_eq!(out.code, 0, "{out:?}");
+        out
+    };
+    run(&["-b", usual.path(), "--no-cache", "1.0"]);
+    let out = run(&[
+        "-b",
+        &base(&moved),
+        "-m",
+        "/usr/lib/modules",
+        "--no-cache",
+        "1.0",
+    ]);
+    // Its warnings name the moved directory.
+    assert!(
+        out.stderr
+            .contains(&format!("{}/usr/lib/modules/1.0:", base(&moved))),
+        "{out:?}"
+    );
+    let expected = usual.files();
+    assert!(expected["modules.dep"].starts_with(b"extra/hello_api.ko:"));
+    let read = |dir: PathBuf| {
+        INDEX_FILES
+            .iter()
+            .map(|name| (name.to_string(), fs::read(dir.join(name)).unwrap()))
+            .collect::<BTreeMap<String, Vec<u8>>>()
+    };
+    assert_eq!(read(moved.join("usr/lib/modules/1.0")), expected);
+    assert!(!moved.join("lib/modules").exists());
+
+    let out_root = Scratch::new("cli-depmod-moduledir-out");
+    run(&[
+        "-b",
+        &base(&moved),
+        "--moduledir",
+        "/usr/lib/modules",
+        "-o",
+        &base(&out_root),
+        "--no-cache",
+        "1.0",
+    ]);
+    assert_eq!(read(out_root.join("usr/lib/modules/1.0")), expected);
+}
+
 #[test]
 fn dry_run_prints_the_text_files() {
     let r = sample_root("dry-run");

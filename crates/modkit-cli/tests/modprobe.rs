@@ -54,8 +54,14 @@ impl Root {
 
     /// `modprobe -d ROOT -S 1.0-test -C ROOT/conf ARGS`, by `program` (ours or kmod's).
     fn run(&self, program: &[&str], args: &[&str]) -> Output {
+        self.run_in(Path::new("."), program, args)
+    }
+
+    /// [`Root::run`] in the directory `cwd`.
+    fn run_in(&self, cwd: &Path, program: &[&str], args: &[&str]) -> Output {
         let mut command = Command::new(program[0]);
         command
+            .current_dir(cwd)
             .args(&program[1..])
             .arg("-d")
             .arg(self.dir.path())
@@ -163,22 +169,31 @@ fn modprobe_before_depmod_says_where_it_looked() {
     assert_eq!(out.code, 1);
 }
 
-#[test]
-fn same_output_as_kmod() {
-    let Some(kmod) = kmod_modprobe("same_output_as_kmod") else {
+/// Each command line `cases` gives for a fresh root, run by modkit and by kmod 30's
+/// modprobe: the same bytes, the same status.
+fn same_as_kmod<A: AsRef<str>>(test: &str, cases: impl Fn(&Root) -> Vec<Vec<A>>) {
+    let Some(kmod) = kmod_modprobe(test) else {
         return;
     };
     let kmod = kmod.to_str().expect("kmod's path is UTF-8");
-    let root = Root::new("kmod", CONFIG);
+    let root = Root::new(test, CONFIG);
     let cases = cases(&root);
     assert!(!cases.is_empty());
-    for (args, _) in cases {
+    for args in cases {
+        let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
         assert_eq!(
             root.modkit(&args),
             root.run(&[kmod], &args),
             "modprobe {args:?}"
         );
     }
+}
+
+#[test]
+fn same_output_as_kmod() {
+    same_as_kmod("same_output_as_kmod", |root| {
+        cases(root).into_iter().map(|(args, _)| args).collect()
+    });
 }
 
 /// `modprobe -d ROOT -S 1.0-test -C ROOT/conf ARGS` by `program`, where ROOT has no module
@@ -296,4 +311,162 @@ fn a_missing_module_directory_same_output_as_kmod() {
             "modprobe {args:?}"
         );
     }
+}
+
+/// `--show-exports`, `--show-modversions` and its alias `--dump-modversions` on module files:
+/// `0x%08x<TAB>SYMBOL` lines (exports from `__crc_` symbols, `__versions` in section order),
+/// compressed files read too, and libkmod's errno text when a file has nothing to show or is
+/// missing.
+fn symbol_cases() -> Vec<(Vec<String>, Output)> {
+    let path = |rel: &str| fixture(rel).display().to_string();
+    let ok = |stdout: &str| Output {
+        stdout: stdout.to_owned(),
+        stderr: String::new(),
+        code: 0,
+    };
+    let failed = |stderr: String| Output {
+        stdout: String::new(),
+        stderr,
+        code: 1,
+    };
+    let feature_versions = "0x92997ed8\t_printk\n0xbdfb6dbb\t__fentry__\n0xa83d4555\tapi_test\n\
+                            0x5b8239ca\t__x86_return_thunk\n0x9060323f\tmodule_layout\n";
+    let args = |flag: &str, rel: &str| vec![flag.to_owned(), path(rel)];
+    vec![
+        (
+            args("--show-exports", "6.1/hello_api.ko"),
+            ok("0xa83d4555\tapi_test\n"),
+        ),
+        (
+            args("--show-exports", "6.12/hello_api.ko.xz"),
+            ok("0xa83d4555\tapi_test\n"),
+        ),
+        (
+            args("--show-modversions", "6.1/hello_feature.ko"),
+            ok(feature_versions),
+        ),
+        (
+            args("--dump-modversions", "6.1/hello_feature.ko"),
+            ok(feature_versions),
+        ),
+        (
+            args("--show-modversions", "6.12/hello_api.ko.zst"),
+            ok(
+                "0x122c3a7e\t_printk\n0x5b8239ca\t__x86_return_thunk\n0xde474460\tparam_ops_charp\n\
+                0xbdfb6dbb\t__fentry__\n0x2f9b2b9a\tmodule_layout\n",
+            ),
+        ),
+        (
+            args("--show-exports", "6.1/hello_feature.ko"),
+            failed(format!(
+                "modprobe: FATAL: could not get symbols of {}: No such file or directory\n",
+                path("6.1/hello_feature.ko")
+            )),
+        ),
+        (
+            args("--show-exports", "6.1/nosuch.ko"),
+            failed(format!(
+                "modprobe: FATAL: Module {} not found.\n",
+                path("6.1/nosuch.ko")
+            )),
+        ),
+    ]
+}
+
+#[test]
+fn show_exports_and_modversions_print_crcs() {
+    let root = Root::new("symbols", CONFIG);
+    let cases = symbol_cases();
+    for (args, expected) in &cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert_eq!(&root.modkit(&args), expected, "modprobe {args:?}");
+    }
+    // kmod takes only a file; a name is looked up too (kmod 30: "Module hello_api not found.").
+    assert_eq!(
+        root.modkit(&["--show-exports", "hello-api"]),
+        Output {
+            stdout: "0xa83d4555\tapi_test\n".to_owned(),
+            stderr: String::new(),
+            code: 0
+        }
+    );
+}
+
+#[test]
+fn show_exports_and_modversions_same_output_as_kmod() {
+    same_as_kmod("show_exports_and_modversions_same_output_as_kmod", |_| {
+        symbol_cases().into_iter().map(|(args, _)| args).collect()
+    });
+}
+
+/// A module given as a path (`/...` or `./...`) is that file, loaded after its modules.dep
+/// dependencies (looked up by its module name), as kmod >= 31 does; kmod 30 looks the path
+/// up as a name and finds nothing, so this is pinned here.
+#[test]
+fn a_module_given_as_a_path_is_that_file_with_its_dependencies() {
+    let root = Root::new("path", CONFIG);
+    let moddir = root.moddir();
+    // A copy outside the module directory still gets hello_api from modules.dep.
+    let copy = root.dir.write(
+        "elsewhere/hello_feature.ko",
+        std::fs::read(fixture("6.1/hello_feature.ko")).unwrap(),
+    );
+    let copy = copy.display().to_string();
+    let ok = |stdout: String| Output {
+        stdout,
+        stderr: String::new(),
+        code: 0,
+    };
+    assert_eq!(
+        root.modkit(&["--show-depends", &copy, "x=1"]),
+        ok(format!(
+            "insmod {moddir}/extra/hello_api.ko greeting=hi \ninsmod {copy} x=1\n"
+        ))
+    );
+    let modkit = [env!("CARGO_BIN_EXE_modkit"), "modprobe"];
+    let relative = ["-n", "-v", "./elsewhere/hello_feature.ko"];
+    assert_eq!(
+        root.run_in(root.dir.path(), &modkit, &relative),
+        ok(format!(
+            "insmod {moddir}/extra/hello_api.ko greeting=hi \ninsmod {copy} \n"
+        ))
+    );
+    let missing = root.dir.join("elsewhere/nosuch.ko").display().to_string();
+    assert_eq!(
+        root.modkit(&["-n", &missing]),
+        Output {
+            stdout: String::new(),
+            stderr: format!(
+                "modprobe: FATAL: Failed to get module from path {missing}: No such file or directory\n"
+            ),
+            code: 1,
+        }
+    );
+}
+
+/// `modprobe -c` lists the `weakdep` lines of the module directory's `modules.weakdep`, as
+/// kmod >= 33 does, after the softdeps; kmod 30 reads no such file, so its output is ours
+/// without those lines.
+#[test]
+fn show_config_lists_the_weakdeps_of_modules_weakdep() {
+    let root = Root::new("weakdep", CONFIG);
+    root.dir.write(
+        format!("lib/modules/{VERSION}/modules.weakdep"),
+        "# Weak dependencies extracted from modules themselves.\nweakdep hello_feature hello_api\n",
+    );
+    let ours = root.modkit(&["-c"]);
+    let line = "weakdep hello_feature hello_api\n";
+    assert_eq!((ours.stderr.as_str(), ours.code), ("", 0), "{ours:?}");
+    let config_part = ours
+        .stdout
+        .split("\n# End of configuration files.")
+        .next()
+        .unwrap();
+    assert!(config_part.ends_with(line), "{ours:?}");
+    let Some(kmod) = kmod_modprobe("show_config_lists_the_weakdeps_of_modules_weakdep") else {
+        return;
+    };
+    let theirs = root.run(&[kmod.to_str().unwrap()], &["-c"]);
+    assert_eq!(ours.stdout.replacen(line, "", 1), theirs.stdout);
+    assert_eq!((theirs.stderr.as_str(), theirs.code), ("", 0));
 }

@@ -124,11 +124,21 @@ impl Entry {
 /// `VERSION` pasted into `%s/lib/modules/%s` (a root ending in `/` gives `//`, as in kmod),
 /// the running kernel's release when no version is given, `/lib/modules/...` without a root.
 pub fn module_dir(root: Option<&OsStr>, version: Option<&str>) -> PathBuf {
+    module_dir_in(root, OsStr::new(MODULE_DIRECTORY), version)
+}
+
+/// Where module trees live under a root, as kmod builds it by default (`MODULE_DIRECTORY`).
+pub const MODULE_DIRECTORY: &str = "/lib/modules";
+
+/// [`module_dir`] with another directory of module trees than `/lib/modules` (kmod 34's
+/// `depmod -m`): `ROOT` + `moduledir` + `/VERSION`, joined as text as kmod joins them.
+pub fn module_dir_in(root: Option<&OsStr>, moduledir: &OsStr, version: Option<&str>) -> PathBuf {
     let version = version
         .map(str::to_owned)
         .unwrap_or_else(|| modkit_syscalls::kernel_release().unwrap_or_default());
     let mut dir = root.map(OsStr::to_os_string).unwrap_or_default();
-    dir.push("/lib/modules/");
+    dir.push(moduledir);
+    dir.push("/");
     dir.push(version);
     PathBuf::from(dir)
 }
@@ -203,8 +213,9 @@ impl Context {
     }
 
     /// The configuration modprobe uses: the modprobe.d files `files` chooses, then the
-    /// directory's `modules.softdep` (which depmod writes from the modules' own `softdep=`
-    /// records), then the kernel command line `cmdline`. Returns the configuration and the
+    /// directory's `modules.softdep` and `modules.weakdep` (which depmod writes from the
+    /// modules' own `softdep=` and `weakdep=` records), then the kernel command line
+    /// `cmdline`. Returns the configuration and the
     /// warnings for bad lines. Nothing is checked about `dir`: a missing `modules.softdep` is
     /// no configuration, as in kmod.
     pub fn load_config(
@@ -216,9 +227,13 @@ impl Context {
             Some(paths) => ModprobeConfig::load(&paths, None),
             None => (ModprobeConfig::default(), Vec::new()),
         };
-        let softdep = dir.join("modules.softdep");
-        if let Ok(text) = std::fs::read_to_string(&softdep) {
-            config.parse(&text, &softdep, &mut warnings);
+        // depmod writes modules.softdep, and kmod >= 33's modules.weakdep, from the
+        // modules' own `softdep=` and `weakdep=` records; libkmod reads both as configuration.
+        for file in ["modules.softdep", "modules.weakdep"] {
+            let path = dir.join(file);
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                config.parse(&text, &path, &mut warnings);
+            }
         }
         if let Some(cmdline) = cmdline {
             config.parse_cmdline(cmdline, &mut warnings);

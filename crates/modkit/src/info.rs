@@ -42,8 +42,13 @@ impl Info {
     }
 }
 
-/// Read a module file (compressed or not) and collect its records and signature fields.
-pub fn file_info(path: &Path) -> Result<Info, Error> {
+/// Files shorter than this are refused before their magic is looked at: the longest
+/// compression magic (xz's, 6 bytes) cannot be read from them (libkmod-file.c, which answers
+/// `EINVAL` there and `ENOEXEC` for a longer file that is no ELF).
+const SHORTEST_MODULE_FILE: usize = 6;
+
+/// A module file's bytes, decompressed, with the errors kmod's readers give for it.
+fn module_bytes(path: &Path) -> Result<Vec<u8>, Error> {
     let raw = std::fs::read(path).map_err(|cause| Error::Io {
         path: path.to_owned(),
         cause,
@@ -52,7 +57,83 @@ pub fn file_info(path: &Path) -> Result<Info, Error> {
         path: path.to_owned(),
         cause,
     };
-    let bytes = decompress(&raw, DECOMPRESSED_LIMIT).map_err(elf)?;
+    if raw.len() < SHORTEST_MODULE_FILE {
+        return Err(elf(modkit_elf::Error::Malformed {
+            what: "module file",
+            offset: 0,
+            expected: "at least 6 bytes (an ELF header or a compression magic)",
+        }));
+    }
+    Ok(decompress(&raw, DECOMPRESSED_LIMIT)
+        .map_err(elf)?
+        .into_owned())
+}
+
+/// One symbol and its CRC, as `modprobe --show-exports` and `--show-modversions` print them
+/// (`0x%08x\tNAME`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SymbolCrc {
+    /// The modversions CRC (0 where the module records none).
+    pub crc: u64,
+    /// The symbol.
+    pub name: String,
+}
+
+/// The symbols a module file exports, as libkmod's `kmod_module_get_symbols` lists them: its
+/// `__crc_NAME` symbols with their CRCs in symbol-table order or, in a module built without
+/// modversions (or stripped), the names of `__ksymtab_strings` with CRC 0. Empty when it
+/// exports nothing.
+pub fn file_exports(path: &Path) -> Result<Vec<SymbolCrc>, Error> {
+    module_symbols(path, |module| {
+        Ok(module
+            .depmod_exports()?
+            .into_iter()
+            .map(|s| (s.crc, s.name))
+            .collect())
+    })
+}
+
+/// The `__versions` entries of a module file (the CRCs of the symbols it was built against),
+/// in section order, as libkmod's `kmod_module_get_versions` lists them. Empty when the
+/// module has no `__versions`.
+pub fn file_versions(path: &Path) -> Result<Vec<SymbolCrc>, Error> {
+    module_symbols(path, |module| {
+        Ok(module
+            .versions()?
+            .into_iter()
+            .map(|v| (v.crc, v.name))
+            .collect())
+    })
+}
+
+/// The (CRC, symbol) pairs `list` takes from the module in the file at `path`.
+fn module_symbols(
+    path: &Path,
+    list: impl for<'a> FnOnce(&Module<'a>) -> Result<Vec<(u64, &'a str)>, modkit_elf::Error>,
+) -> Result<Vec<SymbolCrc>, Error> {
+    let bytes = module_bytes(path)?;
+    let elf = |cause| Error::Elf {
+        path: path.to_owned(),
+        cause,
+    };
+    let module = Module::parse(&bytes).map_err(elf)?;
+    Ok(list(&module)
+        .map_err(elf)?
+        .into_iter()
+        .map(|(crc, name)| SymbolCrc {
+            crc,
+            name: name.to_owned(),
+        })
+        .collect())
+}
+
+/// Read a module file (compressed or not) and collect its records and signature fields.
+pub fn file_info(path: &Path) -> Result<Info, Error> {
+    let bytes = module_bytes(path)?;
+    let elf = |cause| Error::Elf {
+        path: path.to_owned(),
+        cause,
+    };
     let module = Module::parse(&bytes).map_err(elf)?;
     if !module.has_modinfo() {
         // kmod: "could not get modinfo from 'NAME': No data available" (ENODATA).

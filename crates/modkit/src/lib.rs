@@ -71,8 +71,10 @@ pub use modkit_syscalls as syscalls;
 pub use modkit_syscalls::Kernel;
 pub use modkit_sysfs as sysfs;
 
-pub use context::{ConfigFiles, Context, ModId, ModuleRef, SoftDeps, module_dir};
-pub use info::{Info, builtin_info, file_info};
+pub use context::{
+    ConfigFiles, Context, MODULE_DIRECTORY, ModId, ModuleRef, SoftDeps, module_dir, module_dir_in,
+};
+pub use info::{Info, SymbolCrc, builtin_info, file_exports, file_info, file_versions};
 pub use missing::{Exporter, MissingSymbols, missing_symbols};
 pub use probe::{Blacklist, ProbeOptions, ProbeOutcome, probe};
 pub use remove::{RemoveOptions, remove};
@@ -139,7 +141,14 @@ impl Error {
             }
             // kmod 30 fails on a module without .modinfo with ENOENT.
             Error::NoModinfo { .. } => syscalls::Errno(libc::ENOENT).strerror(),
-            Error::Index { .. } | Error::Elf { .. } => syscalls::Errno(libc::ENOEXEC).strerror(),
+            // libkmod: a file that is no ELF (nor compressed) is ENOEXEC; a short file, a
+            // broken compressed stream or a malformed ELF is EINVAL.
+            Error::Elf {
+                cause: modkit_elf::Error::NotElf { .. },
+                ..
+            }
+            | Error::Index { .. } => syscalls::Errno(libc::ENOEXEC).strerror(),
+            Error::Elf { .. } => syscalls::Errno(libc::EINVAL).strerror(),
             Error::Sysfs(_) => syscalls::Errno(libc::ENODEV).strerror(),
         }
     }

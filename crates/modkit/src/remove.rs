@@ -3,6 +3,8 @@
 //! remove command), then the dependencies nobody uses any more and its `pre:` soft
 //! dependencies.
 
+use std::time::{Duration, Instant};
+
 use modkit_syscalls::{Errno, InitState, Kernel, UnloadOptions, libkmod_remove_error};
 
 use crate::context::{Context, ModId};
@@ -27,6 +29,10 @@ pub struct RemoveOptions {
     pub force: bool,
     /// Remove the modules that use it first (`--remove-holders`).
     pub remove_holders: bool,
+    /// `-w MSEC`: while the kernel answers that a module is in use (`EAGAIN`), try again, with
+    /// growing pauses, until this much time has passed; the reference count is then not
+    /// checked first. `None` (or zero) tries once.
+    pub wait: Option<Duration>,
 }
 
 /// Remove the module `id` as kmod 30's `modprobe -r` does.
@@ -99,8 +105,9 @@ fn remove_module(
         }
     }
 
-    // 3. The module itself, unless something still uses it.
-    if command.is_none() && !options.ignore_loaded {
+    // 3. The module itself, unless something still uses it (with -w the kernel is asked,
+    // again and again, instead).
+    if command.is_none() && !options.ignore_loaded && !waits(options) {
         let usage = kernel
             .sys_module()
             .refcnt(&name)
@@ -152,7 +159,14 @@ fn remove_module(
     Ok(())
 }
 
-/// kmod's `rmmod_do_remove_module`: `delete_module(NAME, O_NONBLOCK)`.
+/// Whether `-w` asks to retry a module in use.
+fn waits(options: &RemoveOptions) -> bool {
+    options.wait.is_some_and(|wait| !wait.is_zero())
+}
+
+/// kmod's `rmmod_do_remove_module`: `delete_module(NAME, O_NONBLOCK)`; with `-w`, again while
+/// the kernel answers `EAGAIN` (in use), pausing 2, 4, 8... ms (never past the deadline) as
+/// kmod's `get_backoff_delta_msec` does, and then kmod's own line instead of libkmod's.
 fn delete(
     kernel: &dyn Kernel,
     name: &str,
@@ -169,10 +183,31 @@ fn delete(
         force: options.force,
     }
     .delete_flags();
-    kernel
-        .delete_module(&c_name(name)?, flags)
-        .inspect_err(|errno| {
+    let c_name = c_name(name)?;
+    let deadline = options
+        .wait
+        .filter(|_| waits(options))
+        .map(|wait| Instant::now() + wait);
+    let mut pause = Duration::from_millis(1);
+    let result = loop {
+        let result = kernel.delete_module(&c_name, flags);
+        let Some(deadline) = deadline else {
+            break result;
+        };
+        let now = Instant::now();
+        if result != Err(Errno(libc::EAGAIN)) || now >= deadline {
+            break result;
+        }
+        pause = (pause * 2).min(deadline - now);
+        std::thread::sleep(pause);
+    };
+    result.inspect_err(|errno| {
+        let line = if deadline.is_some() {
+            format!("could not remove '{name}': {}", errno.strerror())
+        } else {
             // kmod 30's modprobe shows only libkmod's line here.
-            reporter.message(Level::Error, &libkmod_remove_error(name, *errno));
-        })
+            libkmod_remove_error(name, *errno)
+        };
+        reporter.message(Level::Error, &line);
+    })
 }

@@ -620,6 +620,29 @@ fn removing_what_is_not_loaded_or_built_in() {
 }
 
 #[test]
+fn with_wait_a_module_in_use_is_asked_for_again_until_the_kernel_lets_it_go() {
+    let fx = Fixture::new("wait");
+    fx.loaded("hello_api", 1, &[]);
+    let kernel = fx.kernel();
+    let busy = Err(Errno(libc::EAGAIN));
+    kernel.inner.script(Syscall::DeleteModule, busy);
+    kernel.inner.script(Syscall::DeleteModule, busy);
+    let mut ctx = fx.context("");
+    let id = ctx.lookup("hello_api").unwrap()[0];
+    let (mut rec, mut runner) = (Recorder::default(), Recorder::default());
+    let options = RemoveOptions {
+        wait: Some(std::time::Duration::from_secs(5)),
+        ..RemoveOptions::default()
+    };
+    let result = modkit::remove(&mut ctx, &kernel, id, &options, &mut rec, &mut runner);
+    assert_eq!(result, Ok(()));
+    // Its reference count is 1, yet it is not refused: the kernel answers, twice "in use".
+    let names: Vec<String> = kernel.calls().into_iter().map(|c| c.1).collect();
+    assert_eq!(names, ["hello_api", "hello_api", "hello_api"]);
+    assert!(rec.messages.is_empty(), "{:?}", rec.messages);
+}
+
+#[test]
 fn guix_operations() {
     let fx = Fixture::new("guix");
     let kernel = fx.kernel();
