@@ -97,12 +97,12 @@ pub fn exec_init(init: &Path) -> io::Error {
 mod tests {
     use super::*;
 
-    use modkit_testkit::Scratch;
-
     #[test]
     fn removes_the_tree_but_keeps_the_new_root() {
-        let scratch = Scratch::new("switch-remove");
-        let root = scratch.path().join("initramfs");
+        // A directory of its own (this unit test ships in the published crate, which has no
+        // modkit-testkit); removed at the end.
+        let root = std::env::temp_dir().join(format!("modkit-init-switch-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
         let sysroot = root.join("sysroot");
         std::fs::create_dir_all(sysroot.join("sbin")).unwrap();
         std::fs::write(sysroot.join("sbin/init"), b"").unwrap();
@@ -121,6 +121,7 @@ mod tests {
         // Another device's directory is left alone.
         remove_tree(&root, dev + 1, Path::new("/nowhere"));
         assert!(sysroot.join("sbin/init").is_file());
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
