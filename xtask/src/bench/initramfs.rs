@@ -167,11 +167,13 @@ impl Builder {
         match self {
             Builder::Modkit => format!(
                 "--device-alias for each of the {} modaliases of the device set (their modules: \
-                 {drivers}{builtin}), --fs {ROOT_FS}, --compress zstd (level {level}, one thread)",
+                 {drivers}{builtin}), --fs {ROOT_FS}, --compress zstd (level {level}, a worker per CPU up to 4), --init modkit-init",
                 device_set().count()
             ),
             Builder::ModkitGeneric => {
-                format!("--generic --fs {ROOT_FS} --compress zstd (level {level}, one thread)")
+                format!(
+                    "--generic --fs {ROOT_FS} --compress zstd (level {level}, a worker per CPU up to 4), --init modkit-init"
+                )
             }
             Builder::MkinitramfsDep | Builder::MkinitramfsMost => format!(
                 "-d PRIVATE: initramfs.conf as Debian's but MODULES={} COMPRESS=zstd \
