@@ -141,7 +141,7 @@ pub(crate) enum Level {
 
 impl Level {
     /// The word after the tool's name.
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Level::Fatal => "FATAL",
             Level::Error => "ERROR",

@@ -13,6 +13,7 @@ use modkit::depgraph::{
 };
 
 use crate::common::{self, Level};
+use crate::memory;
 
 /// Generate modules.dep and map files.
 ///
@@ -303,7 +304,20 @@ fn new_depmod(args: &Args, target: &Target) -> Depmod {
     depmod.resolve.symbol_prefix = target.symbol_prefix;
     depmod.resolve.print_unknown = args.errsyms;
     depmod.resolve.check_symvers = args.symvers.is_some();
+    depmod.on_phase = Some(say_phase);
     depmod
+}
+
+/// What the out-of-memory line says depmod was doing.
+fn say_phase(phase: depgraph::Phase) {
+    memory::doing(match phase {
+        depgraph::Phase::Scan => &"scanning modules",
+        depgraph::Phase::Read => &"reading modules",
+        depgraph::Phase::Resolve => &"resolving symbols",
+        depgraph::Phase::Render => &"rendering indexes",
+        depgraph::Phase::Write => &"writing indexes",
+        _ => &"running depmod",
+    });
 }
 
 /// The kernel's symbols from `-E` (preferred) or `-F`; a file that cannot be read is fatal.
@@ -406,6 +420,11 @@ fn run(args: &Args, mut depmod: Depmod, notes: &[String]) -> ExitCode {
     let generated = match generated {
         Ok(g) => g,
         Err(Error::Cycles { .. }) => return ExitCode::FAILURE,
+        // Said as the allocator says it (`memory`): `depmod: ERROR: out of memory while ...`.
+        Err(err @ Error::OutOfMemory { .. }) => {
+            log(Level::Error, err);
+            return ExitCode::FAILURE;
+        }
         Err(err) => {
             log(Level::Fatal, err);
             return ExitCode::FAILURE;

@@ -1,5 +1,5 @@
 //! `modkit`: one multi-call binary for the kmod tools, dispatched on argv[0] or the first argument.
-#![deny(unsafe_code)] // Two exceptions: SIGPIPE's default action here, SIGXFSZ in `depmod`.
+#![deny(unsafe_code)] // Exceptions: SIGPIPE's default action here, SIGXFSZ in `depmod`, `memory`.
 
 mod check;
 mod coldplug;
@@ -11,6 +11,7 @@ mod insmod;
 mod json;
 mod kmod;
 mod lsmod;
+mod memory;
 mod modinfo;
 mod modprobe;
 mod rmmod;
@@ -74,6 +75,7 @@ const TOOLS: &[(&str, &str, ToolMain)] = &[
 ];
 
 fn main() -> ExitCode {
+    memory::fit_address_space_limit();
     restore_default_sigpipe();
     let mut args: Vec<OsString> = std::env::args_os().collect();
     let argv0 = args.first().cloned().unwrap_or_else(|| "modkit".into());
@@ -134,11 +136,11 @@ fn restore_default_sigpipe() {
     }
 }
 
+/// The tool called `name`; from now on the out-of-memory line names it.
 fn find_tool(name: &str) -> Option<ToolMain> {
-    TOOLS
-        .iter()
-        .find(|(tool, _, _)| *tool == name)
-        .map(|(_, _, main)| *main)
+    let (tool, _, main) = TOOLS.iter().find(|(tool, _, _)| *tool == name)?;
+    memory::set_tool(tool);
+    Some(*main)
 }
 
 fn print_usage() {

@@ -38,11 +38,17 @@ struct Run {
 
 /// Run `modkit ARGS` with `env`, under the memory cap and the deadline.
 fn modkit(args: &[&str], env: &[(&str, &Path)], cwd: &Path) -> Run {
+    modkit_within(Some(MEMORY_KB), args, env, cwd)
+}
+
+/// [`modkit`] under an address-space limit of `limit_kb` (none: the shell's own).
+fn modkit_within(limit_kb: Option<u64>, args: &[&str], env: &[(&str, &Path)], cwd: &Path) -> Run {
     // `ulimit -v` through sh: no unsafe `pre_exec` needed, and the limit holds for the exec'd
     // binary. `trap '' XFSZ` is not wanted here (only the depmod size-limit case sets it).
+    let limit = limit_kb.map_or_else(String::new, |kb| format!("ulimit -v {kb} && "));
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
-        .arg(format!("ulimit -v {MEMORY_KB} && exec \"$0\" \"$@\""))
+        .arg(format!("{limit}exec \"$0\" \"$@\""))
         .arg(env!("CARGO_BIN_EXE_modkit"))
         .args(args)
         .current_dir(cwd)
@@ -730,6 +736,92 @@ fn depmod_on_damaged_trees() {
     assert_fails(&run, "modules.dep.bin", "");
     tally.add(1);
     let _ = dir;
+}
+
+/// The files `depmod` wrote in `dir` (`modules.*` but its inputs), by name, with their bytes.
+fn indexes(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let inputs = [
+        "modules.order",
+        "modules.builtin",
+        "modules.builtin.modinfo",
+    ];
+    let mut out: Vec<(String, Vec<u8>)> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("modules.") && !inputs.contains(&n.as_str()))
+        .map(|n| {
+            let bytes = fs::read(dir.join(&n)).unwrap();
+            (n, bytes)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Debian's trees under `ulimit -v`: at 96 MiB (where kmod 30's depmod completes) depmod writes
+/// the indexes an unlimited run writes, even with 64 worker threads asked for; at 16 MiB it
+/// ends with one line saying it ran out of memory and what it was doing, status 1, and the
+/// indexes already there untouched. Never SIGABRT ("memory allocation of N bytes failed").
+#[test]
+fn depmod_under_memory_limits() {
+    let mut tally = Tally("depmod under memory limits", 0);
+    for series in ["6.1", "6.12"] {
+        let test = format!("depmod_under_memory_limits ({series})");
+        let Some(tree) = modkit_testkit::require(&test, modkit_testkit::kernel_modules_dir(series))
+        else {
+            continue;
+        };
+        let release = tree.file_name().unwrap().to_str().unwrap().to_owned();
+        let s = Scratch::new(&format!("bad-input-memory-{series}"));
+        let dir = s.join(format!("lib/modules/{release}"));
+        fs::create_dir_all(dir.parent().unwrap()).unwrap();
+        // Hard links: depmod replaces its files by rename, so the cache's own tree is never
+        // written.
+        let cp = Command::new("cp").arg("-al").arg(&tree).arg(&dir).status();
+        assert!(cp.unwrap().success(), "cp -al {}", tree.display());
+        let root = s.0.to_str().unwrap();
+        let args = ["depmod", "--no-cache", "-b", root, &release];
+
+        let reference = modkit_within(None, &args, &[], &s.0);
+        assert_eq!(reference.code, Some(0), "{}", reference.stderr);
+        let want = indexes(&dir);
+        assert!(
+            want.iter()
+                .any(|(n, b)| n == "modules.dep.bin" && !b.is_empty()),
+            "no indexes written: {want:?}"
+        );
+        for (name, _) in &want {
+            fs::remove_file(dir.join(name)).unwrap();
+        }
+
+        let run = modkit_within(Some(96 << 10), &args, &[], &s.0);
+        assert_eq!(run.code, Some(0), "at 96 MiB: {}", run.stderr);
+        assert_eq!(run.stderr, reference.stderr, "at 96 MiB");
+        assert!(indexes(&dir) == want, "at 96 MiB the indexes differ");
+        tally.add(1);
+
+        let run = modkit_within(
+            Some(96 << 10),
+            &args,
+            &[("RAYON_NUM_THREADS", Path::new("64"))],
+            &s.0,
+        );
+        assert_eq!(run.code, Some(0), "64 threads at 96 MiB: {}", run.stderr);
+        assert!(indexes(&dir) == want, "64 threads: the indexes differ");
+        tally.add(1);
+
+        let run = modkit_within(Some(16 << 10), &args, &[], &s.0);
+        assert_no_crash(&run);
+        assert_eq!(run.code, Some(1), "at 16 MiB: {}", run.stderr);
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        assert!(
+            lines.len() == 1 && lines[0].starts_with("depmod: ERROR: out of memory while "),
+            "at 16 MiB, not one clear line:\n{}",
+            run.stderr
+        );
+        assert!(indexes(&dir) == want, "at 16 MiB the old indexes changed");
+        tally.add(1);
+    }
 }
 
 // ---- sysfs and /proc ----------------------------------------------------------------------

@@ -60,6 +60,21 @@ pub enum Error {
         /// How many modules are in cycles.
         count: usize,
     },
+    /// A module file could not be read for want of memory (address space under `ulimit -v`):
+    /// the run cannot go on without it.
+    #[error("out of memory while reading {}", path.display())]
+    OutOfMemory {
+        /// The module file.
+        path: PathBuf,
+    },
+    /// The worker threads could not be started (under a tight address-space limit).
+    #[error("could not start {count} worker threads: {reason}")]
+    Threads {
+        /// How many were asked for.
+        count: usize,
+        /// rayon's words for the failure.
+        reason: String,
+    },
     /// The cache file is unusable (it is then ignored and rebuilt).
     #[error("{}: corrupt cache ({reason})", path.display())]
     CorruptCache {

@@ -51,7 +51,7 @@ pub use graph::ResolveOptions;
 pub use io::io_error_text;
 pub use kernel::KernelSymbols;
 pub use render::{Flavor, OutputFile};
-pub use run::{Depmod, Generated};
+pub use run::{Depmod, Generated, Phase};
 pub use scan::LoadStats;
 /// Whether `modules.dep` exists and no module file under the module directory is newer
 /// (`depmod -A`; kmod's `depfile_up_to_date`).

@@ -48,6 +48,52 @@ pub struct Depmod {
     pub cache: Option<CacheLocation>,
     /// Messages of the run, in order, and notes about the cache.
     pub diagnostics: Diagnostics,
+    /// Called as each [`Phase`] of [`Depmod::generate`] and [`Depmod::write`] begins (the
+    /// `depmod` tool names the phase in its out-of-memory message).
+    pub on_phase: Option<fn(Phase)>,
+}
+
+/// A step of a run, as [`Depmod::on_phase`] hears of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Phase {
+    /// Walking the module directories.
+    Scan,
+    /// Reading the module files (and the cache).
+    Read,
+    /// Ordering the modules and resolving their symbols.
+    Resolve,
+    /// Rendering the output files in memory.
+    Render,
+    /// Writing the files and the cache.
+    Write,
+}
+
+/// Address space a run needs besides its worker threads: the binary and its libraries, the
+/// allocator's heap with the modules' data and the rendered files, and the largest module
+/// decompressed (Debian 6.12's amdgpu: 28 MiB).
+const SHARED_ADDRESS_SPACE: u64 = 48 << 20;
+/// What each worker thread adds at most: its stack (2 MiB), the module file it reads or maps
+/// and that file decompressed, and its xz decoder (a 1 MiB dictionary for Debian's modules).
+const WORKER_ADDRESS_SPACE: u64 = 8 << 20;
+
+/// How many worker threads fit in an address-space limit of `limit` bytes (`ulimit -v`), when
+/// that is fewer than rayon's `default` (one per CPU, or `RAYON_NUM_THREADS`): each one's
+/// stack and buffers are address space, and past the limit an allocation fails. At least one.
+fn workers_within(limit: Option<u64>, default: usize) -> Option<usize> {
+    let fit = limit?.saturating_sub(SHARED_ADDRESS_SPACE) / WORKER_ADDRESS_SPACE;
+    let fit = usize::try_from(fit).unwrap_or(usize::MAX).max(1);
+    (fit < default).then_some(fit)
+}
+
+/// The worker threads rayon's global pool would start: `RAYON_NUM_THREADS`, else one per CPU.
+fn default_workers() -> usize {
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
+        .unwrap_or(1)
 }
 
 /// What [`Depmod::generate`] computed. Nothing is written until [`Depmod::write`].
@@ -93,6 +139,13 @@ impl Depmod {
             binaries: true,
             cache: None,
             diagnostics: Diagnostics::default(),
+            on_phase: None,
+        }
+    }
+
+    fn phase(&self, phase: Phase) {
+        if let Some(hook) = self.on_phase {
+            hook(phase);
         }
     }
 
@@ -113,7 +166,28 @@ impl Depmod {
     /// Scan, read, order, resolve and render, in memory: nothing is written. With a cache whose
     /// record shows that nothing changed (and outside verbose mode), the result is
     /// `up_to_date` and the recorded messages are replayed.
+    ///
+    /// The work runs on rayon's threads, or, under an address-space limit too small for one
+    /// thread per CPU, on a pool of as many as fit.
     pub fn generate(&mut self) -> Result<Generated, Error> {
+        let Some(workers) =
+            workers_within(modkit_syscalls::address_space_limit(), default_workers())
+        else {
+            return self.generate_here();
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(workers)
+            .build()
+            .map_err(|err| Error::Threads {
+                count: workers,
+                reason: err.to_string(),
+            })?;
+        pool.install(|| self.generate_here())
+    }
+
+    /// [`Depmod::generate`] on the current rayon pool.
+    fn generate_here(&mut self) -> Result<Generated, Error> {
+        self.phase(Phase::Scan);
         let first_message = self.diagnostics.messages.len();
         let candidates = match &self.files {
             Some(files) => scan::candidates_from_files(&self.module_dir, files)?,
@@ -126,6 +200,7 @@ impl Depmod {
         {
             return Ok(self.replay(state, candidates.len()));
         }
+        self.phase(Phase::Read);
         let cache = self.load_cache();
 
         let mut timings = Vec::with_capacity(4);
@@ -135,12 +210,13 @@ impl Depmod {
             timings.push((name, now - clock));
             clock = now;
         };
-        let (mut modules, stats) = scan::load(candidates, cache.as_ref());
+        let (mut modules, stats) = scan::load(candidates, cache.as_ref())?;
         lap("read modules", &mut timings);
         drop(cache);
 
-        let diag = &mut self.diagnostics;
         let order = TextInput::read(&self.module_dir, "modules.order");
+        self.phase(Phase::Resolve);
+        let diag = &mut self.diagnostics;
         graph::order_modules(&mut modules, |m| &m.candidate, &order, diag);
         // kmod reports unreadable modules while loading them, in module order.
         for m in &modules {
@@ -159,6 +235,8 @@ impl Depmod {
             diag,
         )?;
         lap("order and resolve", &mut timings);
+        self.phase(Phase::Render);
+        let diag = &mut self.diagnostics;
 
         let builtin = self.binaries.then(|| BuiltinInputs {
             modules: TextInput::read(&self.module_dir, "modules.builtin"),
@@ -229,6 +307,7 @@ impl Depmod {
         if generated.up_to_date {
             return Ok(());
         }
+        self.phase(Phase::Write);
         let out_dir = self.out_dir().to_path_buf();
         io::create_dir_all(&out_dir, "could not open directory")?;
         io::remove_stale_temporaries(&out_dir, |name| {
@@ -341,6 +420,7 @@ impl Depmod {
             binaries,
             cache: _,       // where the record is, not an input
             diagnostics: _, // verbose mode skips the record altogether
+            on_phase: _,    // a hook, not an input
         } = self;
         env!("CARGO_PKG_VERSION").hash(fp);
         module_dir.hash(fp);

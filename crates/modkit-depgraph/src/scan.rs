@@ -223,14 +223,18 @@ pub struct LoadStats {
 
 /// Read every candidate, in parallel, using `cache` for files that have not changed since it
 /// was written. A file that cannot be read or parsed at all is a diagnostic; the module keeps
-/// its place with no symbols, as with kmod.
-pub fn load(candidates: Vec<Candidate>, cache: Option<&Cache>) -> (Vec<LoadedModule>, LoadStats) {
+/// its place with no symbols, as with kmod. Running out of memory is no fault of the file: it
+/// ends the load with [`Error::OutOfMemory`], since indexes without the module would be wrong.
+pub fn load(
+    candidates: Vec<Candidate>,
+    cache: Option<&Cache>,
+) -> Result<(Vec<LoadedModule>, LoadStats), Error> {
     let results: Vec<(LoadedModule, bool)> = candidates
         .into_par_iter()
         .map(|candidate| {
-            let (data, key, err, cached) = load_one(&candidate, cache);
+            let (data, key, err, cached) = load_one(&candidate, cache)?;
             let error = err.or_else(|| data.symbol_error.clone());
-            (
+            Ok((
                 LoadedModule {
                     candidate,
                     data,
@@ -238,9 +242,9 @@ pub fn load(candidates: Vec<Candidate>, cache: Option<&Cache>) -> (Vec<LoadedMod
                     error,
                 },
                 cached,
-            )
+            ))
         })
-        .collect();
+        .collect::<Result<_, Error>>()?;
     let mut stats = LoadStats::default();
     let mut out = Vec::with_capacity(results.len());
     for (module, cached) in results {
@@ -251,19 +255,19 @@ pub fn load(candidates: Vec<Candidate>, cache: Option<&Cache>) -> (Vec<LoadedMod
         }
         out.push(module);
     }
-    (out, stats)
+    Ok((out, stats))
 }
 
 type Loaded = (ModuleData, Option<FileKey>, Option<String>, bool);
 
-fn load_one(candidate: &Candidate, cache: Option<&Cache>) -> Loaded {
-    let fail = |err: String| (ModuleData::default(), None, Some(err), false);
+fn load_one(candidate: &Candidate, cache: Option<&Cache>) -> Result<Loaded, Error> {
+    let fail = |err: String| Ok((ModuleData::default(), None, Some(err), false));
     if let Some(cache) = cache {
         // A stat is enough to validate a cache entry; open only what changed.
         if let Ok(meta) = std::fs::metadata(&candidate.path) {
             let key = file_key(&meta);
             if let Some(data) = cache.get(&candidate.path, &key) {
-                return (data, Some(key), None, true);
+                return Ok((data, Some(key), None, true));
             }
         }
     }
@@ -277,7 +281,8 @@ fn load_one(candidate: &Candidate, cache: Option<&Cache>) -> Loaded {
     };
     let key = file_key(&meta);
     match read_module(&file, &meta, Path::new(&candidate.path)) {
-        Ok(data) => (data, Some(key), None, false),
+        Ok(data) => Ok((data, Some(key), None, false)),
+        Err(err @ Error::OutOfMemory { .. }) => Err(err),
         Err(Error::Module { error, .. }) => fail(error.to_string()),
         Err(err) => fail(err.to_string()),
     }
@@ -285,9 +290,14 @@ fn load_one(candidate: &Candidate, cache: Option<&Cache>) -> Loaded {
 
 /// Read and extract one module file.
 pub fn read_module(file: &File, meta: &Metadata, path: &Path) -> Result<ModuleData, Error> {
-    let with_path = |error: modkit_elf::Error| Error::Module {
-        path: path.to_path_buf(),
-        error,
+    let with_path = |error: modkit_elf::Error| match error {
+        modkit_elf::Error::OutOfMemory { .. } => Error::OutOfMemory {
+            path: path.to_path_buf(),
+        },
+        error => Error::Module {
+            path: path.to_path_buf(),
+            error,
+        },
     };
     if meta.len() == 0 {
         return Err(with_path(modkit_elf::Error::NotElf { found: Vec::new() }));
@@ -335,12 +345,20 @@ pub fn read_module(file: &File, meta: &Metadata, path: &Path) -> Result<ModuleDa
         unsafe_code,
         reason = "memmap2::MmapOptions::map is unsafe: see SAFETY"
     )]
-    let map =
-        unsafe { memmap2::MmapOptions::new().len(len).map(file) }.map_err(|error| Error::Io {
-            path: path.to_path_buf(),
-            what: "could not map",
-            error,
-        })?;
+    let map = unsafe { memmap2::MmapOptions::new().len(len).map(file) }.map_err(|error| {
+        // ENOMEM: no address space left for the mapping (`ulimit -v`), no fault of the file.
+        if error.kind() == std::io::ErrorKind::OutOfMemory {
+            Error::OutOfMemory {
+                path: path.to_path_buf(),
+            }
+        } else {
+            Error::Io {
+                path: path.to_path_buf(),
+                what: "could not map",
+                error,
+            }
+        }
+    })?;
     let bytes = modkit_elf::decompress(&map, DEFAULT_DECOMPRESS_LIMIT).map_err(with_path)?;
     let module = Module::parse(&bytes).map_err(with_path)?;
     Ok(ModuleData::from_module(&module))

@@ -166,8 +166,13 @@ fn decompress_xz(bytes: &[u8], limit: u64) -> Result<Vec<u8>, Error> {
     out.try_reserve_exact(initial_capacity(recorded, bytes.len(), limit))
         .map_err(|_| too_large(format, limit))?;
     let cap_limit = usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX);
-    let mut stream =
-        Stream::new_stream_decoder(XZ_MEMLIMIT, CONCATENATED).map_err(|e| corrupt(format, e))?;
+    // liblzma allocates with C's malloc, so a failure comes back as an error, not through
+    // Rust's allocator: it is no corruption.
+    let xz_error = |e: liblzma::stream::Error| match e {
+        liblzma::stream::Error::Mem => Error::OutOfMemory { format },
+        e => corrupt(format, e),
+    };
+    let mut stream = Stream::new_stream_decoder(XZ_MEMLIMIT, CONCATENATED).map_err(xz_error)?;
     let mut input = bytes;
     loop {
         if out.len() == out.capacity() {
@@ -182,7 +187,7 @@ fn decompress_xz(bytes: &[u8], limit: u64) -> Result<Vec<u8>, Error> {
         // All input is at hand, so Finish from the start: liblzma then reports truncation.
         let status = stream
             .process_vec(input, &mut out, Action::Finish)
-            .map_err(|e| corrupt(format, e))?;
+            .map_err(xz_error)?;
         let consumed = usize::try_from(stream.total_in() - in_before).unwrap_or(usize::MAX);
         input = input.get(consumed..).unwrap_or_default();
         match status {

@@ -81,6 +81,14 @@ pub enum Error {
         message: String,
     },
 
+    /// The decompressor could not allocate its buffers (under an address-space limit): the
+    /// file may be fine, and a caller that indexes modules must not treat it as damaged.
+    #[error("out of memory while decompressing {format} data")]
+    OutOfMemory {
+        /// Which format was being decoded.
+        format: Compression,
+    },
+
     /// Decompression produced more than the caller's limit.
     #[error("{format} data decompresses to more than the limit of {limit} bytes")]
     TooLarge {

@@ -33,7 +33,7 @@ pub use proc::{LoadedModule, ModuleState, ProcDir, parse_modules};
 pub use recording::{Call, RecordingKernel, Syscall};
 pub use sys::{
     MODULE_INIT_COMPRESSED_FILE, MODULE_INIT_IGNORE_MODVERSIONS, MODULE_INIT_IGNORE_VERMAGIC,
-    power_off,
+    address_space_limit, power_off,
 };
 pub use sysfs::{InitState, SysModule};
 

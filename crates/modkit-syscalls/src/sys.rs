@@ -1,8 +1,8 @@
-//! The raw module syscalls (and `uname`, `reboot`), each a thin `unsafe` wrapper that only passes valid
-//! pointers.
+//! The raw module syscalls (and `uname`, `reboot`, `getrlimit`), each a thin `unsafe` wrapper
+//! that only passes valid pointers.
 //!
 //! Numbers and flags: include/uapi/linux/module.h and the syscalls' man pages
-//! (finit_module(2), init_module(2), delete_module(2), uname(2)).
+//! (finit_module(2), init_module(2), delete_module(2), uname(2), getrlimit(2)).
 
 use std::ffi::CStr;
 use std::fs::File;
@@ -79,6 +79,21 @@ pub fn uname_release() -> Result<String, Errno> {
         .map(|&c| c as u8)
         .collect();
     Ok(String::from_utf8_lossy(&release).into_owned())
+}
+
+/// The process's address-space limit in bytes (`RLIMIT_AS`, what `ulimit -v` sets), or `None`
+/// when there is none (or it cannot be read): what a tool sizes its threads and allocator to.
+pub fn address_space_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid, writable `rlimit` that outlives the call; getrlimit only
+    // writes into it.
+    if unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut limit) } != 0 {
+        return None;
+    }
+    (limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur)
 }
 
 /// Flushes the file systems and powers the machine off (`sync(2)`, then
