@@ -117,15 +117,7 @@ pub(crate) fn check(
                     tally.diffs += 1;
                     if shown < 5 {
                         shown += 1;
-                        println!(
-                            "compat: {check} {name}: kmod {:?} {:?} {:?}, modkit {:?} {:?} {:?}",
-                            k.0,
-                            String::from_utf8_lossy(&k.1),
-                            String::from_utf8_lossy(&k.2),
-                            o.0,
-                            String::from_utf8_lossy(&o.1),
-                            String::from_utf8_lossy(&o.2)
-                        );
+                        show_difference(&format!("{check} {name}"), &k, &o);
                     }
                 }
             }
@@ -173,7 +165,20 @@ pub(crate) fn check(
 }
 
 /// What one run of a tool did: exit status, stdout, stderr.
-type Run = (Option<i32>, Vec<u8>, Vec<u8>);
+pub(crate) type Run = (Option<i32>, Vec<u8>, Vec<u8>);
+
+/// Print one difference: what was run, then kmod's run and modkit's.
+pub(crate) fn show_difference(what: &str, kmod: &Run, ours: &Run) {
+    println!(
+        "compat: {what}: kmod {:?} {:?} {:?}, modkit {:?} {:?} {:?}",
+        kmod.0,
+        String::from_utf8_lossy(&kmod.1),
+        String::from_utf8_lossy(&kmod.2),
+        ours.0,
+        String::from_utf8_lossy(&ours.1),
+        String::from_utf8_lossy(&ours.2)
+    );
+}
 
 /// What one worker of [`check_symbols`] found: the files it compared, kmod's successful runs,
 /// and each file whose runs differ, with both runs.
@@ -250,16 +255,7 @@ pub(crate) fn check_symbols(
             for (file, k, o) in diffs {
                 tally.diffs += 1;
                 if tally.diffs <= 5 {
-                    println!(
-                        "compat: {mode} {}: kmod {:?} {:?} {:?}, modkit {:?} {:?} {:?}",
-                        file.display(),
-                        k.0,
-                        String::from_utf8_lossy(&k.1),
-                        String::from_utf8_lossy(&k.2),
-                        o.0,
-                        String::from_utf8_lossy(&o.1),
-                        String::from_utf8_lossy(&o.2)
-                    );
+                    show_difference(&format!("{mode} {}", file.display()), &k, &o);
                 }
             }
         }

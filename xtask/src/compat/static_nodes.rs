@@ -14,6 +14,7 @@ use anyhow::{Context, Result, bail};
 use xshell::{Shell, cmd};
 
 use super::Tally;
+use super::modprobe::{Run, show_difference};
 use crate::tools::Kmod;
 
 /// The formats `kmod static-nodes --format` knows.
@@ -36,9 +37,6 @@ mkdir "/lib/modules/$release"
 mount --bind -o ro "$moddir" "/lib/modules/$release"
 exec "$@"
 "#;
-
-/// What one run did: exit status, stdout, stderr.
-type Run = (Option<i32>, Vec<u8>, Vec<u8>);
 
 /// Run `program args...` with `moddir` as `/lib/modules/$(uname -r)`.
 fn in_namespace(
@@ -134,15 +132,7 @@ pub(crate) fn check(
         }
         if theirs != ours {
             tally.diffs += 1;
-            println!(
-                "compat: kmod static-nodes {option}: kmod {:?} {:?} {:?}, modkit {:?} {:?} {:?}",
-                theirs.0,
-                String::from_utf8_lossy(&theirs.1),
-                String::from_utf8_lossy(&theirs.2),
-                ours.0,
-                String::from_utf8_lossy(&ours.1),
-                String::from_utf8_lossy(&ours.2)
-            );
+            show_difference(&format!("kmod static-nodes {option}"), &theirs, &ours);
         }
         record(format!("{label}: kmod static-nodes {option}"), tally);
     }
