@@ -3,6 +3,7 @@
 
 mod bench;
 mod compat;
+mod docs;
 mod fuzz;
 mod kernels;
 mod killtest;
@@ -31,6 +32,8 @@ enum Task {
     Vmtest(vmtest::Args),
     /// Compare modkit's output with kmod's on Debian's module trees.
     Compat(compat::Args),
+    /// Write the manual pages and the bash, zsh and fish completions of modkit and every tool.
+    DistDocs(docs::Args),
     /// Benchmark modkit depmod side by side with kmod's (full, incremental, memory); `bench
     /// initramfs`: modkit initramfs against mkinitramfs and dracut.
     Bench(bench::Args),
@@ -49,6 +52,7 @@ fn main() -> Result<()> {
         Task::Kmods(args) => kmods::run(args),
         Task::Vmtest(args) => vmtest::run(args),
         Task::Compat(args) => compat::run(args),
+        Task::DistDocs(args) => docs::run(args),
         Task::Bench(args) => bench::run(args),
         Task::Fuzz(args) => fuzz::run(args),
         Task::Killtest(args) => killtest::run(args),

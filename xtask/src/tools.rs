@@ -29,6 +29,8 @@ pub(crate) fn build_modkit(sh: &Shell, task: &str) -> Result<PathBuf> {
 /// tool in xtask runs one of these paths.
 #[derive(Debug, Clone)]
 pub(crate) struct Kmod {
+    /// `kmod` itself, for its own commands (`kmod static-nodes`).
+    pub kmod: PathBuf,
     pub depmod: PathBuf,
     pub modprobe: PathBuf,
     pub modinfo: PathBuf,
@@ -42,6 +44,7 @@ impl Kmod {
                 .map_err(|missing| anyhow::anyhow!("the kmod oracle: {missing}"))
         };
         Ok(Kmod {
+            kmod: tool("kmod")?,
             depmod: tool("depmod")?,
             modprobe: tool("modprobe")?,
             modinfo: tool("modinfo")?,

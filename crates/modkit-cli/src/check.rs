@@ -61,6 +61,11 @@ struct Args {
     modules: Vec<OsString>,
 }
 
+/// This tool's command line as clap sees it: its manual page and shell completions.
+pub(crate) fn command() -> clap::Command {
+    <Args as clap::CommandFactory>::command()
+}
+
 pub(crate) fn main(args: Vec<OsString>) -> ExitCode {
     let args: Args = match common::parse_args(args) {
         Ok(args) => args,

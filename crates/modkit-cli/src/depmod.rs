@@ -143,6 +143,11 @@ fn ignore_file_size_signal() {
     }
 }
 
+/// This tool's command line as clap sees it: its manual page and shell completions.
+pub(crate) fn command() -> clap::Command {
+    <Args as clap::CommandFactory>::command()
+}
+
 pub fn main(args: Vec<OsString>) -> ExitCode {
     let args = match Args::try_parse_from(args) {
         Ok(a) => a,

@@ -95,6 +95,11 @@ struct Args {
     dirs: common::ModuleDirArgs,
 }
 
+/// This tool's command line as clap sees it: its manual page and shell completions.
+pub(crate) fn command() -> clap::Command {
+    <Args as clap::CommandFactory>::command()
+}
+
 pub fn main(args: Vec<OsString>) -> ExitCode {
     let args = match common::parse_args::<Args>(args) {
         Ok(args) => args,

@@ -51,6 +51,11 @@ struct Args {
     params: Vec<String>,
 }
 
+/// This tool's command line as clap sees it: its manual page and shell completions.
+pub(crate) fn command() -> clap::Command {
+    <Args as clap::CommandFactory>::command()
+}
+
 pub fn main(args: Vec<OsString>) -> ExitCode {
     let args: Args = match common::parse_args(args) {
         Ok(args) => args,

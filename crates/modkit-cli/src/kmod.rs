@@ -25,6 +25,40 @@ const COMMANDS: &[(&str, &str)] = &[
 /// The tools kmod also is through a link, as `kmod help` lists them.
 const COMPAT_TOOLS: &[&str] = &["lsmod", "rmmod", "insmod", "modinfo", "modprobe", "depmod"];
 
+/// kmod's command line as clap would see it, for its manual page and shell completions (the
+/// run itself reads its options as kmod's getopt does, in [`main`]): `-h`, `-V` and the
+/// commands, `static-nodes` with its options.
+pub(crate) fn command() -> clap::Command {
+    use clap::{Arg, ArgAction, Command, CommandFactory as _};
+    let mut command = Command::new("kmod")
+        .about("Manage kernel modules: list, load, unload, etc")
+        .disable_help_flag(true)
+        .disable_version_flag(true)
+        .disable_help_subcommand(true)
+        .arg(
+            Arg::new("version")
+                .short('V')
+                .long("version")
+                .action(ArgAction::SetTrue)
+                .help("show version"),
+        )
+        .arg(
+            Arg::new("help")
+                .short('h')
+                .long("help")
+                .action(ArgAction::SetTrue)
+                .help("show this help"),
+        );
+    for (name, about) in COMMANDS {
+        let sub = match *name {
+            "static-nodes" => StaticNodesArgs::command(),
+            _ => Command::new(*name),
+        };
+        command = command.subcommand(sub.about(*about));
+    }
+    command
+}
+
 /// `kmod [-h|-V] COMMAND [ARGS...]`: kmod's options are read up to the first argument that is
 /// not one (getopt's `+hV`), and the command gets the rest, itself as argv[0].
 pub fn main(args: Vec<OsString>) -> ExitCode {

@@ -46,7 +46,7 @@ fn load(slot: &AtomicPtr<&'static str>) -> Option<&'static str> {
 /// over 128 MiB of address space for under 40 MiB of memory. Without a limit nothing changes.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code, reason = "mallopt(3) has no safe wrapper")]
-pub(crate) fn fit_address_space_limit() {
+pub fn fit_address_space_limit() {
     if modkit::syscalls::address_space_limit().is_some() {
         // SAFETY: mallopt takes no pointers; M_ARENA_MAX only bounds the arenas malloc creates
         // from now on. It runs first thing in `main`, before any other thread exists.
@@ -58,13 +58,12 @@ pub(crate) fn fit_address_space_limit() {
 
 /// Other C libraries have no per-thread arenas to limit.
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-pub(crate) fn fit_address_space_limit() {}
+pub fn fit_address_space_limit() {}
 
-/// The system allocator, ending the tool with one clear line when it has no memory to give.
-struct Allocator;
-
-#[global_allocator]
-static GLOBAL: Allocator = Allocator;
+/// The system allocator, ending the tool with one clear line when it has no memory to give:
+/// the binary's `#[global_allocator]` (main.rs).
+#[derive(Debug)]
+pub struct Allocator;
 
 #[allow(
     unsafe_code,

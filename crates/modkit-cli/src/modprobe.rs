@@ -148,6 +148,11 @@ impl Reporter for Output {
     }
 }
 
+/// This tool's command line as clap sees it: its manual page and shell completions.
+pub(crate) fn command() -> clap::Command {
+    <Args as clap::CommandFactory>::command()
+}
+
 pub fn main(args: Vec<OsString>) -> ExitCode {
     let args = prepend_env_options(args);
     let args: Args = match common::parse_args(args) {

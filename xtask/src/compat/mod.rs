@@ -1,9 +1,10 @@
 //! `cargo xtask compat`: run modkit's tools and kmod's on the same Debian module trees and
-//! fail on any difference in output or exit status. modinfo here; `depmod` and `modprobe` in
-//! their modules.
+//! fail on any difference in output or exit status. modinfo here; `depmod`, `modprobe` and
+//! `kmod static-nodes` in their modules.
 
 mod depmod;
 pub(crate) mod modprobe;
+mod static_nodes;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -70,6 +71,35 @@ pub fn run(args: Args) -> Result<()> {
             &modkit,
             &mut |check, tally| report.record(&check, tally),
         )?;
+        modprobe::check_symbols(
+            &kmod,
+            &root,
+            &tree.release,
+            series.as_str(),
+            &modkit,
+            &modules,
+            &mut |check, tally| report.record(&check, tally),
+        )?;
+        let moddir = root.join("lib/modules").join(&tree.release);
+        match static_nodes::namespace_works(&sh, &moddir) {
+            Ok(()) => static_nodes::check(
+                &sh,
+                &kmod,
+                &modkit,
+                &root,
+                &tree.release,
+                series.as_str(),
+                &mut |check, tally| report.record(&check, tally),
+            )?,
+            // Under CI a check that cannot run is an error; elsewhere the summary says so.
+            Err(err) if modkit_testkit::under_ci() => {
+                return Err(err.context("kmod static-nodes (under CI it must run)"));
+            }
+            Err(err) => report.skip(
+                &format!("{}: kmod static-nodes", series.as_str()),
+                &format!("{err:#}"),
+            ),
+        }
         depmod::check(&sh, &kmod, &tree, &modkit, &mut |check, tally| {
             report.record(&check, tally)
         })?;

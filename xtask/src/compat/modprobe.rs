@@ -3,11 +3,14 @@
 //! on a set of test configurations, kmod 30's and ours over the same indexes, byte for byte
 //! (stdout, stderr, exit status). Names go in batches through `-a`, which both tools accept; a
 //! batch that differs is rerun name by name to count and show the differences.
+//! `--show-exports FILE` and `--show-modversions FILE` for every module file of a tree
+//! ([`check_symbols`]): kmod reads only the first file of a run, so each file is one run of
+//! each tool, the runs spread over the machine's cores.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow};
 use xshell::{Shell, cmd};
 
 use super::Tally;
@@ -114,15 +117,7 @@ pub(crate) fn check(
                     tally.diffs += 1;
                     if shown < 5 {
                         shown += 1;
-                        println!(
-                            "compat: {check} {name}: kmod {:?} {:?} {:?}, modkit {:?} {:?} {:?}",
-                            k.0,
-                            String::from_utf8_lossy(&k.1),
-                            String::from_utf8_lossy(&k.2),
-                            o.0,
-                            String::from_utf8_lossy(&o.1),
-                            String::from_utf8_lossy(&o.2)
-                        );
+                        show_difference(&format!("{check} {name}"), &k, &o);
                     }
                 }
             }
@@ -150,9 +145,10 @@ pub(crate) fn check(
         }
         let mut args = tree_args(&dir);
         args.push("-c".to_owned());
-        let (mut k, o) = (run(&kmod_cmd, &args)?, run(&ours_cmd, &args)?);
+        // Configuration errors come as libkmod logs them in both (`libkmod: ERROR
+        // ../libkmod/libkmod-config.c:NNN FUNCTION: MESSAGE`): compared as they are.
+        let (k, o) = (run(&kmod_cmd, &args)?, run(&ours_cmd, &args)?);
         tally.kmod_ran(k.0);
-        k.2 = libkmod_log_as_modprobe(&k.2);
         if k != o {
             tally.diffs += 1;
             println!(
@@ -169,26 +165,111 @@ pub(crate) fn check(
     Ok(())
 }
 
-/// Every module name of modules.dep, in its order.
-/// kmod 30 reports configuration errors through libkmod's logger, `libkmod: ERROR
-/// ../libkmod/libkmod-config.c:712 kmod_config_parse: MESSAGE`; modkit says `modprobe: ERROR:
-/// MESSAGE`. The messages themselves must be the same.
-fn libkmod_log_as_modprobe(stderr: &[u8]) -> Vec<u8> {
-    let text = String::from_utf8_lossy(stderr);
-    let mut out = String::with_capacity(text.len());
-    for line in text.split_inclusive('\n') {
-        match line
-            .strip_prefix("libkmod: ERROR ")
-            .and_then(|rest| rest.split_once(": "))
-        {
-            Some((_source, message)) => {
-                out.push_str("modprobe: ERROR: ");
-                out.push_str(message);
+/// What one run of a tool did: exit status, stdout, stderr.
+pub(crate) type Run = (Option<i32>, Vec<u8>, Vec<u8>);
+
+/// Print one difference: what was run, then kmod's run and modkit's.
+pub(crate) fn show_difference(what: &str, kmod: &Run, ours: &Run) {
+    println!(
+        "compat: {what}: kmod {:?} {:?} {:?}, modkit {:?} {:?} {:?}",
+        kmod.0,
+        String::from_utf8_lossy(&kmod.1),
+        String::from_utf8_lossy(&kmod.2),
+        ours.0,
+        String::from_utf8_lossy(&ours.1),
+        String::from_utf8_lossy(&ours.2)
+    );
+}
+
+/// What one worker of [`check_symbols`] found: the files it compared, kmod's successful runs,
+/// and each file whose runs differ, with both runs.
+type WorkerResult = Result<(usize, usize, Vec<(PathBuf, Run, Run)>)>;
+
+/// `modprobe --show-exports FILE` and `modprobe --show-modversions FILE` (the CRC and name of
+/// each symbol the module exports or imports with a version) for every module file in
+/// `modules`, by kmod 30 and by modkit over the same tree, byte for byte. One check per mode;
+/// a file is one run of each tool (kmod takes only the first), on as many threads as cores.
+pub(crate) fn check_symbols(
+    kmod: &Kmod,
+    root: &Path,
+    release: &str,
+    label: &str,
+    modkit: &Path,
+    modules: &[PathBuf],
+    record: &mut dyn FnMut(String, Tally),
+) -> Result<()> {
+    let scratch = crate::cache_dir()
+        .join("compat")
+        .join(format!("modprobe-symbols-{release}"));
+    let _ = std::fs::remove_dir_all(&scratch);
+    let empty = scratch.join("empty.d");
+    std::fs::create_dir_all(&empty)?;
+    let (root, conf) = (root.display().to_string(), empty.display().to_string());
+    let common = ["-d", root.as_str(), "-S", release, "-C", conf.as_str()];
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(8));
+    for mode in ["--show-exports", "--show-modversions"] {
+        let started = std::time::Instant::now();
+        let run = |sh: &Shell, program: &Path, ours: bool, file: &Path| -> Result<Run> {
+            let tool = ours.then_some("modprobe");
+            let out = cmd!(sh, "{program} {tool...} {common...} {mode} {file}")
+                .ignore_status()
+                .quiet()
+                .output()
+                .with_context(|| format!("running {}", program.display()))?;
+            Ok((out.status.code(), out.stdout, out.stderr))
+        };
+        let per_worker = modules.len().div_ceil(workers).max(1);
+        let results: Vec<WorkerResult> = std::thread::scope(|scope| {
+            let handles: Vec<_> = modules
+                .chunks(per_worker)
+                .map(|files| {
+                    scope.spawn(move || {
+                        let sh = Shell::new()?;
+                        let (mut ok, mut diffs) = (0, Vec::new());
+                        for file in files {
+                            let theirs = run(&sh, &kmod.modprobe, false, file)?;
+                            let ours = run(&sh, modkit, true, file)?;
+                            ok += usize::from(theirs.0 == Some(0));
+                            if theirs != ours {
+                                diffs.push((file.clone(), theirs, ours));
+                            }
+                        }
+                        Ok((files.len(), ok, diffs))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|handle| {
+                    handle
+                        .join()
+                        .unwrap_or_else(|_| Err(anyhow!("a {mode} worker panicked")))
+                })
+                .collect()
+        });
+        let mut tally = Tally::default();
+        for result in results {
+            let (compared, ok, diffs) = result?;
+            tally.compared += compared;
+            tally.kmod_runs += compared;
+            tally.kmod_ok += ok;
+            for (file, k, o) in diffs {
+                tally.diffs += 1;
+                if tally.diffs <= 5 {
+                    show_difference(&format!("{mode} {}", file.display()), &k, &o);
+                }
             }
-            None => out.push_str(line),
         }
+        println!(
+            "compat: {label}: modprobe {mode} FILE: {} files, {} differences ({:.1?} on {workers} threads)",
+            tally.compared,
+            tally.diffs,
+            started.elapsed()
+        );
+        record(format!("{label}: modprobe {mode} FILE"), tally);
     }
-    out.into_bytes()
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(())
 }
 
 /// Every module name of modules.dep, in its order.
