@@ -165,6 +165,34 @@ pub(crate) fn apt_update(sh: &Shell, why: &str) -> Result<bool> {
     Ok(true)
 }
 
+/// `unshare --mount --propagation private sh -euc PRIVATE_MODULES NAME SCRATCH MODDIR RELEASE
+/// BOOT PROGRAM ARGS...`: in a private mount namespace, `/lib` (through its real path:
+/// `/usr/lib` on a merged-/usr system) becomes an overlay whose upper layer is a tmpfs on
+/// `SCRATCH`, in which `/lib/modules` is a tmpfs holding only `MODDIR`, bound read-only as
+/// `RELEASE` (empty: the running kernel's, `uname -r`), and `BOOT` (when not empty) is bound
+/// read-only over `/boot`; then PROGRAM runs. Neither the host's `/lib/modules` (absent or not)
+/// nor anything under `/usr/lib` is written. `bench initramfs` runs the anchors so, compat
+/// runs `kmod static-nodes` so.
+pub(crate) const PRIVATE_MODULES: &str = r#"
+ns=$1 moddir=$2 release=$3 boot=$4
+shift 4
+[ -n "$release" ] || release=$(uname -r)
+if [ -n "$boot" ] && [ ! -d /boot ]; then
+    echo "no /boot directory to mount the kernel's boot/ over" >&2
+    exit 1
+fi
+mount -t tmpfs modkit-private "$ns"
+mkdir "$ns/upper" "$ns/work"
+lib=$(readlink -f /lib)
+mount -t overlay modkit-private -o "lowerdir=$lib,upperdir=$ns/upper,workdir=$ns/work" "$lib"
+mkdir -p /lib/modules
+mount -t tmpfs modkit-private /lib/modules
+mkdir "/lib/modules/$release"
+mount --bind -o ro "$moddir" "/lib/modules/$release"
+[ -z "$boot" ] || mount --bind -o ro "$boot" /boot
+exec "$@"
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;

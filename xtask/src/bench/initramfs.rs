@@ -8,7 +8,7 @@
 //! slower than either (measured by the VM `root` scenario, from [`build_anchor_images`]).
 //!
 //! The anchors never see the host's `/lib/modules`: each runs in a private mount namespace
-//! (`unshare --mount`, [`NAMESPACE_SCRIPT`]) where `/lib` is an overlay whose `modules` is a tmpfs
+//! (`unshare --mount`, `tools::PRIVATE_MODULES`) where `/lib` is an overlay whose `modules` is a tmpfs
 //! holding only a bind mount of a scratch copy of the Debian tree (hard links, indexed by kmod's
 //! depmod; the cache is never written), and `/boot` is the tree's `boot/` (mkinitramfs reads
 //! `/boot/config-VERSION` to check the kernel can unpack zstd), both read-only (the module files
@@ -46,27 +46,6 @@ const ZSTD_LEVEL: i32 = 9;
 /// MODULES=dep's.
 const GOAL_TIME: f64 = 0.1;
 const GOAL_SIZE: f64 = 0.5;
-
-/// Set up the anchor's private view of the system and run it (`"$@"`). Arguments: a scratch
-/// directory to mount a tmpfs on, the module directory, the tree's `boot/`, the release.
-/// `/lib` (through its real path: `/usr/lib` on a merged-/usr system) becomes an overlay in
-/// which `/lib/modules` is a tmpfs holding only the release's directory, so neither the
-/// host's `/lib/modules` (absent or not) nor anything under `/usr/lib` is written.
-pub const NAMESPACE_SCRIPT: &str = r#"
-ns=$1 moddir=$2 boot=$3 release=$4
-shift 4
-[ -d /boot ] || { echo "no /boot directory to mount the kernel's boot/ over" >&2; exit 1; }
-mount -t tmpfs modkit-bench "$ns"
-mkdir "$ns/upper" "$ns/work"
-lib=$(readlink -f /lib)
-mount -t overlay modkit-bench -o "lowerdir=$lib,upperdir=$ns/upper,workdir=$ns/work" "$lib"
-mkdir -p /lib/modules
-mount -t tmpfs modkit-bench /lib/modules
-mkdir "/lib/modules/$release"
-mount --bind -o ro "$moddir" "/lib/modules/$release"
-mount --bind -o ro "$boot" /boot
-exec "$@"
-"#;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -676,7 +655,7 @@ impl Setup<'_> {
         let tmp = self.out.join("tmp");
         let ns = self.out.join("ns");
         let boot = self.tree.root.join("boot");
-        let script = NAMESPACE_SCRIPT;
+        let script = crate::tools::PRIVATE_MODULES;
         let fs = ROOT_FS;
         let level = ZSTD_LEVEL.to_string();
         Ok(match builder {
@@ -712,7 +691,7 @@ impl Setup<'_> {
                 std::fs::write(conf.join("modules"), self.drivers.join("\n") + "\n")?;
                 cmd!(
                     sh,
-                    "unshare --mount --propagation private sh -euc {script} modkit-bench-ns {ns} {moddir} {boot} {release} /usr/sbin/mkinitramfs -d {conf} -o {image} {release}"
+                    "unshare --mount --propagation private sh -euc {script} modkit-bench-ns {ns} {moddir} {release} {boot} /usr/sbin/mkinitramfs -d {conf} -o {image} {release}"
                 )
                 .env("TMPDIR", &tmp)
             }
@@ -730,7 +709,7 @@ impl Setup<'_> {
                 let compress = format!("zstd -q -{level} -T0");
                 cmd!(
                     sh,
-                    "unshare --mount --propagation private sh -euc {script} modkit-bench-ns {ns} {moddir} {boot} {release} /usr/bin/dracut --conf {conf} --confdir {confdir} --tmpdir {tmp} --kmoddir {moddir} --kver {release} {mode} --add-drivers {drivers} --compress {compress} --force {image}"
+                    "unshare --mount --propagation private sh -euc {script} modkit-bench-ns {ns} {moddir} {release} {boot} /usr/bin/dracut --conf {conf} --confdir {confdir} --tmpdir {tmp} --kmoddir {moddir} --kver {release} {mode} --add-drivers {drivers} --compress {compress} --force {image}"
                 )
             }
         })

@@ -2,7 +2,7 @@
 //! tree's modules.devname, kmod 30's and modkit's, byte for byte (stdout, stderr, exit status).
 //!
 //! kmod reads only `/lib/modules/$(uname -r)/modules.devname`, so both tools run in a private
-//! mount namespace ([`NAMESPACE_SCRIPT`]) where `/lib` is an overlay whose `modules` is a tmpfs
+//! mount namespace (`tools::PRIVATE_MODULES`) where `/lib` is an overlay whose `modules` is a tmpfs
 //! holding the tree's module directory, bound read-only under the running kernel's release
 //! (the host's `/lib/modules` is never touched, and modkit is given no `MODKIT_LIB_MODULES`:
 //! it reads the same path kmod reads). That needs root (or a user namespace with mount rights);
@@ -20,24 +20,6 @@ use crate::tools::Kmod;
 /// The formats `kmod static-nodes --format` knows.
 const FORMATS: &[&str] = &["human", "tmpfiles", "devname"];
 
-/// `sh -euc SCRIPT NAME SCRATCH MODDIR PROGRAM ARGS...`: in a private mount namespace, lay
-/// `MODDIR` over `/lib/modules/$(uname -r)` (a tmpfs under an overlay of `/lib` whose upper
-/// layer is a tmpfs on `SCRATCH`), then run the program (as `bench initramfs` lays its trees).
-const NAMESPACE_SCRIPT: &str = r#"
-ns=$1 moddir=$2
-shift 2
-mount -t tmpfs modkit-compat "$ns"
-mkdir "$ns/upper" "$ns/work"
-lib=$(readlink -f /lib)
-mount -t overlay modkit-compat -o "lowerdir=$lib,upperdir=$ns/upper,workdir=$ns/work" "$lib"
-mkdir -p /lib/modules
-mount -t tmpfs modkit-compat /lib/modules
-release=$(uname -r)
-mkdir "/lib/modules/$release"
-mount --bind -o ro "$moddir" "/lib/modules/$release"
-exec "$@"
-"#;
-
 /// Run `program args...` with `moddir` as `/lib/modules/$(uname -r)`.
 fn in_namespace(
     sh: &Shell,
@@ -46,9 +28,11 @@ fn in_namespace(
     program: &Path,
     args: &[&str],
 ) -> Result<Run> {
+    // The running kernel's release (empty: `uname -r` inside), no /boot.
+    let (script, running, no_boot) = (crate::tools::PRIVATE_MODULES, "", "");
     let out = cmd!(
         sh,
-        "unshare --mount --propagation private sh -euc {NAMESPACE_SCRIPT} modkit-compat-ns {scratch} {moddir} {program} {args...}"
+        "unshare --mount --propagation private sh -euc {script} modkit-compat-ns {scratch} {moddir} {running} {no_boot} {program} {args...}"
     )
     .env_remove("MODKIT_LIB_MODULES")
     .ignore_status()
