@@ -555,7 +555,7 @@ impl<'a> Checker<'a> {
 
         // kernel/module/main.c, load_module in order: module_sig_check, elf_validity_check,
         // check_modstruct_version, check_modinfo, then simplify_symbols.
-        if target.config.module_sig || target.sig_enforce {
+        if target.config.module_sig || target.sig_enforce || target.trusted.is_some() {
             findings.extend(signature_finding(&facts.signature, target.sig_enforce));
         }
         if let Some(machine) = target.machine

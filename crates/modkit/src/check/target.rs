@@ -179,7 +179,8 @@ pub struct Target {
     /// The in-tree module the vermagic, machine and class were taken from.
     pub reference: Option<PathBuf>,
     /// The kernel's trusted certificates (its built-in keyring): each module's signature is
-    /// verified against them, as the kernel does when built with `CONFIG_MODULE_SIG`. `None`:
+    /// verified against them, as the kernel does when built with `CONFIG_MODULE_SIG` (given,
+    /// they stand for that option, whatever [`KernelConfig`] says). `None`:
     /// signatures are not verified, and a module counts as signed when it has the trailer.
     pub trusted: Option<Vec<modkit_elf::Certificate>>,
     /// Signatures are enforced (`module.sig_enforce=1`, `CONFIG_MODULE_SIG_FORCE`, lockdown):
