@@ -211,7 +211,7 @@ fn der_length(data: &[u8]) -> Option<usize> {
 pub fn certificates_in_image(image: &[u8]) -> Vec<Certificate> {
     let mut certs: Vec<Certificate> = Vec::new();
     let mut at = 0;
-    while let Some(found) = image.get(at..).and_then(|rest| find_candidate(rest)) {
+    while let Some(found) = image.get(at..).and_then(find_candidate) {
         let start = at + found;
         let rest = image.get(start..).unwrap_or_default();
         let parsed = der_length(rest)

@@ -426,6 +426,10 @@ fn certificate_files_and_images_that_are_not_are_errors_naming_the_file() {
     let scratch = Scratch::new("check-certs");
     let bad = scratch.write("bad.pem", "-----BEGIN CERTIFICATE-----\nAAAA\n");
     let err = Target::read_certificates(&bad).unwrap_err();
+    assert!(
+        std::error::Error::source(&err).is_none(),
+        "the cause is in the message"
+    );
     assert_eq!(
         err.to_string(),
         format!(
