@@ -1,7 +1,7 @@
 //! Verifying a module's signature as the kernel does (kernel/module/signing.c,
 //! crypto/asymmetric_keys/pkcs7_*.c): the trailer's PKCS#7 (CMS) SignedData names its signer by
 //! issuer and serial; the certificate with that issuer and serial among the trusted ones gives
-//! the RSA key, and the signature (PKCS#1 v1.5) covers the module without its trailer, or, when
+//! the key (RSA, or ECDSA on P-256 or P-384), and the signature (PKCS#1 v1.5 or ECDSA) covers the module without its trailer, or, when
 //! the signer added signed attributes, those attributes, whose messageDigest is the module's
 //! digest (RFC 5652 §5.4).
 //!
@@ -13,6 +13,7 @@ use std::fmt::Write as _;
 use cms::content_info::ContentInfo;
 use cms::signed_data::{SignedData, SignerIdentifier};
 use der::{Decode, Encode};
+use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
 use rsa::RsaPublicKey;
 use rsa::pkcs8::DecodePublicKey;
 use sha2::Digest as _;
@@ -37,6 +38,17 @@ const OID_DATA: [ObjectIdentifier; 2] = [
 const OID_MESSAGE_DIGEST: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
 /// rsaEncryption (RFC 8017 A.1), what scripts/sign-file writes as the signature algorithm.
 const OID_RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+/// id-ecPublicKey and the named curves prime256v1 and secp384r1 (RFC 5480 §2.1.1).
+const OID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+const OID_P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+const OID_P384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
+/// ecdsa-with-SHA224/256/384/512 (RFC 5758 §3.2), what sign-file writes for an EC key.
+const OID_ECDSA_WITH: [ObjectIdentifier; 4] = [
+    ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.1"),
+    ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2"),
+    ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3"),
+    ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.4"),
+];
 /// sha256/384/512/224WithRSAEncryption (RFC 8017 A.2.4), which other signers write.
 const OID_RSA_WITH: [ObjectIdentifier; 4] = [
     ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11"),
@@ -52,8 +64,17 @@ pub struct Certificate {
     serial: Vec<u8>,
     subject: String,
     issuer_text: String,
-    key: Option<RsaPublicKey>,
-    key_algorithm: String,
+    key: PublicKey,
+}
+
+/// The public keys the kernel's module signatures use.
+#[derive(Debug, Clone)]
+enum PublicKey {
+    Rsa(RsaPublicKey),
+    P256(p256::ecdsa::VerifyingKey),
+    P384(p384::ecdsa::VerifyingKey),
+    /// Another algorithm (its OID, with the curve's for EC keys): not verified here.
+    Other(String),
 }
 
 impl Certificate {
@@ -73,17 +94,33 @@ impl Certificate {
             what: format!("cannot re-encode the certificate: {e}"),
         };
         let spki = &tbs.subject_public_key_info;
-        let key_algorithm = spki.algorithm.oid.to_string();
+        let der = spki.to_der().map_err(bad)?;
+        let unusable = |e: &dyn std::fmt::Display| CertificateError {
+            offset: 0,
+            what: format!("unusable public key: {e}"),
+        };
         let key = if spki.algorithm.oid == OID_RSA_ENCRYPTION {
-            let der = spki.to_der().map_err(bad)?;
-            Some(
-                RsaPublicKey::from_public_key_der(&der).map_err(|e| CertificateError {
-                    offset: 0,
-                    what: format!("unusable RSA public key: {e}"),
-                })?,
-            )
+            PublicKey::Rsa(RsaPublicKey::from_public_key_der(&der).map_err(|e| unusable(&e))?)
+        } else if spki.algorithm.oid == OID_EC_PUBLIC_KEY {
+            let curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.decode_as::<ObjectIdentifier>().ok());
+            match curve {
+                Some(OID_P256) => PublicKey::P256(
+                    p256::ecdsa::VerifyingKey::from_public_key_der(&der)
+                        .map_err(|e| unusable(&e))?,
+                ),
+                Some(OID_P384) => PublicKey::P384(
+                    p384::ecdsa::VerifyingKey::from_public_key_der(&der)
+                        .map_err(|e| unusable(&e))?,
+                ),
+                Some(other) => PublicKey::Other(format!("EC key on curve {other}")),
+                None => PublicKey::Other("EC key without a named curve".into()),
+            }
         } else {
-            None
+            PublicKey::Other(format!("{} key", spki.algorithm.oid))
         };
         Ok(Certificate {
             issuer: tbs.issuer.to_der().map_err(bad)?,
@@ -91,7 +128,6 @@ impl Certificate {
             subject: tbs.subject.to_string(),
             issuer_text: tbs.issuer.to_string(),
             key,
-            key_algorithm,
         })
     }
 
@@ -287,11 +323,13 @@ pub enum SignatureError {
     /// The signature does not verify with the signer's certificate (`-EKEYREJECTED`; fatal
     /// even when signatures are not enforced).
     #[error(
-        "the {hash} RSA signature does not verify with the certificate '{subject}' (serial {serial}): the module was changed after signing, or signed by another key"
+        "the {hash} {algorithm} signature does not verify with the certificate '{subject}' (serial {serial}): the module was changed after signing, or signed by another key"
     )]
     BadSignature {
         /// The digest algorithm.
         hash: &'static str,
+        /// The certificate's key algorithm: `RSA` or `ECDSA`.
+        algorithm: &'static str,
         /// The certificate's subject.
         subject: String,
         /// The certificate's serial number, in hex.
@@ -459,9 +497,10 @@ pub fn verify(file: &[u8], trusted: &[Certificate]) -> Result<Verified, Signatur
             what: format!("digest algorithm {}", signer.digest_alg.oid),
         })?;
     let sig_oid = signer.signature_algorithm.oid;
-    if sig_oid != OID_RSA_ENCRYPTION && !OID_RSA_WITH.contains(&sig_oid) {
+    let rsa = sig_oid == OID_RSA_ENCRYPTION || OID_RSA_WITH.contains(&sig_oid);
+    if !rsa && !OID_ECDSA_WITH.contains(&sig_oid) {
         return Err(SignatureError::Unsupported {
-            what: format!("signature algorithm {sig_oid} (modkit verifies RSA)"),
+            what: format!("signature algorithm {sig_oid} (modkit verifies RSA and ECDSA)"),
         });
     }
     let SignerIdentifier::IssuerAndSerialNumber(id) = &signer.sid else {
@@ -485,14 +524,14 @@ pub fn verify(file: &[u8], trusted: &[Certificate]) -> Result<Verified, Signatur
             serial: hex(serial),
         });
     };
-    let Some(key) = &cert.key else {
+    if let PublicKey::Other(what) = &cert.key {
         return Err(SignatureError::Unsupported {
             what: format!(
-                "the certificate '{}' has a {} key (modkit verifies RSA)",
-                cert.subject, cert.key_algorithm
+                "the certificate '{}' has a {what} (modkit verifies RSA, P-256 and P-384)",
+                cert.subject
             ),
         });
-    };
+    }
 
     let digest = hash.digest(content);
     let (hashed, signed_attributes) = match &signer.signed_attrs {
@@ -516,12 +555,34 @@ pub fn verify(file: &[u8], trusted: &[Certificate]) -> Result<Verified, Signatur
             (hash.digest(&der), true)
         }
     };
-    key.verify(hash.scheme(), &hashed, signer.signature.as_bytes())
-        .map_err(|_| SignatureError::BadSignature {
+    let signature = signer.signature.as_bytes();
+    // The kernel's public_key_verify_signature refuses a signature of another algorithm than
+    // the key's (EKEYREJECTED), as it refuses one that does not verify.
+    let (algorithm, ok) = match &cert.key {
+        PublicKey::Rsa(key) => (
+            "RSA",
+            rsa && key.verify(hash.scheme(), &hashed, signature).is_ok(),
+        ),
+        PublicKey::P256(key) => (
+            "ECDSA",
+            !rsa && p256::ecdsa::Signature::from_der(signature)
+                .is_ok_and(|sig| key.verify_prehash(&hashed, &sig).is_ok()),
+        ),
+        PublicKey::P384(key) => (
+            "ECDSA",
+            !rsa && p384::ecdsa::Signature::from_der(signature)
+                .is_ok_and(|sig| key.verify_prehash(&hashed, &sig).is_ok()),
+        ),
+        PublicKey::Other(_) => ("?", false),
+    };
+    if !ok {
+        return Err(SignatureError::BadSignature {
             hash: hash.name(),
+            algorithm,
             subject: cert.subject.clone(),
             serial: cert.serial_hex(),
-        })?;
+        });
+    }
     Ok(Verified {
         certificate: index,
         hash: hash.name(),

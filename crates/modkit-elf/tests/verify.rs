@@ -40,6 +40,33 @@ fn signed_attributes_and_sha512_verify_as_cms_says() {
     );
 }
 
+/// ECDSA, as Debian 6.12 signs (a P-384 build key, sha256), and P-256; a changed module fails.
+#[test]
+fn ecdsa_signatures_verify() {
+    for curve in ["p384", "p256"] {
+        let certs = parse_certificates(&sig(&format!("{curve}.x509"))).unwrap();
+        let module = sig(&format!("hello_api.{curve}.ko"));
+        let verified = verify(&module, &certs).unwrap();
+        assert_eq!(
+            (verified.hash, verified.signed_attributes),
+            ("sha256", false)
+        );
+        let mut changed = module.clone();
+        changed[2000] ^= 1;
+        let err = verify(&changed, &certs).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                SignatureError::BadSignature {
+                    algorithm: "ECDSA",
+                    ..
+                }
+            ),
+            "{curve}: {err:?}"
+        );
+    }
+}
+
 #[test]
 fn the_matching_certificate_is_found_among_several() {
     let mut certs = parse_certificates(&sig("stranger.x509")).unwrap();

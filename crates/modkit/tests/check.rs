@@ -616,3 +616,79 @@ fn link_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Debian 6.12 signs its modules with an ECDSA P-384 build key: every `.ko.xz` of the tree
+/// verifies against the certificate found in its own bzImage (the whole `--all` over 6.12 is
+/// the 6.1 test's work again, with xz; this is its signature part).
+#[test]
+fn every_module_of_debian_6_12_verifies_against_its_image() {
+    let test = "check::every_module_of_debian_6_12_verifies_against_its_image";
+    let Some(cached) = modkit_testkit::require(test, modkit_testkit::kernel_modules_dir("6.12"))
+    else {
+        return;
+    };
+    let release = cached.file_name().unwrap().to_str().unwrap().to_owned();
+    let image = cached
+        .ancestors()
+        .nth(3)
+        .unwrap()
+        .join(format!("boot/vmlinuz-{release}"));
+    let started = Instant::now();
+    let certs = Target::image_certificates(&image).unwrap();
+    println!(
+        "{} certificates in {} in {:.2} s: {:?}",
+        certs.len(),
+        image.display(),
+        started.elapsed().as_secs_f64(),
+        certs.iter().map(|c| c.subject()).collect::<Vec<_>>()
+    );
+    let mut files = Vec::new();
+    let mut todo = vec![cached.join("kernel")];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_dir() {
+                todo.push(entry.path());
+            } else if entry.file_name().to_string_lossy().ends_with(".ko.xz") {
+                files.push(entry.path());
+            }
+        }
+    }
+    assert!(files.len() > 4000, "{} modules", files.len());
+    let started = Instant::now();
+    let mut failed = Vec::new();
+    let mut ecdsa = 0;
+    for path in &files {
+        let bytes = std::fs::read(path).unwrap();
+        let module =
+            modkit::elf::decompress(&bytes, modkit::elf::DEFAULT_DECOMPRESS_LIMIT).unwrap();
+        match modkit::elf::verify(&module, &certs) {
+            Ok(_) => ecdsa += 1,
+            Err(err) => failed.push(format!("{}: {err}", path.display())),
+        }
+    }
+    println!(
+        "verified {ecdsa} of {} modules of Debian {release} in {:.2} s",
+        files.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        failed.is_empty(),
+        "{} failed: {:#?}",
+        failed.len(),
+        &failed[..failed.len().min(5)]
+    );
+    // Not vacuous: one byte changed is refused.
+    let bytes = std::fs::read(&files[0]).unwrap();
+    let mut module = modkit::elf::decompress(&bytes, modkit::elf::DEFAULT_DECOMPRESS_LIMIT)
+        .unwrap()
+        .into_owned();
+    module[1000] ^= 1;
+    assert!(matches!(
+        modkit::elf::verify(&module, &certs),
+        Err(modkit::elf::SignatureError::BadSignature {
+            algorithm: "ECDSA",
+            ..
+        })
+    ));
+}

@@ -9,10 +9,11 @@ module=../../../../kmods/fixtures/6.1/hello_api.ko
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# key NAME SUBJECT SERIAL: a self-signed RSA-2048 certificate, NAME.x509 (DER) here.
+# key NAME SUBJECT SERIAL [ALGORITHM OPTIONS]: a self-signed certificate (RSA-2048 unless
+# told), NAME.x509 (DER) here.
 key() {
-    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/$1.key" -subj "$2" \
-        -set_serial "$3" -days 36500 -out "$tmp/$1.pem" 2>/dev/null
+    openssl req -x509 -newkey "${4:-rsa:2048}" ${5:+-pkeyopt "$5"} -nodes \
+        -keyout "$tmp/$1.key" -subj "$2" -set_serial "$3" -days 36500 -out "$tmp/$1.pem" 2>/dev/null
     openssl x509 -in "$tmp/$1.pem" -outform DER -out "$1.x509"
 }
 key trusted "/O=modkit/CN=modkit test signing key" 0x4d4f444b4954
@@ -22,6 +23,9 @@ key impostor "/O=modkit/CN=modkit test signing key" 0x4d4f444b4954
 # A key the target does not have (ENOKEY).
 key stranger "/O=elsewhere/CN=another signing key" 2
 openssl x509 -in "$tmp/trusted.pem" -out trusted.pem
+# ECDSA keys, as Debian 6.12's build key (P-384).
+key p384 "/CN=modkit test P-384 key" 0x0384 ec ec_paramgen_curve:secp384r1
+key p256 "/CN=modkit test P-256 key" 0x0256 ec ec_paramgen_curve:prime256v1
 
 # sign KEY HASH OUT [openssl cms options]: the module with the kernel's signature trailer.
 sign() {
@@ -44,6 +48,8 @@ sign trusted sha256 hello_api.sha256.ko -noattr
 sign trusted sha512 hello_api.sha512-attrs.ko
 sign impostor sha256 hello_api.impostor.ko -noattr
 sign stranger sha256 hello_api.stranger.ko -noattr
+sign p384 sha256 hello_api.p384.ko -noattr
+sign p256 sha256 hello_api.p256.ko -noattr
 # One byte of the signed content changed (in .comment: "GCC" -> "GCc").
 sed 's/GCC: (Debian/GCc: (Debian/' hello_api.sha256.ko >hello_api.tampered.ko
 cmp -s hello_api.sha256.ko hello_api.tampered.ko && { echo "tampering changed nothing" >&2; exit 1; }
