@@ -55,6 +55,14 @@ const TARGETS: &[Target] = &[
         seeds: seeds_signatures,
     },
     Target {
+        name: "elf_verify",
+        seeds: seeds_signatures,
+    },
+    Target {
+        name: "elf_certificates",
+        seeds: seeds_certificates,
+    },
+    Target {
         name: "index_read",
         seeds: seeds_indexes,
     },
@@ -366,6 +374,25 @@ fn seeds_signatures(root: &Path) -> Result<Seeds> {
     if seeds.is_empty() {
         bail!("no signed fixture found under kmods/fixtures");
     }
+    Ok(seeds)
+}
+
+/// The test certificates of modkit-elf (DER and PEM), and two of them concatenated.
+fn seeds_certificates(root: &Path) -> Result<Seeds> {
+    let dir = root.join("crates/modkit-elf/testdata/sig");
+    let mut seeds = read_seeds(
+        root,
+        files(&dir, &|n| n.ends_with(".x509") || n.ends_with(".pem"))?,
+    )?;
+    let both: Vec<u8> = seeds
+        .iter()
+        .filter(|(name, _)| name.ends_with(".x509"))
+        .flat_map(|(_, bytes)| bytes.clone())
+        .collect();
+    if both.is_empty() {
+        bail!("no certificate under {}", dir.display());
+    }
+    seeds.push(("concatenated.x509".into(), both));
     Ok(seeds)
 }
 

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use modkit::Context;
 use modkit::check::{Checker, KernelConfig, Report, Symvers, Target};
+use modkit::elf::Certificate;
 use modkit::syscalls::Errno;
 
 use crate::common::{self, Level, ModuleDirArgs};
@@ -30,7 +31,13 @@ const TOOL: &str = "check";
 /// imported (EINVAL). Warnings: taints (O out-of-tree, E unsigned, P proprietary, C staging,
 /// F forced), a name of a built-in module, symbols without a CRC.
 ///
-/// Signatures under enforcement are not checked yet.
+/// Signatures: with the kernel's trusted certificates (--certs, --vmlinux, or under --sig-enforce
+/// the image ROOT/boot/vmlinuz-VERSION) each signature is verified as the kernel does (PKCS#7,
+/// RSA, the certificate with the signer's issuer and serial): a malformed signature (EBADMSG)
+/// or one that does not verify (EKEYREJECTED) is refused; an unsigned module, or one signed by
+/// a key the kernel lacks, taints the kernel (E), and is refused with EKEYREJECTED when
+/// signatures are enforced (--sig-enforce, or CONFIG_MODULE_SIG_FORCE). Without certificates
+/// a module counts as signed when it has the signature trailer.
 ///
 /// Exit status: 0 when every module would load, 1 when one would not, 2 on a usage or input
 /// error.
@@ -43,6 +50,18 @@ struct Args {
     /// The kernel image's exports and CRCs (a Module.symvers)
     #[arg(long, value_name = "FILE")]
     symvers: Option<PathBuf>,
+
+    /// The target enforces module signatures (module.sig_enforce=1 on its command line)
+    #[arg(long)]
+    sig_enforce: bool,
+
+    /// The kernel's trusted certificates: DER (one, or several concatenated) or PEM [repeatable]
+    #[arg(long, value_name = "FILE")]
+    certs: Vec<PathBuf>,
+
+    /// Take the trusted certificates built into this kernel image (ELF vmlinux or bzImage)
+    #[arg(long, value_name = "FILE")]
+    vmlinux: Option<PathBuf>,
 
     /// Check every module of the tree (modules.dep); only refusals are printed, with a summary
     #[arg(long, conflicts_with = "modules")]
@@ -124,6 +143,8 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         Err(_) => KernelConfig::guess(&symvers),
     };
     let mut target = Target::new(symvers, config);
+    target.sig_enforce |= args.sig_enforce;
+    target.trusted = trusted_certificates(args, &root, &version, target.sig_enforce)?;
     if let Err(err) = target.learn_from_tree(&module_dir) {
         common::report(
             TOOL,
@@ -203,6 +224,38 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         return Ok(ExitCode::from(2));
     }
     Ok(exit.into())
+}
+
+/// The trusted certificates: from --certs and --vmlinux; else, when signatures are enforced,
+/// from the target's image (ROOT/boot/vmlinuz-VERSION); else none (not verified).
+fn trusted_certificates(
+    args: &Args,
+    root: &Path,
+    version: &str,
+    enforce: bool,
+) -> Result<Option<Vec<Certificate>>, String> {
+    let mut certs = Vec::new();
+    for path in &args.certs {
+        certs.extend(Target::read_certificates(path).map_err(|e| e.to_string())?);
+    }
+    let image = match &args.vmlinux {
+        Some(path) => Some(path.clone()),
+        None if enforce && args.certs.is_empty() => {
+            let image = root.join("boot").join(format!("vmlinuz-{version}"));
+            if !image.is_file() {
+                return Err(format!(
+                    "signatures are enforced but no trusted certificates were given and {} does not exist: give --certs FILE or --vmlinux FILE",
+                    image.display()
+                ));
+            }
+            Some(image)
+        }
+        None => None,
+    };
+    if let Some(image) = image {
+        certs.extend(Target::image_certificates(&image).map_err(|e| e.to_string())?);
+    }
+    Ok((!certs.is_empty() || !args.certs.is_empty()).then_some(certs))
 }
 
 /// A file (a path that exists) or a name looked up as modprobe looks it up; `None` for a

@@ -21,8 +21,8 @@ fn fixture(path: &str) -> std::path::PathBuf {
 
 /// A root with `lib/modules/6.1.0-56-amd64` holding hello_api (indexed as modules.dep says,
 /// no binary indexes) and a Module.symvers with what the sample modules need but `api_test`.
-fn root() -> Scratch {
-    let scratch = Scratch::new("cli-check");
+fn root(name: &str) -> Scratch {
+    let scratch = Scratch::new(name);
     let dir = "lib/modules/6.1.0-56-amd64";
     scratch.write(
         format!("{dir}/extra/hello_api.ko"),
@@ -61,7 +61,7 @@ fn check_is_listed_and_explains_itself() {
 
 #[test]
 fn verdicts_and_exit_statuses() {
-    let root = root();
+    let root = root("cli-check");
     let symvers = root.join("Module.symvers");
     let base = [
         "check",
@@ -128,5 +128,103 @@ fn verdicts_and_exit_statuses() {
     assert_eq!(
         text(&out.stderr),
         "check: ERROR: could not read /nonexistent/Module.symvers: No such file or directory (os error 2)\n"
+    );
+}
+
+fn signed(name: &str) -> std::path::PathBuf {
+    modkit_testkit::workspace_root()
+        .join("crates/modkit-elf/testdata/sig")
+        .join(name)
+}
+
+#[test]
+fn signatures_enforced_with_certificates() {
+    let root = root("cli-check-sig");
+    let symvers = root.join("Module.symvers");
+    let certs = signed("trusted.pem");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "check",
+            "-b",
+            root.path().to_str().unwrap(),
+            "-k",
+            "6.1.0-56-amd64",
+            "--symvers",
+            symvers.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        modkit(&args)
+    };
+    let good = signed("hello_api.sha256.ko");
+    let stranger = signed("hello_api.stranger.ko");
+    let out = run(&[
+        "--sig-enforce",
+        "--certs",
+        certs.to_str().unwrap(),
+        good.to_str().unwrap(),
+        stranger.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "hello_api ({}): would load\n  warning: hello_api: loading out-of-tree module taints kernel.\n\
+             hello_api ({}): would not load: Key was rejected by service\n  \
+             error: hello_api: Loading of module with unavailable key is rejected (no trusted certificate has the signer's issuer 'CN=another signing key,O=elsewhere' and serial 02)\n  \
+             warning: hello_api: loading out-of-tree module taints kernel.\n",
+            good.display(),
+            stranger.display()
+        )
+    );
+
+    // Not enforced: the unknown key taints; a changed module is refused all the same.
+    let tampered = signed("hello_api.tampered.ko");
+    let out = run(&[
+        "--json",
+        "--certs",
+        signed("trusted.x509").to_str().unwrap(),
+        stranger.to_str().unwrap(),
+        tampered.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let json = text(&out.stdout);
+    let lines: Vec<&str> = json.lines().collect();
+    assert_eq!(lines.len(), 2, "{json}");
+    assert!(lines[0].contains(r#""would_load":"yes""#), "{json}");
+    assert!(lines[0].contains(r#""kind":"taint-E""#), "{json}");
+    assert!(
+        lines[1].contains(r#""errno":{"number":129,"text":"Key was rejected by service"}"#),
+        "{json}"
+    );
+    assert!(lines[1].contains(r#""kind":"signature""#), "{json}");
+
+    // Enforced without certificates and without the image under the root: an input error.
+    let out = run(&["--sig-enforce", good.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "check: ERROR: signatures are enforced but no trusted certificates were given and {} does not exist: give --certs FILE or --vmlinux FILE\n",
+            root.join("boot/vmlinuz-6.1.0-56-amd64").display()
+        )
+    );
+    // A certificate file that is none, and an image that is none: named.
+    let out = run(&["--certs", symvers.to_str().unwrap(), good.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "check: ERROR: {}: certificate at offset 0x0: expected a DER SEQUENCE (30 82 ...) or a PEM certificate\n",
+            symvers.display()
+        )
+    );
+    let out = run(&["--vmlinux", good.to_str().unwrap(), good.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "check: ERROR: {}: no X.509 certificate in it\n",
+            good.display()
+        )
     );
 }

@@ -116,6 +116,13 @@ pub enum Error {
         expected: &'static str,
     },
 
+    /// A kernel image (bzImage) cannot be read.
+    #[error("kernel image: {what}")]
+    Image {
+        /// What is wrong with it.
+        what: String,
+    },
+
     /// Another error, with the file it came from.
     #[error("{}: {inner}", path.display())]
     WithPath {

@@ -34,8 +34,16 @@
 //!   [`Module::exports`] and [`Module::imports`] are the plain views.
 //! - [`signature`] returns what kmod with OpenSSL reports; [`kmod_hex`] formats `sig_key` and
 //!   `signature` as kmod does. Where it returns an error, kmod shows no signature fields.
+//!
+//! # Verifying signatures
+//!
+//! [`verify`] checks a module's signature as the kernel does, against trusted certificates
+//! from a file ([`parse_certificates`], DER or PEM) or from a kernel image
+//! ([`certificates_in_image`] over a vmlinux; [`bzimage::extract_vmlinux`] gets it out of a
+//! bzImage). Its [`SignatureError`] says which of the kernel's classes a refusal falls in.
 #![forbid(unsafe_code)]
 
+pub mod bzimage;
 mod compress;
 mod der;
 mod endian;
@@ -43,6 +51,7 @@ mod error;
 mod modinfo;
 mod module;
 mod signature;
+mod verify;
 
 pub use compress::{Compression, DEFAULT_DECOMPRESS_LIMIT, decompress, detect_compression};
 pub use endian::Endian;
@@ -50,3 +59,7 @@ pub use error::{Error, ResultExt};
 pub use modinfo::{ModInfo, ModInfoRecord, Param, SoftDep};
 pub use module::{DependencySymbol, ElfClass, ExportedSymbol, KmodSymbol, Module, SymbolVersion};
 pub use signature::{ID_TYPE_PKCS7, SIGNATURE_MAGIC, Signature, kmod_hex, signature};
+pub use verify::{
+    Certificate, CertificateError, SignatureError, Verified, certificates_in_image,
+    parse_certificates, verify,
+};

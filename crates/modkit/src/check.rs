@@ -46,6 +46,28 @@ pub enum CheckError {
         /// What is wrong.
         what: &'static str,
     },
+    /// A certificate file cannot be read as certificates.
+    #[error("{}: {cause}", path.display())]
+    Certificates {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, and where.
+        cause: modkit_elf::CertificateError,
+    },
+    /// A kernel image cannot be read.
+    #[error("{}: {cause}", path.display())]
+    Image {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        cause: modkit_elf::Error,
+    },
+    /// A certificate file or kernel image holds no certificate.
+    #[error("{}: no X.509 certificate in it", path.display())]
+    NoCertificates {
+        /// The file.
+        path: PathBuf,
+    },
     /// The tree has no readable in-tree module to take the kernel's vermagic from.
     #[error(
         "{}: no readable in-tree module (intree=Y) in modules.dep or modules.order to take the kernel's vermagic from",
@@ -81,6 +103,9 @@ pub enum Kind {
     Namespace,
     /// A dependency would be refused.
     Dependency,
+    /// The signature is refused: unsigned or signed by a key the kernel lacks when
+    /// signatures are enforced; malformed, or not verifying, always.
+    Signature,
     /// A warning: the module's name is a built-in module's.
     Builtin,
     /// A warning: no CRC recorded for a symbol.
@@ -103,6 +128,7 @@ impl Kind {
             Kind::GplOnly => "gpl-only".into(),
             Kind::Namespace => "namespace".into(),
             Kind::Dependency => "dependency".into(),
+            Kind::Signature => "signature".into(),
             Kind::Builtin => "builtin".into(),
             Kind::NoSymbolVersion => "no-symbol-version".into(),
             Kind::Taint(flag) => format!("taint-{flag}"),
@@ -202,6 +228,69 @@ pub fn license_is_gpl_compatible(license: &str) -> bool {
     )
 }
 
+/// What the kernel's `module_sig_check` (kernel/module/signing.c) makes of a signature:
+/// unsigned, unsupported crypto and an unavailable key are refused under enforcement
+/// ("Loading of ... is rejected", EKEYREJECTED) and taint the kernel (E) otherwise; a malformed
+/// signature (EBADMSG) or one that does not verify (EKEYREJECTED) is refused either way.
+fn signature_finding(signed: &Signed, enforce: bool) -> Option<Finding> {
+    use modkit_elf::SignatureError as E;
+    let taint = || {
+        Finding::warning(
+            Kind::Taint('E'),
+            "module verification failed: signature and/or required key missing - tainting kernel"
+                .into(),
+        )
+    };
+    let err = match signed {
+        Signed::Unverified(true) | Signed::Verified(Ok(_)) => return None,
+        Signed::Unverified(false) if enforce => {
+            return Some(Finding::refusal(
+                Kind::Signature,
+                libc::EKEYREJECTED,
+                "Loading of unsigned module is rejected".into(),
+            ));
+        }
+        Signed::Unverified(false) => return Some(taint()),
+        Signed::Verified(Err(err)) => err,
+    };
+    let reason = match err {
+        E::Unsigned => "unsigned module",
+        E::Unsupported { .. } => "module with unsupported crypto",
+        E::UnavailableKey { .. } => "module with unavailable key",
+        E::Malformed { .. } => {
+            return Some(
+                Finding::refusal(Kind::Signature, libc::EBADMSG, err.to_string()).with_note(
+                    "the kernel refuses a malformed signature even when signatures are not enforced"
+                        .into(),
+                ),
+            );
+        }
+        _ => {
+            return Some(
+                Finding::refusal(Kind::Signature, libc::EKEYREJECTED, err.to_string()).with_note(
+                    "the kernel refuses a signature that does not verify even when signatures are not enforced"
+                        .into(),
+                ),
+            );
+        }
+    };
+    let note = match err {
+        E::Unsigned => None,
+        _ => Some(err.to_string()),
+    };
+    let mut finding = if enforce {
+        Finding::refusal(
+            Kind::Signature,
+            libc::EKEYREJECTED,
+            format!("Loading of {reason} is rejected"),
+        )
+    } else {
+        taint()
+    };
+    finding.note = note;
+    Some(finding)
+}
+
 /// The kernel's `same_magic`: with CRCs (a `__versions` section) the first word, the release,
 /// is not compared (`module_layout`'s CRC stands for it).
 fn same_magic(module: &str, kernel: &str, has_crcs: bool) -> bool {
@@ -223,7 +312,7 @@ struct Facts {
     license: Option<String>,
     intree: bool,
     staging: bool,
-    signed: bool,
+    signature: Signed,
     import_ns: Vec<String>,
     /// `None` without a `__versions` section.
     versions: Option<HashMap<String, u64>>,
@@ -233,7 +322,16 @@ struct Facts {
     exports: HashMap<String, (bool, Option<u64>)>,
 }
 
-fn read_facts(path: &Path) -> Result<Facts, String> {
+/// What a module's signature trailer gives, as far as the target's certificates tell.
+#[derive(Debug)]
+enum Signed {
+    /// No certificates to verify against: whether the file ends with the trailer.
+    Unverified(bool),
+    /// Verified against the target's certificates.
+    Verified(Result<modkit_elf::Verified, modkit_elf::SignatureError>),
+}
+
+fn read_facts(path: &Path, trusted: Option<&[modkit_elf::Certificate]>) -> Result<Facts, String> {
     let bytes =
         std::fs::read(path).map_err(|e| format!("could not read {}: {e}", path.display()))?;
     let elf_error = |e: modkit_elf::Error| format!("{}: {e}", path.display());
@@ -284,8 +382,13 @@ fn read_facts(path: &Path) -> Result<Facts, String> {
         license: info.license().map(|l| l.into_owned()),
         intree: info.intree().is_some(),
         staging: info.get("staging").is_some(),
-        signed: modkit_elf::signature(&image).ok().flatten().is_some()
-            || bytes.ends_with(modkit_elf::SIGNATURE_MAGIC),
+        signature: match trusted {
+            None => Signed::Unverified(
+                modkit_elf::signature(&image).ok().flatten().is_some()
+                    || bytes.ends_with(modkit_elf::SIGNATURE_MAGIC),
+            ),
+            Some(certs) => Signed::Verified(modkit_elf::verify(&image, certs)),
+        },
         import_ns: info.import_ns().map(str::to_owned).collect(),
         versions,
         imports,
@@ -338,7 +441,7 @@ impl<'a> Checker<'a> {
     fn facts(&mut self, path: &Path) -> Rc<Result<Facts, String>> {
         self.facts
             .entry(path.to_owned())
-            .or_insert_with(|| Rc::new(read_facts(path)))
+            .or_insert_with(|| Rc::new(read_facts(path, self.target.trusted.as_deref())))
             .clone()
     }
 
@@ -452,12 +555,8 @@ impl<'a> Checker<'a> {
 
         // kernel/module/main.c, load_module in order: module_sig_check, elf_validity_check,
         // check_modstruct_version, check_modinfo, then simplify_symbols.
-        if target.config.module_sig && !facts.signed {
-            findings.push(Finding::warning(
-                Kind::Taint('E'),
-                "module verification failed: signature and/or required key missing - tainting kernel"
-                    .into(),
-            ));
+        if target.config.module_sig || target.sig_enforce || target.trusted.is_some() {
+            findings.extend(signature_finding(&facts.signature, target.sig_enforce));
         }
         if let Some(machine) = target.machine
             && machine != facts.machine

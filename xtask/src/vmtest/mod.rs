@@ -7,7 +7,6 @@
 //! parse the console (`report::parse`). Fails on any failed scenario, panic, timeout or missing
 //! verdict; QEMU's exit status means nothing (0 after a panic too).
 
-mod bzimage;
 mod coldplug;
 pub(crate) mod qemu;
 pub(crate) mod report;
@@ -18,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
+use modkit_elf::bzimage;
 use xshell::{Shell, cmd};
 
 use crate::kernels::{self, KernelTree, Series};

@@ -129,6 +129,8 @@ pub struct KernelConfig {
     pub force_load: bool,
     /// `CONFIG_MODULE_SIG`: an unsigned module taints the kernel (E).
     pub module_sig: bool,
+    /// `CONFIG_MODULE_SIG_FORCE`: signatures are enforced, as `module.sig_enforce=1` does.
+    pub module_sig_force: bool,
 }
 
 impl KernelConfig {
@@ -142,6 +144,7 @@ impl KernelConfig {
             modversions: set("CONFIG_MODVERSIONS"),
             force_load: set("CONFIG_MODULE_FORCE_LOAD"),
             module_sig: set("CONFIG_MODULE_SIG"),
+            module_sig_force: set("CONFIG_MODULE_SIG_FORCE"),
         }
     }
 
@@ -152,6 +155,7 @@ impl KernelConfig {
             modversions: symvers.has_crcs(),
             force_load: false,
             module_sig: false,
+            module_sig_force: false,
         }
     }
 }
@@ -174,12 +178,22 @@ pub struct Target {
     pub builtin: Vec<String>,
     /// The in-tree module the vermagic, machine and class were taken from.
     pub reference: Option<PathBuf>,
+    /// The kernel's trusted certificates (its built-in keyring): each module's signature is
+    /// verified against them, as the kernel does when built with `CONFIG_MODULE_SIG` (given,
+    /// they stand for that option, whatever [`KernelConfig`] says). `None`:
+    /// signatures are not verified, and a module counts as signed when it has the trailer.
+    pub trusted: Option<Vec<modkit_elf::Certificate>>,
+    /// Signatures are enforced (`module.sig_enforce=1`, `CONFIG_MODULE_SIG_FORCE`, lockdown):
+    /// a module unsigned, signed by a key the kernel lacks or with crypto it does not support
+    /// is refused with `EKEYREJECTED`, where otherwise it taints the kernel (E).
+    pub sig_enforce: bool,
 }
 
 impl Target {
     /// A target with these exports and options and nothing else known.
     pub fn new(symvers: Symvers, config: KernelConfig) -> Target {
         Target {
+            sig_enforce: config.module_sig_force,
             vermagic: None,
             machine: None,
             class: None,
@@ -187,7 +201,49 @@ impl Target {
             config,
             builtin: Vec::new(),
             reference: None,
+            trusted: None,
         }
+    }
+
+    /// The kernel's trusted certificates from a file: PEM, or DER (one or several
+    /// concatenated, as `certs/signing_key.x509` and the kernel's built-in list).
+    pub fn read_certificates(path: &Path) -> Result<Vec<modkit_elf::Certificate>, CheckError> {
+        let bytes = std::fs::read(path).map_err(|cause| CheckError::Io {
+            path: path.to_owned(),
+            cause,
+        })?;
+        let certs =
+            modkit_elf::parse_certificates(&bytes).map_err(|cause| CheckError::Certificates {
+                path: path.to_owned(),
+                cause,
+            })?;
+        if certs.is_empty() {
+            return Err(CheckError::NoCertificates {
+                path: path.to_owned(),
+            });
+        }
+        Ok(certs)
+    }
+
+    /// The certificates compiled into a kernel image (an ELF vmlinux or a bzImage): every
+    /// DER X.509 certificate in it (Debian's vmlinux has no symbol table to find
+    /// `system_certificate_list` by; see [`modkit_elf::certificates_in_image`]).
+    pub fn image_certificates(path: &Path) -> Result<Vec<modkit_elf::Certificate>, CheckError> {
+        let bytes = std::fs::read(path).map_err(|cause| CheckError::Io {
+            path: path.to_owned(),
+            cause,
+        })?;
+        let vmlinux = modkit_elf::bzimage::vmlinux(&bytes).map_err(|cause| CheckError::Image {
+            path: path.to_owned(),
+            cause,
+        })?;
+        let certs = modkit_elf::certificates_in_image(&vmlinux);
+        if certs.is_empty() {
+            return Err(CheckError::NoCertificates {
+                path: path.to_owned(),
+            });
+        }
+        Ok(certs)
     }
 
     /// The kernel's vermagic, machine and class from the first in-tree module (`intree=Y`)
