@@ -73,9 +73,13 @@ pub enum Phase {
 /// allocator's heap with the modules' data and the rendered files, and the largest module
 /// decompressed (Debian 6.12's amdgpu: 28 MiB).
 const SHARED_ADDRESS_SPACE: u64 = 48 << 20;
-/// What each worker thread adds at most: its stack (2 MiB), the module file it reads or maps
-/// and that file decompressed, and its xz decoder (a 1 MiB dictionary for Debian's modules).
-const WORKER_ADDRESS_SPACE: u64 = 8 << 20;
+/// What each worker thread adds at most: its stack (2 MiB), its xz decoder (a 1 MiB
+/// dictionary for Debian's modules), and the module file it reads or maps with that file
+/// decompressed, which for a large module is megabytes (6.12's drm and network drivers: 5 to
+/// 28 MiB). 8 MiB let six workers run at 96 MiB, and two of them decompressing large modules at
+/// once ran out (CI, `depmod_under_memory_limits`, 6.12 with 64 threads asked for); two
+/// workers complete 6.12 at 56 MiB.
+const WORKER_ADDRESS_SPACE: u64 = 24 << 20;
 
 /// How many worker threads fit in an address-space limit of `limit` bytes (`ulimit -v`), when
 /// that is fewer than rayon's `default` (one per CPU, or `RAYON_NUM_THREADS`): each one's
@@ -482,4 +486,20 @@ fn hash_config(config: &DepmodConfig, fp: &mut Fingerprint) {
         (kernel, dir).hash(fp);
     }
     excludes.hash(fp);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::workers_within;
+
+    #[test]
+    fn workers_fit_the_address_space_limit() {
+        // No limit: rayon's default. 96 MiB: two workers, whatever was asked for.
+        assert_eq!(workers_within(None, 64), None);
+        assert_eq!(workers_within(Some(96 << 20), 64), Some(2));
+        assert_eq!(workers_within(Some(96 << 20), 2), None);
+        // Too little for even one: still one.
+        assert_eq!(workers_within(Some(16 << 20), 4), Some(1));
+        assert_eq!(workers_within(Some(1 << 40), 8), None);
+    }
 }
