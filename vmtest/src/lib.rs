@@ -46,6 +46,7 @@ pub const SCENARIOS: &[Scenario] = &[
         kernel_args: cmdline::MODPROBE_ARGS,
     },
     Scenario::plain("coldplug"),
+    Scenario::plain("no-proc"),
 ];
 
 /// Scenarios that break on purpose, so that the host shows it notices (`--selftest`); never

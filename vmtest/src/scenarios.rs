@@ -31,6 +31,7 @@ const FUNCTIONS: &[(&str, Scenario)] = &[
     ("cmdline", modprobe::cmdline),
     ("blacklist", modprobe::blacklist),
     ("coldplug", coldplug::coldplug),
+    ("no-proc", modprobe::no_proc),
     ("selftest-fail", selftest_fail),
     ("selftest-panic", selftest_panic),
     ("selftest-hang", selftest_hang),

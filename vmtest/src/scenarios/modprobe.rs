@@ -455,3 +455,72 @@ fn blacklist_indexed(ctx: &mut Ctx<'_>) {
         remove_feature(ctx);
     }
 }
+
+/// The tools before `/proc` is mounted, as in early boot or an initramfs: the kernel release
+/// comes from uname(2), as in kmod, so `modinfo` and `modprobe` find `/lib/modules/RELEASE`
+/// without `/proc/sys/kernel/osrelease`, and loading and removing by name work without
+/// `/proc/cmdline` and `/proc/modules` (loaded state is read from `/sys/module`).
+pub fn no_proc(ctx: &mut Ctx<'_>) {
+    let dir = ModuleDir::new(ctx);
+    if dir.install(ctx) {
+        ctx.log("# umount /proc");
+        match sys_mount::unmount("/proc", sys_mount::UnmountFlags::DETACH) {
+            Ok(()) => {
+                without_proc(ctx, &dir);
+                ctx.log("# mount -t proc proc /proc");
+                let mounted = sys_mount::Mount::builder()
+                    .fstype("proc")
+                    .mount("proc", "/proc");
+                ctx.check(
+                    mounted.is_ok(),
+                    format!("mounting /proc again: {mounted:?}"),
+                );
+            }
+            Err(err) => {
+                ctx.check(false, format!("unmounting /proc: {err}"));
+            }
+        }
+        ctx.expect_loaded("hello_feature", false);
+        ctx.expect_loaded("hello_api", false);
+    }
+    dir.restore(ctx);
+}
+
+fn without_proc(ctx: &mut Ctx<'_>, dir: &ModuleDir) {
+    let gone =
+        !Path::new("/proc/sys/kernel/osrelease").exists() && !Path::new("/proc/modules").exists();
+    if !ctx.check(
+        gone,
+        "/proc/modules and /proc/sys/kernel/osrelease are absent",
+    ) {
+        return;
+    }
+    let out = ctx.run(&["/sbin/modinfo", "-F", "depends", "hello_feature"]);
+    ctx.expect_success(&out);
+    ctx.expect_stdout(&out, "hello_api\n");
+    let out = ctx.run(&["/sbin/modinfo", "-n", "hello_api"]);
+    ctx.expect_success(&out);
+    ctx.expect_stdout(&out, &format!("{}\n", dir.path("hello_api")));
+
+    let out = ctx.run(&["/sbin/modprobe", "-v", "hello_feature"]);
+    ctx.expect_success(&out);
+    ctx.expect_stdout(&out, &insmod_lines(dir, ""));
+    ctx.expect_kmsg_order("[hello_api] Hello, World!", "[hello_feature] Hello, World!");
+    for module in ["hello_api", "hello_feature"] {
+        let state = format!("/sys/module/{module}/initstate");
+        ctx.expect_file(&state, "live");
+    }
+    // Loaded already: modprobe sees it in /sys/module and does nothing.
+    let out = ctx.run(&["/sbin/modprobe", "hello_feature"]);
+    ctx.expect_success(&out);
+    ctx.expect_silent(&out);
+
+    let out = ctx.run(&["/sbin/modprobe", "-r", "hello_feature"]);
+    ctx.expect_success(&out);
+    ctx.expect_kmsg(&out, "[hello_feature] Bye Bye, World!");
+    ctx.expect_kmsg(&out, "[hello_api] Bye bye, World!");
+    for module in ["hello_api", "hello_feature"] {
+        let path = format!("/sys/module/{module}");
+        ctx.check(!Path::new(&path).exists(), format!("{path} is gone"));
+    }
+}
