@@ -47,6 +47,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario::plain("coldplug"),
     Scenario::plain("no-proc"),
+    Scenario::plain("libkmod"),
 ];
 
 /// Scenarios that break on purpose, so that the host shows it notices (`--selftest`); never
@@ -113,6 +114,21 @@ pub mod coldplug {
         "e1000",
         "virtio_rng",
     ];
+}
+
+/// The libkmod scenario: Debian's programs that link libkmod, run with modkit's
+/// `libkmod.so.2` as the only one in the library search path.
+pub mod libkmod {
+    /// The programs, at their paths in Debian 12's packages (pciutils, udev, systemd); the
+    /// host adds them with every shared library they load.
+    pub const PROGRAMS: &[&str] = &[
+        "/usr/bin/lspci",
+        "/bin/udevadm",
+        "/lib/systemd/systemd-modules-load",
+    ];
+    /// Debian's own `libkmod.so.2`, for the reference runs (`LD_LIBRARY_PATH`); nothing else
+    /// searches this directory.
+    pub const DEBIAN_DIR: &str = "/opt/debian-libkmod";
 }
 
 /// The kernel command line: what the host puts there, what the guest reads back.

@@ -13,6 +13,7 @@ use crate::emit;
 use crate::kmsg::Kmsg;
 
 mod coldplug;
+mod libkmod;
 mod modprobe;
 
 /// A scenario: runs its steps through the context, which records pass/fail.
@@ -32,6 +33,7 @@ const FUNCTIONS: &[(&str, Scenario)] = &[
     ("blacklist", modprobe::blacklist),
     ("coldplug", coldplug::coldplug),
     ("no-proc", modprobe::no_proc),
+    ("libkmod", libkmod::libkmod),
     ("selftest-fail", selftest_fail),
     ("selftest-panic", selftest_panic),
     ("selftest-hang", selftest_hang),
@@ -115,16 +117,23 @@ impl<'a> Ctx<'a> {
 
     /// Runs `argv` with an empty environment (but `PATH`), capturing everything.
     pub fn run(&mut self, argv: &[&str]) -> Output {
+        self.run_env(argv, &[])
+    }
+
+    /// [`Ctx::run`] with these environment variables too.
+    pub fn run_env(&mut self, argv: &[&str], env: &[(&str, &str)]) -> Output {
         for line in self.kmsg.drain() {
             self.log(format!("  kmsg (earlier)| {line}"));
             self.kernel_log.push(line);
         }
-        self.log(format!("$ {}", argv.join(" ")));
+        let assignments: String = env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
+        self.log(format!("$ {assignments}{}", argv.join(" ")));
         let started = std::time::Instant::now();
         let result = Command::new(argv[0])
             .args(&argv[1..])
             .env_clear()
             .env("PATH", "/sbin:/bin")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .output();
         let mut out = Output::default();
@@ -272,7 +281,7 @@ fn describe_status(status: &std::process::ExitStatus) -> String {
 }
 
 /// Module names in `/proc/modules`.
-fn loaded_modules() -> Vec<String> {
+pub(crate) fn loaded_modules() -> Vec<String> {
     std::fs::read_to_string("/proc/modules")
         .unwrap_or_default()
         .lines()
@@ -295,7 +304,7 @@ fn delete_module(name: &str) -> std::io::Result<()> {
     }
 }
 
-fn read_trimmed(path: &str) -> String {
+pub(crate) fn read_trimmed(path: &str) -> String {
     std::fs::read_to_string(path)
         .map(|s| s.trim_end().to_string())
         .unwrap_or_default()

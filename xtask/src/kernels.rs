@@ -377,8 +377,88 @@ fn download(sh: &Shell, debs_dir: &Path, package: &Package) -> Result<PathBuf> {
     }
 }
 
-/// Extracts `debs` into a fresh tree and renames it to `root`, replacing an older tree.
+/// Extracts a kernel's `debs` into a fresh tree and renames it to `root`, replacing an older
+/// tree.
 fn extract(sh: &Shell, root: &Path, stamp: &Stamp, debs: &[PathBuf]) -> Result<()> {
+    extract_then(sh, root, stamp, debs, |fresh| {
+        fix_headers_makefile(fresh, root, &stamp.release)
+    })
+}
+
+/// Debian's current binary packages `names` (amd64, the candidates apt would install),
+/// downloaded into the cache and extracted together into `cache_dir()/userland/NAME`, a tree
+/// rebuilt only when a package's version changes (for the VM: real programs with their
+/// shared libraries, run from an initramfs). No root needed; a fresh machine refreshes apt's
+/// lists first.
+pub fn userland(sh: &Shell, name: &str, names: &[&str]) -> Result<PathBuf> {
+    let cache =
+        std::path::absolute(crate::cache_dir()).context("cannot resolve the cache directory")?;
+    let root = cache.join("userland").join(name);
+    let cached = read_stamp(&root);
+    remove_stale(sh, &cache.join("userland"), &format!(".{name}."));
+    let show = || -> Result<Vec<Package>> {
+        let shown = cmd!(sh, "apt-cache show --no-all-versions {names...}")
+            .quiet()
+            .read()
+            .context("cannot run apt-cache show")?;
+        let described = parse_show(&shown);
+        names
+            .iter()
+            .map(|wanted| {
+                described
+                    .iter()
+                    .find(|p| p.name == *wanted && (p.arch == "amd64" || p.arch == "all"))
+                    .cloned()
+                    .with_context(|| format!("apt-cache knows no package {wanted} (amd64)"))
+            })
+            .collect()
+    };
+    let packages = show().or_else(|err| {
+        let why = format!("{name}: apt-cache does not know the packages ({err:#})");
+        match crate::tools::apt_update(sh, &why) {
+            Ok(true) => show(),
+            Ok(false) => Err(err),
+            Err(update) => Err(err.context(format!("{update:#}"))),
+        }
+    });
+    let packages = match (packages, &cached) {
+        (Ok(packages), _) => packages,
+        (Err(err), Some(_)) => {
+            eprintln!("{name}: cannot resolve packages ({err:#}); using the cached tree");
+            return Ok(root);
+        }
+        (Err(err), None) => return Err(err),
+    };
+    let wanted = Stamp {
+        release: name.to_owned(),
+        version: "-".to_owned(),
+        packages: packages
+            .iter()
+            .map(|p| (p.name.clone(), p.version.clone(), p.arch.clone()))
+            .collect(),
+    };
+    if cached.is_some_and(|stamp| stamp.packages == wanted.packages) {
+        return Ok(root);
+    }
+    eprintln!("{name}: fetching {} Debian packages", packages.len());
+    let debs_dir = cache.join("debs");
+    let debs = packages
+        .iter()
+        .map(|package| download(sh, &debs_dir, package))
+        .collect::<Result<Vec<_>>>()?;
+    extract_then(sh, &root, &wanted, &debs, |_| Ok(()))?;
+    Ok(root)
+}
+
+/// Extracts `debs` into a fresh tree, runs `finish` on it, and renames it to `root`,
+/// replacing an older tree.
+fn extract_then(
+    sh: &Shell,
+    root: &Path,
+    stamp: &Stamp,
+    debs: &[PathBuf],
+    finish: impl FnOnce(&Path) -> Result<()>,
+) -> Result<()> {
     let parent = root.parent().context("the kernel root has no parent")?;
     sh.create_dir(parent)
         .with_context(|| format!("cannot create {}", parent.display()))?;
@@ -406,7 +486,7 @@ fn extract(sh: &Shell, root: &Path, stamp: &Stamp, debs: &[PathBuf]) -> Result<(
             done.with_context(|| format!("cannot extract {}", deb.display()))?;
             eprintln!(" done ({:.1} s)", start.elapsed().as_secs_f64());
         }
-        fix_headers_makefile(&fresh, root, &stamp.release)?;
+        finish(&fresh)?;
         // The stamp goes in last: whatever lacks it is not a complete tree.
         let stamp_path = fresh.join(STAMP);
         std::fs::write(&stamp_path, stamp.render())

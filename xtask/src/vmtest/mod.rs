@@ -8,6 +8,7 @@
 //! verdict; QEMU's exit status means nothing (0 after a panic too).
 
 mod coldplug;
+mod libkmod;
 pub(crate) mod qemu;
 pub(crate) mod report;
 pub(crate) mod root;
@@ -106,7 +107,17 @@ pub fn run(args: Args) -> Result<()> {
             .map(|series| kernels::ensure(&sh, series))
             .collect::<Result<Vec<_>>>()?,
     };
-    let guest = build_guest(&sh)?;
+    let mut guest = build_guest(&sh)?;
+    if scenarios.contains(&"libkmod") {
+        let ours = libkmod::build_ours(&sh)?;
+        let files = libkmod::files(&sh, &ours)?;
+        eprintln!(
+            "libkmod scenario: lspci, udevadm and systemd-modules-load from Debian's packages, \
+             {} files with their libraries and modkit's libkmod.so.2",
+            files.len()
+        );
+        guest.libkmod = Some(files);
+    }
 
     let work = std::env::temp_dir().join(format!("modkit-vmtest-{}", std::process::id()));
     std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
@@ -304,6 +315,8 @@ pub(crate) struct Guest {
     pub(crate) modkit_init: PathBuf,
     /// vmtest-root, the root disk's `/sbin/init`.
     pub(crate) root_init: PathBuf,
+    /// Debian's programs that link libkmod, with modkit's library (the libkmod scenario).
+    libkmod: Option<libkmod::Files>,
 }
 
 /// Builds modkit and vmtest-init statically, in their own target directory so that the host
@@ -337,6 +350,7 @@ pub(crate) fn build_guest(sh: &Shell) -> Result<Guest> {
         init: out.join("vmtest-init"),
         modkit_init: out.join("modkit-init"),
         root_init: out.join("vmtest-root"),
+        libkmod: None,
     };
     for binary in [
         &guest.modkit,
@@ -505,6 +519,9 @@ fn initramfs_for(
         archive.file(&format!("{kmods}/{name}.ko"), 0o644, ko.clone());
     }
     coldplug_files.add_to(&mut archive);
+    if let Some(files) = &guest.libkmod {
+        files.add_to(&mut archive);
+    }
     Ok(archive.finish())
 }
 
