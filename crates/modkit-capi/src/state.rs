@@ -784,7 +784,10 @@ impl Registry {
         self.with_module(token, |state, m| {
             let name = state.ctx.name(m.id).to_owned();
             match state.kernel.sys_module().initstate(&name) {
-                Ok(InitState::Builtin) => 0,
+                // A /sys/module directory without `initstate` (a built-in module with
+                // parameters, or one being set up): libkmod answers "coming", having ruled
+                // out the built-in indexes above.
+                Ok(InitState::Builtin) => 2,
                 Ok(InitState::Live) => 1,
                 Ok(InitState::Coming) => 2,
                 Ok(InitState::Going) => 3,
