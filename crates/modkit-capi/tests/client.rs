@@ -234,8 +234,7 @@ fn compare(series: &str) {
         "{series}: no soft dependency compared"
     );
     assert!(
-        d.iter()
-            .any(|l| *l == "  options: IntMode=1 debug=2 copybreak=5"),
+        d.contains(&"  options: IntMode=1 debug=2 copybreak=5"),
         "{series}: the options of an alias were not compared"
     );
 }

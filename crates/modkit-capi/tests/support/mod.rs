@@ -2,6 +2,10 @@
 //! libkmod2, each a loud skip outside CI and an error under it), modkit's `libkmod.so.2` in a
 //! directory of its own for `LD_LIBRARY_PATH`, and building a C program against Debian's
 //! `libkmod.h`.
+#![allow(
+    dead_code,
+    reason = "each test binary includes this module and uses only part of it"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
