@@ -2,6 +2,7 @@
 //! linker version script `libkmod.map`, plus a `.symver` directive per function so each name
 //! lands in its node even beside rustc's own export list), and the one C function the ABI
 //! forces (`log_shim.c`: a `va_list` for the log callback).
+#![forbid(unsafe_code)]
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
