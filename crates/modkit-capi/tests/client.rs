@@ -13,6 +13,8 @@ use std::process::Command;
 
 use modkit_testkit::{Scratch, require};
 
+use support::link_tree;
+
 /// The configuration the client reads besides the tree's modules.softdep: one line of each
 /// kind kmod knows, aimed at modules both kernels have.
 const CONFIG: &str = "\
@@ -27,23 +29,6 @@ softdep e1000e pre: second-line-is-ignored
 blacklist pcspkr
 blacklist snd-pcsp
 ";
-
-/// `from` hard-linked (or copied) under `to`: the cache is never written to.
-fn link_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        let kind = entry.file_type().unwrap();
-        if kind.is_dir() {
-            link_tree(&entry.path(), &target);
-        } else if kind.is_file() {
-            std::fs::hard_link(entry.path(), &target)
-                .or_else(|_| std::fs::copy(entry.path(), &target).map(|_| ()))
-                .unwrap();
-        }
-    }
-}
 
 /// Every `step`-th item, at most `max`.
 fn sample<T: Clone>(items: &[T], max: usize) -> Vec<T> {

@@ -8,67 +8,14 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use modkit_testkit::{Missing, Scratch, require};
 
+use support::{copy_in, link_tree, mount_namespace, needed};
+
 const LSPCI: &str = "/usr/bin/lspci";
-
-/// The shared libraries `file` loads, as `ldd` resolves them (with the dynamic loader).
-fn needed(file: &Path) -> Vec<PathBuf> {
-    let out = Command::new("ldd").arg(file).output().expect("ldd runs");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            let l = l.trim();
-            let path = match l.split_once("=>") {
-                Some((_, rest)) => rest.split_whitespace().next()?,
-                None => l.split_whitespace().next()?,
-            };
-            path.starts_with('/').then(|| PathBuf::from(path))
-        })
-        .collect()
-}
-
-/// `file` copied to the same path under `root` (its contents, not a link).
-fn copy_in(root: &Path, file: &Path) {
-    let target = root.join(file.strip_prefix("/").unwrap());
-    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-    std::fs::copy(file, &target).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-}
-
-fn link_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        let kind = entry.file_type().unwrap();
-        if kind.is_dir() {
-            link_tree(&entry.path(), &target);
-        } else if kind.is_file() {
-            std::fs::hard_link(entry.path(), &target)
-                .or_else(|_| std::fs::copy(entry.path(), &target).map(|_| ()))
-                .unwrap();
-        }
-    }
-}
-
-/// A private mount namespace can be made (root).
-fn mount_namespace() -> Result<(), Missing> {
-    Command::new("unshare")
-        .args(["--mount", "true"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|_| ())
-        .ok_or_else(|| {
-            Missing::new(
-                "a private mount namespace (unshare --mount: root)",
-                "run the tests as root, as .ci/run does",
-            )
-        })
-}
 
 /// `lspci -k` in the chroot `root` with `library` as its libkmod.so.2.
 fn lspci(root: &Path, library: &Path) -> String {
