@@ -1,9 +1,10 @@
-//! A real client's probe path on the host: Debian's own `systemd-modules-load` (through
+//! Real clients' probe path on the host: Debian's own `systemd-modules-load` (through
 //! libsystemd-shared's `module_load_and_warn`: lookup, initstate, `probe_insert_module` with
-//! `KMOD_PROBE_APPLY_BLACKLIST`) in a chroot whose `/lib/modules/$(uname -r)` is Debian's
-//! 6.1 tree, with a modules-load.d file naming a built-in module, a blacklisted one and one
-//! that does not exist: with Debian's `libkmod.so.2` and with modkit's it says the same and
-//! exits the same. Nothing is loaded: every name is answered before any syscall, and the
+//! `KMOD_PROBE_APPLY_BLACKLIST`) and udevd's kmod builtin (`udevadm test-builtin 'kmod load
+//! ...'`, its own copy of that code, with `kmod_validate_resources`) in a chroot whose
+//! `/lib/modules/$(uname -r)` is Debian's 6.1 tree, given a built-in module, a blacklisted one
+//! (by name and by a modalias of it) and one that does not exist: with Debian's
+//! `libkmod.so.2` and with modkit's each says the same and exits the same. Nothing is loaded: every name is answered before any syscall, and the
 //! chroot runs without `CAP_SYS_MODULE` all the same (setpriv), so a mistake could only fail.
 #![forbid(unsafe_code)]
 
@@ -17,17 +18,19 @@ use modkit_testkit::{Missing, Scratch, require};
 use support::{copy_in, link_tree, mount_namespace, needed};
 
 const MODULES_LOAD: &str = "/lib/systemd/systemd-modules-load";
+const UDEVADM: &str = "/usr/bin/udevadm";
 
-/// `systemd-modules-load` in the chroot `root` with `library` as its libkmod.so.2, its log
-/// on the console at debug level.
-fn modules_load(root: &Path, library: &Path) -> Output {
+/// `command` in the chroot `root` with `library` as its libkmod.so.2, without
+/// `CAP_SYS_MODULE`, its log on the console at debug level.
+fn in_chroot(root: &Path, library: &Path, command: &[&str]) -> Output {
     let lib = root.join("lib/x86_64-linux-gnu/libkmod.so.2");
     let _ = std::fs::remove_file(&lib);
     std::fs::copy(library, &lib).unwrap();
-    // Fixed text; the chroot comes in as "$1".
-    let script = "mount --rbind /sys \"$1/sys\" && mount -t proc proc \"$1/proc\" && \
+    // Fixed text; the chroot comes in as "$1", the command after it.
+    let script = "root=\"$1\"; shift; mount --rbind /sys \"$root/sys\" && \
+                  mount -t proc proc \"$root/proc\" && \
                   exec setpriv --bounding-set -sys_module --inh-caps -sys_module \
-                  chroot \"$1\" /lib/systemd/systemd-modules-load";
+                  chroot \"$root\" \"$@\"";
     Command::new("unshare")
         .args([
             "--mount",
@@ -40,6 +43,7 @@ fn modules_load(root: &Path, library: &Path) -> Output {
             "sh",
         ])
         .arg(root)
+        .args(command)
         .env_remove("LD_LIBRARY_PATH")
         .env_remove("KMOD_LOG")
         .env("SYSTEMD_LOG_TARGET", "console")
@@ -52,17 +56,19 @@ fn modules_load(root: &Path, library: &Path) -> Output {
 
 #[test]
 fn same_answers_as_debian_libkmod() {
-    let test = "modules_load::same_answers_as_debian_libkmod";
+    let test = "systemd::same_answers_as_debian_libkmod";
     let Some(()) = require(test, mount_namespace()) else {
         return;
     };
-    let found = Path::new(MODULES_LOAD)
-        .exists()
-        .then_some(())
-        .ok_or_else(|| Missing::new(MODULES_LOAD, "apt-get install systemd"));
-    let Some(()) = require(test, found) else {
-        return;
-    };
+    for (client, package) in [(MODULES_LOAD, "systemd"), (UDEVADM, "udev")] {
+        let found = Path::new(client)
+            .exists()
+            .then_some(())
+            .ok_or_else(|| Missing::new(client, format!("apt-get install {package}")));
+        let Some(()) = require(test, found) else {
+            return;
+        };
+    }
     let Some(debian) = require(test, support::debian_library()) else {
         return;
     };
@@ -105,7 +111,13 @@ fn same_answers_as_debian_libkmod() {
         .expect("one of them is not loaded on this machine");
     let ours = support::our_library();
     copy_in(&root, Path::new(MODULES_LOAD));
-    for file in [Path::new(MODULES_LOAD), debian.as_path(), ours.as_path()] {
+    copy_in(&root, Path::new(UDEVADM));
+    for file in [
+        Path::new(MODULES_LOAD),
+        Path::new(UDEVADM),
+        debian.as_path(),
+        ours.as_path(),
+    ] {
         for lib in needed(file) {
             if lib.file_name().is_some_and(|n| n != "libkmod.so.2") {
                 copy_in(&root, &lib);
@@ -124,8 +136,25 @@ fn same_answers_as_debian_libkmod() {
         format!("blacklist {blacklisted}\n"),
     );
 
-    let theirs = modules_load(&root, &debian);
-    let mine = modules_load(&root, &ours);
+    // A modalias of the blacklisted module, from the tree's own modules.alias.
+    let aliases = std::fs::read_to_string(dir.join("modules.alias")).unwrap();
+    let modalias = aliases
+        .lines()
+        .filter_map(|l| l.strip_prefix("alias ")?.rsplit_once(' '))
+        .find(|(pattern, module)| *module == blacklisted && pattern.starts_with("pci:"))
+        .map(|(pattern, _)| pattern.replace('*', "0"))
+        .expect("the module has a PCI alias");
+    let builtin_load =
+        format!("kmod load {builtin} {blacklisted} no_such_module_anywhere {modalias}");
+    let clients: [&[&str]; 2] = [
+        &[MODULES_LOAD],
+        &[
+            UDEVADM,
+            "test-builtin",
+            &builtin_load,
+            "/sys/devices/virtual/mem/null",
+        ],
+    ];
     let text = |o: &Output| {
         format!(
             "status {:?}\nstdout:\n{}stderr:\n{}",
@@ -134,14 +163,18 @@ fn same_answers_as_debian_libkmod() {
             String::from_utf8_lossy(&o.stderr)
         )
     };
-    assert_eq!(text(&mine), text(&theirs));
-    let theirs = text(&theirs);
-    println!("{theirs}");
-    for expected in [
-        format!("Module '{builtin}' is built in"),
-        format!("Module '{blacklisted}' is deny-listed"),
-        "Failed to find module 'no_such_module_anywhere'".to_owned(),
-    ] {
-        assert!(theirs.contains(&expected), "no {expected:?} in:\n{theirs}");
+    for command in clients {
+        let theirs = text(&in_chroot(&root, &debian, command));
+        let mine = text(&in_chroot(&root, &ours, command));
+        assert_eq!(mine, theirs, "{command:?}");
+        println!("{command:?}:\n{theirs}");
+        for expected in [
+            format!("Module '{builtin}' is built in"),
+            format!("Module '{blacklisted}' is deny-listed"),
+            "Failed to find module 'no_such_module_anywhere'".to_owned(),
+        ] {
+            assert!(theirs.contains(&expected), "no {expected:?} in:\n{theirs}");
+        }
+        assert!(theirs.contains("status Some(0)"), "{theirs}");
     }
 }
