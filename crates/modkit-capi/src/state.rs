@@ -1196,12 +1196,15 @@ impl Registry {
                 modkit::Level::Warning => LOG_WARNING,
                 modkit::Level::Info => LOG_INFO,
             };
-            self.log(
-                ctx,
-                priority,
-                "kmod_module_probe_insert_module",
-                format!("{text}\n"),
-            );
+            // The facade words these as libkmod does; libkmod logs them from the insertion.
+            let function = if text.starts_with("could not find module by name=")
+                || text.starts_with("Failed to insert module ")
+            {
+                "kmod_module_insert_module"
+            } else {
+                "kmod_module_probe_insert_module"
+            };
+            self.log(ctx, priority, function, format!("{text}\n"));
         }
         match outcome {
             Ok(ProbeOutcome::Done | ProbeOutcome::AlreadyLoaded) => 0,
@@ -1210,6 +1213,9 @@ impl Registry {
                 Blacklist::All => flags::PROBE_APPLY_BLACKLIST_ALL as i32,
                 _ => flags::PROBE_APPLY_BLACKLIST as i32,
             },
+            // The facade answers a module without a file with kmod 29's ENOSYS; kmod 30's
+            // kmod_module_insert_module answers ENOENT (checked against Debian's library).
+            Err(e) if e.0 == libc::ENOSYS => errno(libc::ENOENT),
             Err(e) => -e.0,
         }
     }

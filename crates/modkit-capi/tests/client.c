@@ -4,7 +4,10 @@
  * what the library answers, and the test compares the two outputs.
  *
  * usage: client MODULE_DIR CONFIG_DIR QUERIES
- * QUERIES has one request a line: "lookup ALIAS", "name NAME", "path FILE", "namelookup NAME".
+ * QUERIES has one request a line: "lookup ALIAS", "name NAME", "path FILE", "namelookup NAME",
+ * "probe NAME" (a real probe: only for names without a module file, so nothing is loaded; the
+ * test runs the client without CAP_SYS_MODULE all the same). Every module a lookup finds is
+ * also probed with KMOD_PROBE_DRY_RUN, with and without the blacklist.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -196,6 +199,12 @@ int main(int argc, char *argv[])
 			kmod_list_foreach(l, list) {
 				struct kmod_module *m = kmod_module_get_module(l);
 				describe(m);
+				printf("  dry run: %d blacklist: %d\n",
+				       kmod_module_probe_insert_module(m, KMOD_PROBE_DRY_RUN, NULL,
+								       NULL, NULL, NULL),
+				       kmod_module_probe_insert_module(
+					       m, KMOD_PROBE_DRY_RUN | KMOD_PROBE_APPLY_BLACKLIST,
+					       NULL, NULL, NULL, NULL));
 				kmod_module_unref(m);
 			}
 			printf("reverse:");
@@ -215,6 +224,13 @@ int main(int argc, char *argv[])
 			print_modules("kept", filtered);
 			kmod_module_unref_list(filtered);
 			kmod_module_unref_list(list);
+			continue;
+		}
+		if (strcmp(line, "probe") == 0) {
+			ret = kmod_module_new_from_name(ctx, arg, &mod);
+			printf("probe: %d %d\n", ret,
+			       kmod_module_probe_insert_module(mod, 0, NULL, NULL, NULL, NULL));
+			kmod_module_unref(mod);
 			continue;
 		}
 		if (strcmp(line, "name") == 0)

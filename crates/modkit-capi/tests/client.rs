@@ -102,6 +102,7 @@ fn queries(dir: &Path) -> String {
         "lookup bad]name",
         "lookup unterminated[bracket",
         "namelookup nonexistent_module_xyz",
+        "probe nonexistent_module_xyz",
         "name Some-Name.ko",
         "path /nonexistent/file.ko",
     ] {

@@ -104,7 +104,21 @@ pub fn build_c(scratch: &Scratch, name: &str) -> PathBuf {
 /// the dynamic loader picked the one asked for.
 pub fn run_with(exe: &Path, args: &[&Path], lib_dir: Option<&Path>) -> Output {
     let command = |trace: bool| {
-        let mut c = Command::new(exe);
+        // Without CAP_SYS_MODULE: a client that probes can never load anything.
+        let mut c = if trace {
+            Command::new(exe)
+        } else {
+            let mut c = Command::new("setpriv");
+            c.args([
+                "--bounding-set",
+                "-sys_module",
+                "--inh-caps",
+                "-sys_module",
+                "--",
+            ])
+            .arg(exe);
+            c
+        };
         c.args(args).env_remove("LD_PRELOAD").env_remove("KMOD_LOG");
         match lib_dir {
             Some(dir) => c.env("LD_LIBRARY_PATH", dir),
