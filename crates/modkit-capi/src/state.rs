@@ -1156,13 +1156,13 @@ impl Registry {
             return errno(libc::ENOENT);
         };
         let (ctx, id) = (m.ctx, m.id);
-        // libkmod's order of blacklist answers: alias-only, all, then the module.
-        let blacklist = if flags_ & flags::PROBE_APPLY_BLACKLIST_ALIAS_ONLY != 0 {
-            Blacklist::Aliases
-        } else if flags_ & flags::PROBE_APPLY_BLACKLIST_ALL != 0 {
+        // The widest blacklist the flags ask for; libkmod's answer is chosen below.
+        let blacklist = if flags_ & flags::PROBE_APPLY_BLACKLIST_ALL != 0 {
             Blacklist::All
         } else if flags_ & flags::PROBE_APPLY_BLACKLIST != 0 {
             Blacklist::Module
+        } else if flags_ & flags::PROBE_APPLY_BLACKLIST_ALIAS_ONLY != 0 {
+            Blacklist::Aliases
         } else {
             Blacklist::Never
         };
@@ -1208,11 +1208,21 @@ impl Registry {
         }
         match outcome {
             Ok(ProbeOutcome::Done | ProbeOutcome::AlreadyLoaded) => 0,
-            Ok(ProbeOutcome::Blacklisted) => match blacklist {
-                Blacklist::Aliases => flags::PROBE_APPLY_BLACKLIST_ALIAS_ONLY as i32,
-                Blacklist::All => flags::PROBE_APPLY_BLACKLIST_ALL as i32,
-                _ => flags::PROBE_APPLY_BLACKLIST as i32,
-            },
+            // libkmod's order of answers: alias-only (for a module found through an
+            // alias), all, then the module.
+            Ok(ProbeOutcome::Blacklisted) => {
+                let alias = self
+                    .ctxs
+                    .get(&ctx)
+                    .is_some_and(|state| state.ctx.alias(id).is_some());
+                if alias && flags_ & flags::PROBE_APPLY_BLACKLIST_ALIAS_ONLY != 0 {
+                    flags::PROBE_APPLY_BLACKLIST_ALIAS_ONLY as i32
+                } else if flags_ & flags::PROBE_APPLY_BLACKLIST_ALL != 0 {
+                    flags::PROBE_APPLY_BLACKLIST_ALL as i32
+                } else {
+                    flags::PROBE_APPLY_BLACKLIST as i32
+                }
+            }
             // The facade answers a module without a file with kmod 29's ENOSYS; kmod 30's
             // kmod_module_insert_module answers ENOENT (checked against Debian's library).
             Err(e) if e.0 == libc::ENOSYS => errno(libc::ENOENT),
