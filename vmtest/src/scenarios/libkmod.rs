@@ -167,9 +167,9 @@ fn lspci(ctx: &mut Ctx<'_>, ours_path: &str) {
     let modules = kernel_lines(&ours.stdout, "Kernel modules:");
     let drivers = kernel_lines(&ours.stdout, "Kernel driver in use:");
     ctx.check(
-        modules >= 2 && drivers >= 1,
+        modules >= 1 && drivers >= 1,
         format!(
-            "lspci -k printed {modules} \"Kernel modules:\" and {drivers} \"Kernel driver in use:\" lines (want >= 2 and >= 1)"
+            "lspci -k printed {modules} \"Kernel modules:\" and {drivers} \"Kernel driver in use:\" lines (want >= 1 of each)"
         ),
     );
     if reference.stdout != ours.stdout {

@@ -29,6 +29,8 @@ const PACKAGES: &[&str] = &[
     "libsystemd-shared",
     "libkmod2",
     "libc6",
+    // Rust's standard library unwinds through libgcc_s: modkit's libkmod.so.2 needs it.
+    "libgcc-s1",
     "zlib1g",
     "libzstd1",
     "liblzma5",
@@ -91,17 +93,40 @@ impl Files {
 pub fn files(sh: &Shell, ours: &Path) -> Result<Files> {
     let root = kernels::userland(sh, "vmtest-libkmod", PACKAGES)?;
     let mut files = Files::default();
-    let mut pending: Vec<(String, Vec<String>)> = Vec::new();
-    for program in ::vmtest::libkmod::PROGRAMS {
-        let rel = program.trim_start_matches('/');
-        pending.push((rel.to_owned(), Vec::new()));
-    }
+    let ours_data =
+        std::fs::read(ours).with_context(|| format!("cannot read {}", ours.display()))?;
+    let aside = format!(
+        "{}/libkmod.so.2",
+        ::vmtest::libkmod::DEBIAN_DIR.trim_start_matches('/')
+    );
+    // (path in the archive, the DT_RUNPATH it is found through, its contents if not read
+    // from `root`); ours and Debian's libkmod are both walked: each has its own needs.
+    type Pending = (String, Vec<String>, Option<Vec<u8>>);
+    let mut pending: Vec<Pending> = ::vmtest::libkmod::PROGRAMS
+        .iter()
+        .map(|program| (program.trim_start_matches('/').to_owned(), Vec::new(), None))
+        .collect();
     let mut interpreter = None;
-    while let Some((rel, parent_runpath)) = pending.pop() {
+    let mut replaced = false;
+    while let Some((rel, parent_runpath, given)) = pending.pop() {
         if files.files.contains_key(&rel) {
             continue;
         }
-        let data = read_in(&root, &rel)?;
+        let mut data = match given {
+            Some(data) => data,
+            None => read_in(&root, &rel)?,
+        };
+        if rel.ends_with("/libkmod.so.2") && rel != aside {
+            // Debian's goes aside, for the reference runs; modkit's takes its place.
+            ensure!(
+                ours_data != data,
+                "{} is Debian's libkmod.so.2, not modkit's",
+                ours.display()
+            );
+            let debian = std::mem::replace(&mut data, ours_data.clone());
+            pending.push((aside.clone(), Vec::new(), Some(debian)));
+            replaced = true;
+        }
         let linked = Linked::parse(&data)
             .with_context(|| format!("{}: not a dynamic ELF file", root.join(&rel).display()))?;
         if let Some(interp) = linked.interpreter {
@@ -126,37 +151,14 @@ pub fn files(sh: &Shell, ours: &Path) -> Result<Files> {
                     }
                 )
             })?;
-            pending.push((found, runpath.clone()));
+            pending.push((found, runpath.clone(), None));
         }
     }
+    ensure!(replaced, "no program loads libkmod.so.2");
     let interpreter = interpreter.context("no program names its dynamic linker (PT_INTERP)")?;
     let interp_rel = interpreter.trim_start_matches('/').to_owned();
     let data = read_in(&root, &interp_rel)?;
     files.files.insert(interp_rel, data);
-
-    let debian_rel = files
-        .files
-        .keys()
-        .find(|rel| rel.ends_with("/libkmod.so.2"))
-        .cloned()
-        .context("no program loads libkmod.so.2")?;
-    let debian = files
-        .files
-        .remove(&debian_rel)
-        .context("libkmod.so.2 is in the set")?;
-    let ours_data =
-        std::fs::read(ours).with_context(|| format!("cannot read {}", ours.display()))?;
-    ensure!(
-        ours_data != debian,
-        "{} is Debian's libkmod.so.2, not modkit's",
-        ours.display()
-    );
-    files.files.insert(debian_rel, ours_data);
-    let aside = format!(
-        "{}/libkmod.so.2",
-        ::vmtest::libkmod::DEBIAN_DIR.trim_start_matches('/')
-    );
-    files.files.insert(aside, debian);
     Ok(files)
 }
 
