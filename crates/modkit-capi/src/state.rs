@@ -225,15 +225,22 @@ fn facade_errno(err: &modkit::Error) -> i32 {
     }
 }
 
-/// The `KMOD_LOG` variable as libkmod reads it (libkmod.c `log_priority`).
+/// The `KMOD_LOG` variable as libkmod reads it.
 pub(crate) fn env_log_priority() -> Option<i32> {
-    let text = std::env::var("KMOD_LOG").ok()?;
+    std::env::var("KMOD_LOG")
+        .ok()
+        .map(|text| log_priority(&text))
+}
+
+/// libkmod.c `log_priority`: a number (what `strtol` reads, when a blank or the end follows
+/// it), else a name it starts with (`err`, `info`, `debug`), else 0.
+fn log_priority(text: &str) -> i32 {
     let digits = text.bytes().take_while(u8::is_ascii_digit).count();
     let rest = &text[digits..];
     if digits > 0 && rest.chars().next().is_none_or(char::is_whitespace) {
-        return Some(text[..digits].parse().unwrap_or(0));
+        return text[..digits].parse().unwrap_or(0);
     }
-    Some(if text.starts_with("err") {
+    if text.starts_with("err") {
         LOG_ERR
     } else if text.starts_with("info") {
         LOG_INFO
@@ -241,7 +248,7 @@ pub(crate) fn env_log_priority() -> Option<i32> {
         LOG_DEBUG
     } else {
         0
-    })
+    }
 }
 
 impl Registry {
@@ -1324,5 +1331,69 @@ fn index_get(dir: &Path, file: &str, key: &str) -> Result<Option<String>, i32> {
             Ok(None)
         }
         Err(_) => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kmod_log_is_read_as_libkmod_reads_it() {
+        for (text, priority) in [
+            ("7", 7),
+            ("3 ", 3),
+            ("err", LOG_ERR),
+            ("errors", LOG_ERR),
+            ("info", LOG_INFO),
+            ("debug", LOG_DEBUG),
+            ("6x", 0),
+            ("loud", 0),
+            ("", 0),
+        ] {
+            assert_eq!(log_priority(text), priority, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn tokens_are_never_reused_and_dead_handles_answer_nothing() {
+        let mut r = Registry::default();
+        let dir = std::env::temp_dir().join("modkit-capi-unit-no-such-dir");
+        let ctx = r.new_ctx(dir, Some(Vec::new()));
+        let module = r.new_from_name(ctx, "some-module.ko").unwrap();
+        assert_eq!(r.module(module).unwrap().name.to_str(), Ok("some_module"));
+        // The pool: the same module is the same handle.
+        assert_eq!(r.new_from_name(ctx, "some_module"), Ok(module));
+        assert_eq!(r.unref_module(module), Some(true));
+        assert_eq!(r.unref_module(module), Some(false));
+        assert_eq!(r.unref_module(module), None);
+        let again = r.new_from_name(ctx, "some_module").unwrap();
+        assert_ne!(again, module, "a token is never given out twice");
+        assert_eq!(r.unref_ctx(ctx), Some(true), "the module holds its context");
+        assert_eq!(r.unref_module(again), Some(false));
+        assert!(r.ctx(ctx).is_none(), "gone with its last module");
+        assert_eq!(r.unref_ctx(ctx), None);
+    }
+
+    #[test]
+    fn lists_step_within_one_list_only() {
+        let mut r = Registry::default();
+        let item = |n: u64| Item::Version {
+            symbol: c_string(format!("s{n}")),
+            crc: n,
+        };
+        let a = r.new_list(vec![item(1), item(2), item(3)]).unwrap();
+        let b = r.new_list(vec![item(4)]).unwrap();
+        assert!(r.new_list(Vec::new()).is_none(), "an empty list is NULL");
+        let second = r.list_step(a, a, true).unwrap();
+        let last = r.list_last(a).unwrap();
+        assert_eq!(r.list_step(a, second, true), Some(last));
+        assert_eq!(r.list_step(a, last, true), None);
+        assert_eq!(r.list_step(a, a, false), None);
+        assert_eq!(r.list_step(b, second, true), None, "a node of another list");
+        assert!(r.free_list(a));
+        assert!(r.item(second).is_none());
+        assert!(!r.free_list(a), "a freed list is no list");
+        assert!(matches!(r.item(b), Some(Item::Version { crc: 4, .. })));
     }
 }
