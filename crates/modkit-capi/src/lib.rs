@@ -92,9 +92,11 @@
 //! `kmod_unref` (tests/client.rs); `lspci -k`, `systemd-modules-load` and `udevadm
 //! test-builtin 'kmod load'` (tests/lspci.rs, tests/systemd.rs). Exercised only for misuse
 //! (tests/boundary.rs), for they read the running kernel: `kmod_module_new_from_loaded`,
-//! `get_refcnt`, `get_holders`, `get_sections`, `get_size`; and `insert_module` and
-//! `remove_module`, which the host tests must not call for real (the VM scenario of issue 13
-//! is where they would run).
+//! `get_refcnt`, `get_holders`, `get_sections`, `get_size`; and `remove_module`, which the
+//! host tests must not call for real. `insert_module` and probe's real load path run in the
+//! VM (`cargo xtask vmtest --scenario libkmod`, vmtest/src/scenarios/libkmod.rs): Debian's
+//! `udevadm test-builtin 'kmod load ...'` and `systemd-modules-load` load modules through this
+//! library, and Debian's `lspci -nk` prints with it what it prints with Debian's.
 #![deny(unsafe_code)]
 
 mod ffi;
