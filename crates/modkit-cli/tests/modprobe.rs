@@ -470,3 +470,48 @@ fn show_config_lists_the_weakdeps_of_modules_weakdep() {
     assert_eq!(ours.stdout.replacen(line, "", 1), theirs.stdout);
     assert_eq!((theirs.stderr.as_str(), theirs.code), ("", 0));
 }
+
+/// The module directory's `modules.softdep` is one more configuration file, sorted by name
+/// among the modprobe.d files as libkmod sorts it (`a.conf`, `modules.softdep`, `z.conf`):
+/// `modprobe -c` lists the softdeps in that order, and the first softdep line of a module
+/// is the one that counts.
+#[test]
+fn modules_softdep_sorts_among_the_configuration_files() {
+    let root = Root::new("softdep-order", CONFIG);
+    root.dir.write(
+        format!("lib/modules/{VERSION}/modules.softdep"),
+        "# Soft dependencies extracted from modules themselves.\nsoftdep hello_feature post: hello_api\n",
+    );
+    root.dir
+        .write("conf/a.conf", "softdep hello_api pre: a_first\n");
+    root.dir
+        .write("conf/z.conf", "softdep hello_feature pre: z_last\n");
+    let ours = root.modkit(&["-c"]);
+    assert_eq!((ours.stderr.as_str(), ours.code), ("", 0), "{ours:?}");
+    let softdeps: Vec<&str> = ours
+        .stdout
+        .lines()
+        .filter(|line| line.starts_with("softdep "))
+        .collect();
+    assert_eq!(
+        softdeps,
+        [
+            "softdep hello_api pre: a_first",
+            "softdep hello_feature post: hello_api",
+            "softdep hello_feature pre: z_last",
+        ]
+    );
+    // modules.softdep's line comes before z.conf's: hello_feature's post: hello_api counts.
+    let shown = root.modkit(&["--show-depends", "hello_feature"]);
+    assert_eq!((shown.stderr.as_str(), shown.code), ("", 0), "{shown:?}");
+    assert!(!shown.stdout.contains("z_last"), "{shown:?}");
+    let Some(kmod) = kmod_modprobe("modules_softdep_sorts_among_the_configuration_files") else {
+        return;
+    };
+    for args in [&["-c"][..], &["--show-depends", "hello_feature"]] {
+        let mut ours = root.modkit(args);
+        let theirs = root.run(&[kmod.to_str().unwrap()], args);
+        ours.stdout = ours.stdout.replace(env!("CARGO_BIN_EXE_modkit"), "");
+        assert_eq!(ours, theirs, "modprobe {args:?}");
+    }
+}

@@ -212,10 +212,10 @@ impl Context {
         }
     }
 
-    /// The configuration modprobe uses: the modprobe.d files `files` chooses, then the
+    /// The configuration modprobe uses: the modprobe.d files `files` chooses and the
     /// directory's `modules.softdep` and `modules.weakdep` (which depmod writes from the
-    /// modules' own `softdep=` and `weakdep=` records), then the kernel command line
-    /// `cmdline`. Returns the configuration and the
+    /// modules' own `softdep=` and `weakdep=` records), sorted by file name together as
+    /// libkmod sorts them, then the kernel command line `cmdline`. Returns the configuration and the
     /// warnings for bad lines. Nothing is checked about `dir`: a missing `modules.softdep` is
     /// no configuration, as in kmod.
     pub fn load_config(
@@ -223,18 +223,26 @@ impl Context {
         files: &ConfigFiles,
         cmdline: Option<&str>,
     ) -> (ModprobeConfig, Vec<modkit_config::Warning>) {
-        let (mut config, mut warnings) = match files.paths() {
-            Some(paths) => ModprobeConfig::load(&paths, None),
-            None => (ModprobeConfig::default(), Vec::new()),
-        };
         // depmod writes modules.softdep, and kmod >= 33's modules.weakdep, from the
-        // modules' own `softdep=` and `weakdep=` records; libkmod reads both as configuration.
-        for file in ["modules.softdep", "modules.weakdep"] {
-            let path = dir.join(file);
-            if let Ok(text) = std::fs::read_to_string(&path) {
-                config.parse(&text, &path, &mut warnings);
+        // modules' own `softdep=` and `weakdep=` records; libkmod reads both as configuration
+        // files, sorted by name among the modprobe.d files (kmod_config_new inserts them into
+        // the sorted list first, so they also win over a file of the same name).
+        let generated = ["modules.softdep", "modules.weakdep"].map(|file| dir.join(file));
+        let (mut config, mut warnings) = match files.paths() {
+            Some(paths) => {
+                let all: Vec<PathBuf> = generated.iter().cloned().chain(paths).collect();
+                ModprobeConfig::load(&all, None)
             }
-        }
+            None => {
+                let (mut config, mut warnings) = (ModprobeConfig::default(), Vec::new());
+                for path in &generated {
+                    if let Ok(text) = std::fs::read_to_string(path) {
+                        config.parse(&text, path, &mut warnings);
+                    }
+                }
+                (config, warnings)
+            }
+        };
         if let Some(cmdline) = cmdline {
             config.parse_cmdline(cmdline, &mut warnings);
         }
