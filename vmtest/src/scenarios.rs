@@ -7,13 +7,16 @@ use std::fmt::Display;
 use std::process::{Command, Stdio};
 
 use vmtest::protocol::Message;
-use vmtest::{MODKIT, SAMPLE_MODULES, TOOLS};
+use vmtest::{FAULT_MODULES, MODKIT, SAMPLE_MODULES, TOOLS};
 
 use crate::emit;
 use crate::kmsg::Kmsg;
 
 mod coldplug;
+mod faults;
+mod jobs;
 mod modprobe;
+mod storm;
 
 /// A scenario: runs its steps through the context, which records pass/fail.
 pub type Scenario = fn(&mut Ctx<'_>);
@@ -31,6 +34,8 @@ const FUNCTIONS: &[(&str, Scenario)] = &[
     ("cmdline", modprobe::cmdline),
     ("blacklist", modprobe::blacklist),
     ("coldplug", coldplug::coldplug),
+    ("faults", faults::faults),
+    ("storm", storm::storm),
     ("selftest-fail", selftest_fail),
     ("selftest-panic", selftest_panic),
     ("selftest-hang", selftest_hang),
@@ -243,13 +248,14 @@ impl<'a> Ctx<'a> {
         )
     }
 
-    /// Removes the sample modules (`SAMPLE_MODULES`, in unload order) a failed scenario left
-    /// behind, with the syscall rather than our rmmod (which may be what failed), so the next
-    /// scenario starts clean.
+    /// Removes the sample modules (`FAULT_MODULES`, then `SAMPLE_MODULES` in unload order) a
+    /// failed scenario left behind, with the syscall rather than our rmmod (which may be what
+    /// failed), so the next scenario starts clean.
     pub fn cleanup(&mut self) {
         let loaded = loaded_modules();
-        for module in SAMPLE_MODULES
+        for module in FAULT_MODULES
             .iter()
+            .chain(SAMPLE_MODULES)
             .filter(|m| loaded.iter().any(|l| l == *m))
         {
             let result = delete_module(module);
