@@ -285,6 +285,36 @@ fn loaded_modules() -> Vec<String> {
         .collect()
 }
 
+/// A module's state in `/proc/modules` (`Live`, `Loading`, `Unloading`), `None` when absent.
+fn proc_state(module: &str) -> Option<String> {
+    std::fs::read_to_string("/proc/modules")
+        .ok()?
+        .lines()
+        .find(|line| line.split_whitespace().next() == Some(module))
+        .and_then(|line| line.split_whitespace().nth(4).map(str::to_string))
+}
+
+/// `/sys/module/NAME/refcnt`, `None` when it cannot be read.
+fn refcnt(module: &str) -> Option<u64> {
+    read_trimmed(&format!("/sys/module/{module}/refcnt"))
+        .parse()
+        .ok()
+}
+
+/// The modules in `/sys/module/NAME/holders`, sorted.
+fn holders(module: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(format!("/sys/module/{module}/holders"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
 #[allow(
     unsafe_code,
     reason = "delete_module(2) has no safe wrapper, and the guest links no modkit crate: it tests the tools from outside"

@@ -21,43 +21,13 @@ use std::time::{Duration, Instant};
 use vmtest::{FAULT_SLEEP_MS, KMODS_DIR};
 
 use super::jobs::{self, Done};
-use super::{Ctx, kernel_release, read_trimmed};
+use super::{Ctx, holders, kernel_release, proc_state, read_trimmed, refcnt};
 
 /// The tree the scenario builds and indexes.
 const ROOT: &str = "/tmp/faults";
 
 /// The modules copied into `ROOT/lib/modules/RELEASE/extra`.
 const MODULES: &[&str] = &["hello_api", "hello_feature", "fault_nodev", "fault_sleep"];
-
-/// A module's state in `/proc/modules` (`Live`, `Loading`, `Unloading`), `None` when absent.
-pub fn proc_state(module: &str) -> Option<String> {
-    std::fs::read_to_string("/proc/modules")
-        .ok()?
-        .lines()
-        .find(|line| line.split_whitespace().next() == Some(module))
-        .and_then(|line| line.split_whitespace().nth(4).map(str::to_string))
-}
-
-/// `/sys/module/NAME/refcnt`, `None` when it cannot be read.
-pub fn refcnt(module: &str) -> Option<u64> {
-    read_trimmed(&format!("/sys/module/{module}/refcnt"))
-        .parse()
-        .ok()
-}
-
-/// The modules in `/sys/module/NAME/holders`, sorted.
-pub fn holders(module: &str) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(format!("/sys/module/{module}/holders"))
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
-}
 
 fn log_done(ctx: &Ctx<'_>, done: &Done) {
     ctx.log(format!("  {}", done.summary()));

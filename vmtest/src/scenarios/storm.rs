@@ -5,14 +5,17 @@
 //!    modules (they share `nf_conntrack`, `nf_nat`, `x_tables`, `fat`, `cdrom`, the ciphers'
 //!    `*_common` helpers...), then one `modprobe -r` of them all. Every process must succeed
 //!    (a module another process loaded first, `EEXIST`, counts as loaded, as kmod counts it);
-//!    after each round's loads every module is Live with a reference count equal to its
-//!    number of holders; after each removal none of the tree's modules is left.
+//!    after each round's loads every module is Live with at least one reference per holder;
+//!    kmod 30's `modprobe -r` checks a module's dependencies in load order, each once, so
+//!    dependencies of dependencies stay behind, unused (tools/modprobe.c, step 4 of
+//!    `rmmod_do_module`): those are removed by name, and then none of the tree's modules may
+//!    be left.
 //! 2. `modkit coldplug -j` reloading the coldplug scenario's drivers while a loop loads and
 //!    removes storm modules (`modprobe -r`): both must succeed throughout.
-//! 3. depmod rewriting the indexes again and again (`--no-cache`, both node layouts in turn)
-//!    while `READERS` readers resolve every alias and name of the tree (`modprobe -R`) and
-//!    compare each answer with the one given before the rewriting began, itself checked
-//!    against the text `modules.alias` matched by modkit-glob.
+//! 3. depmod replacing the indexes again and again (both node layouts in turn, so that every
+//!    run writes every index anew) while `READERS` readers resolve every alias and name of the
+//!    tree (`modprobe -R`) and compare each answer with the one the text `modules.alias` gives
+//!    through modkit-glob's matcher.
 //!
 //! Every process runs under a time limit; one still running at it is killed and counted as
 //! hung. The transcript ends with a `storm:` line of counts per phase.
@@ -27,9 +30,8 @@ use modkit_glob::{AliasMatcher, read_alias_file};
 use vmtest::storm::{MODULES, PROCESSES, READERS, ROOT, ROUNDS};
 use vmtest::{MODKIT, coldplug};
 
-use super::faults::{holders, proc_state, refcnt};
 use super::jobs::{self, Done};
-use super::{Ctx, kernel_release, loaded_modules};
+use super::{Ctx, holders, kernel_release, loaded_modules, proc_state, refcnt};
 
 /// A modprobe that takes longer than this has hung (TCG is slow, and 64 share one CPU).
 const PROCESS_LIMIT: Duration = Duration::from_secs(60);
@@ -38,7 +40,7 @@ const PROCESS_LIMIT: Duration = Duration::from_secs(60);
 const PER_PROCESS: usize = 3;
 
 /// depmod runs while the readers read.
-const DEPMOD_RUNS: usize = 3;
+const DEPMOD_RUNS: usize = 6;
 
 /// Rounds of coldplug against the `modprobe -r` loop.
 const COLDPLUG_ROUNDS: usize = 1;
@@ -164,12 +166,14 @@ pub fn storm(ctx: &mut Ctx<'_>) {
     );
     ctx.log(format!(
         "storm: rounds {ROUNDS} x {PROCESSES} modprobe: {} processes, {} failed, {} hung, \
-         {} refcount problems, {} modules left after removals; coldplug -j 4 ({COLDPLUG_ROUNDS} runs) \
+         {} loads asked of the kernel for {} modules loaded, {} refcount problems, {} modules left after removals; coldplug -j 4 ({COLDPLUG_ROUNDS} runs) \
          against {} modprobe load/remove runs: {} failed, {} hung; depmod {DEPMOD_RUNS} \
          rewrites, {READERS} readers: {} lookups, {} errors, {} wrong answers, {} hung; {:.1} s",
         rounds.counts.processes,
         rounds.counts.failed,
         rounds.counts.hung,
+        rounds.attempts,
+        rounds.loaded,
         rounds.refcount_problems,
         rounds.left,
         coldplug.processes,
@@ -227,6 +231,10 @@ struct Rounds {
     counts: Counts,
     refcount_problems: usize,
     left: usize,
+    /// Modules the processes asked the kernel for (`insmod` lines of `-v`).
+    attempts: usize,
+    /// Modules loaded by the rounds.
+    loaded: usize,
 }
 
 fn rounds(ctx: &mut Ctx<'_>, tree: &BTreeSet<String>, before: &BTreeSet<String>) -> Rounds {
@@ -234,10 +242,13 @@ fn rounds(ctx: &mut Ctx<'_>, tree: &BTreeSet<String>, before: &BTreeSet<String>)
         counts: Counts::default(),
         refcount_problems: 0,
         left: 0,
+        attempts: 0,
+        loaded: 0,
     };
     let commands: Vec<Vec<String>> = (0..PROCESSES)
         .map(|i| {
-            let mut args = vec!["-a"];
+            // -v: each module it asks the kernel for is an `insmod PATH` line.
+            let mut args = vec!["-v", "-a"];
             args.extend(process_set(i));
             modprobe(&args)
         })
@@ -261,11 +272,22 @@ fn rounds(ctx: &mut Ctx<'_>, tree: &BTreeSet<String>, before: &BTreeSet<String>)
             ctx.log(format!("  refcount: {problem}"));
         }
         let loaded = storm_loaded(tree, before).len();
+        // More attempts than modules: processes that met a module another one was loading
+        // or had loaded (EEXIST, or on 6.12 the first load's answer) and went on.
+        let attempts: usize = done
+            .iter()
+            .map(|d| {
+                d.stdout
+                    .lines()
+                    .filter(|l| l.starts_with("insmod "))
+                    .count()
+            })
+            .sum();
         let removed = jobs::run(&removal, PROCESS_LIMIT);
         let (after_first, passes, mut left) = remove_unused(ctx, tree, before);
         ctx.log(format!(
-            "  round {round}: {} modprobe in {:.1} s, {} failed, {} hung, {loaded} modules \
-             loaded, not Live: {missing:?}, {} refcount problems; modprobe -r: {} in {:.1} s, \
+            "  round {round}: {} modprobe in {:.1} s, {} failed, {} hung, {attempts} loads \
+             asked of the kernel for {loaded} modules loaded, not Live: {missing:?}, {} refcount problems; modprobe -r: {} in {:.1} s, \
              {after_first} unused dependencies left, removed in {passes} more passes, left \
              {left:?}",
             counts.processes,
@@ -293,6 +315,8 @@ fn rounds(ctx: &mut Ctx<'_>, tree: &BTreeSet<String>, before: &BTreeSet<String>)
         result.counts.hung += counts.hung + usize::from(removed.hung);
         result.refcount_problems += problems.len();
         result.left += left.len();
+        result.attempts += attempts;
+        result.loaded += loaded;
         if !ok {
             // Start the next round clean, or stop: one broken round says enough.
             break;
@@ -513,6 +537,14 @@ fn readers_against_depmod(ctx: &mut Ctx<'_>, release: &str) -> ReaderCounts {
         })
         .collect();
     let mut depmod_failed = 0;
+    // Each run writes every index anew (a new inode, renamed into place): the node layout
+    // changes every time, so depmod's cache cannot say "nothing changed", while its
+    // per-module records spare it decompressing the modules again.
+    let inode = |name: &str| {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(format!("{moddir}/{name}")).map_or(0, |m| m.ino())
+    };
+    let mut rewrites = 0;
     let started = Instant::now();
     for run in 0..DEPMOD_RUNS {
         let layout = if run % 2 == 0 {
@@ -520,11 +552,11 @@ fn readers_against_depmod(ctx: &mut Ctx<'_>, release: &str) -> ReaderCounts {
         } else {
             "preorder"
         };
+        let old = (inode("modules.alias.bin"), inode("modules.dep.bin"));
         let done = jobs::run(
             &[
                 MODKIT,
                 "depmod",
-                "--no-cache",
                 "--index-layout",
                 layout,
                 "-b",
@@ -533,6 +565,10 @@ fn readers_against_depmod(ctx: &mut Ctx<'_>, release: &str) -> ReaderCounts {
             ],
             PROCESS_LIMIT,
         );
+        let new = (inode("modules.alias.bin"), inode("modules.dep.bin"));
+        if new.0 != old.0 && new.1 != old.1 {
+            rewrites += 1;
+        }
         if !done.clean() {
             depmod_failed += 1;
             ctx.log(format!("  failed: {}", done.summary()));
@@ -555,8 +591,9 @@ fn readers_against_depmod(ctx: &mut Ctx<'_>, release: &str) -> ReaderCounts {
         }
     }
     ctx.log(format!(
-        "  depmod: {DEPMOD_RUNS} rewrites in {:.1} s, {depmod_failed} failed; readers: {} \
-         lookups, {} errors, {} wrong, {} hung",
+        "  depmod: {DEPMOD_RUNS} runs in {:.1} s, {depmod_failed} failed, {rewrites} replaced \
+         modules.alias.bin and modules.dep.bin; readers: {} lookups, {} errors, {} wrong, {} \
+         hung",
         rewriting.as_secs_f64(),
         counts.lookups,
         counts.errors,
@@ -564,6 +601,10 @@ fn readers_against_depmod(ctx: &mut Ctx<'_>, release: &str) -> ReaderCounts {
         counts.hung
     ));
     ctx.check(depmod_failed == 0, "every depmod run succeeded");
+    ctx.check(
+        rewrites == DEPMOD_RUNS,
+        format!("every depmod run replaced the indexes ({rewrites} of {DEPMOD_RUNS})"),
+    );
     ctx.check(
         counts.lookups >= expected.len()
             && counts.errors == 0
