@@ -40,7 +40,7 @@ const PROCESS_LIMIT: Duration = Duration::from_secs(60);
 const PER_PROCESS: usize = 3;
 
 /// depmod runs while the readers read.
-const DEPMOD_RUNS: usize = 6;
+const DEPMOD_RUNS: usize = 4;
 
 /// Rounds of coldplug against the `modprobe -r` loop.
 const COLDPLUG_ROUNDS: usize = 1;
