@@ -17,6 +17,9 @@ pub struct Scenario {
     /// Kernel arguments its boot must carry (empty for most). Scenarios with the same
     /// arguments share a boot; the others never see them.
     pub kernel_args: &'static [&'static str],
+    /// Seconds this scenario adds to its boot's time limit (the host's `--timeout` covers the
+    /// short ones; `storm` and `faults` take longer under TCG).
+    pub extra_seconds: u64,
 }
 
 impl Scenario {
@@ -24,6 +27,15 @@ impl Scenario {
         Scenario {
             name,
             kernel_args: &[],
+            extra_seconds: 0,
+        }
+    }
+
+    const fn long(name: &'static str, extra_seconds: u64) -> Scenario {
+        Scenario {
+            name,
+            kernel_args: &[],
+            extra_seconds,
         }
     }
 }
@@ -40,14 +52,18 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "cmdline",
         kernel_args: cmdline::MODPROBE_ARGS,
+        extra_seconds: 0,
     },
     Scenario {
         name: "blacklist",
         kernel_args: cmdline::MODPROBE_ARGS,
+        extra_seconds: 0,
     },
     Scenario::plain("coldplug"),
     Scenario::plain("no-proc"),
     Scenario::plain("libkmod"),
+    Scenario::long("faults", 30),
+    Scenario::long("storm", 180),
 ];
 
 /// Scenarios that break on purpose, so that the host shows it notices (`--selftest`); never
@@ -76,6 +92,15 @@ pub const KMODS_DIR: &str = "/kmods";
 
 /// The sample modules (`kmods/`), in unload order: `hello_feature` uses `hello_api`.
 pub const SAMPLE_MODULES: &[&str] = &["hello_feature", "hello_api"];
+
+/// The fault-injection sample modules (`kmods/fault_*`), also in [`KMODS_DIR`] as `NAME.ko`
+/// and `NAME.ko.xz`; each calls `hello_api`'s `api_test`, so they unload before
+/// [`SAMPLE_MODULES`]. `fault_nodev`'s init returns -ENODEV; `fault_sleep`'s sleeps
+/// ([`FAULT_SLEEP_MS`]) and then succeeds.
+pub const FAULT_MODULES: &[&str] = &["fault_nodev", "fault_sleep"];
+
+/// How long `fault_sleep`'s init sleeps by default (its `delay_ms` parameter), in ms.
+pub const FAULT_SLEEP_MS: u64 = 3000;
 
 /// The root scenarios: each boots with an initramfs written by `modkit initramfs` (modkit-init
 /// as `/init`) and an ext4 disk whose `/sbin/init` is `vmtest-root` (this crate's second
@@ -129,6 +154,45 @@ pub mod libkmod {
     /// Debian's own `libkmod.so.2`, for the reference runs (`LD_LIBRARY_PATH`); nothing else
     /// searches this directory.
     pub const DEBIAN_DIR: &str = "/opt/debian-libkmod";
+}
+
+/// The storm scenario: many modprobe processes at once over real modules of Debian's kernels
+/// that share dependencies.
+pub mod storm {
+    /// The root holding `lib/modules/RELEASE` with [`MODULES`] and their dependencies
+    /// (unindexed: the guest runs depmod over it).
+    pub const ROOT: &str = "/storm";
+
+    /// The modules the storm loads by name, none built into Debian's 6.1 or 6.12: crypto
+    /// ciphers sharing `*_common` helpers, netfilter modules sharing `nf_conntrack`,
+    /// `nf_nat`, `x_tables` and `nf_tables`, file systems sharing `fat` and `cdrom`.
+    pub const MODULES: &[&str] = &[
+        "twofish_generic",
+        "cast5_generic",
+        "cast6_generic",
+        "blowfish_generic",
+        "des_generic",
+        "nf_nat_ftp",
+        "nf_nat_irc",
+        "nf_nat_tftp",
+        "xt_conntrack",
+        "xt_nat",
+        "nft_ct",
+        "vfat",
+        "msdos",
+        "isofs",
+        "udf",
+        "minix",
+    ];
+
+    /// Concurrent modprobe processes per round.
+    pub const PROCESSES: usize = 64;
+
+    /// Rounds of loads, each followed by `modprobe -r`.
+    pub const ROUNDS: usize = 2;
+
+    /// Concurrent readers resolving names while depmod rewrites the indexes.
+    pub const READERS: usize = 8;
 }
 
 /// The kernel command line: what the host puts there, what the guest reads back.

@@ -7,14 +7,17 @@ use std::fmt::Display;
 use std::process::{Command, Stdio};
 
 use vmtest::protocol::Message;
-use vmtest::{MODKIT, SAMPLE_MODULES, TOOLS};
+use vmtest::{FAULT_MODULES, MODKIT, SAMPLE_MODULES, TOOLS};
 
 use crate::emit;
 use crate::kmsg::Kmsg;
 
 mod coldplug;
+mod faults;
+mod jobs;
 mod libkmod;
 mod modprobe;
+mod storm;
 
 /// A scenario: runs its steps through the context, which records pass/fail.
 pub type Scenario = fn(&mut Ctx<'_>);
@@ -34,6 +37,8 @@ const FUNCTIONS: &[(&str, Scenario)] = &[
     ("coldplug", coldplug::coldplug),
     ("no-proc", modprobe::no_proc),
     ("libkmod", libkmod::libkmod),
+    ("faults", faults::faults),
+    ("storm", storm::storm),
     ("selftest-fail", selftest_fail),
     ("selftest-panic", selftest_panic),
     ("selftest-hang", selftest_hang),
@@ -253,13 +258,14 @@ impl<'a> Ctx<'a> {
         )
     }
 
-    /// Removes the sample modules (`SAMPLE_MODULES`, in unload order) a failed scenario left
-    /// behind, with the syscall rather than our rmmod (which may be what failed), so the next
-    /// scenario starts clean.
+    /// Removes the sample modules (`FAULT_MODULES`, then `SAMPLE_MODULES` in unload order) a
+    /// failed scenario left behind, with the syscall rather than our rmmod (which may be what
+    /// failed), so the next scenario starts clean.
     pub fn cleanup(&mut self) {
         let loaded = loaded_modules();
-        for module in SAMPLE_MODULES
+        for module in FAULT_MODULES
             .iter()
+            .chain(SAMPLE_MODULES)
             .filter(|m| loaded.iter().any(|l| l == *m))
         {
             let result = delete_module(module);
@@ -287,6 +293,36 @@ pub(crate) fn loaded_modules() -> Vec<String> {
         .lines()
         .filter_map(|line| line.split_whitespace().next().map(str::to_string))
         .collect()
+}
+
+/// A module's state in `/proc/modules` (`Live`, `Loading`, `Unloading`), `None` when absent.
+fn proc_state(module: &str) -> Option<String> {
+    std::fs::read_to_string("/proc/modules")
+        .ok()?
+        .lines()
+        .find(|line| line.split_whitespace().next() == Some(module))
+        .and_then(|line| line.split_whitespace().nth(4).map(str::to_string))
+}
+
+/// `/sys/module/NAME/refcnt`, `None` when it cannot be read.
+fn refcnt(module: &str) -> Option<u64> {
+    read_trimmed(&format!("/sys/module/{module}/refcnt"))
+        .parse()
+        .ok()
+}
+
+/// The modules in `/sys/module/NAME/holders`, sorted.
+fn holders(module: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(format!("/sys/module/{module}/holders"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
 }
 
 #[allow(

@@ -11,7 +11,7 @@ use xshell::{Shell, cmd};
 
 use crate::kernels::{self, KernelTree, Series};
 
-/// Build kmods/hello_api and kmods/hello_feature for Debian's kernels.
+/// Build the sample modules in kmods/ (hello_api, hello_feature, fault_*) for Debian's kernels.
 ///
 /// Downloads and extracts the kernel packages on first use (cached in ~/.cache/modkit, or
 /// $MODKIT_CACHE), then builds out of tree; the sources in kmods/ stay clean. Prints the
@@ -35,6 +35,24 @@ pub struct BuiltModules {
     pub hello_api: PathBuf,
     /// `hello_feature.ko`, which needs `api_test`, with debug info.
     pub hello_feature: PathBuf,
+    /// The fault-injection modules (`vmtest::FAULT_MODULES`, each needing `api_test`), by name.
+    pub faults: Vec<(&'static str, PathBuf)>,
+}
+
+impl BuiltModules {
+    /// Every built module, by name.
+    pub fn all(&self) -> impl Iterator<Item = (&'static str, &Path)> {
+        [
+            ("hello_api", self.hello_api.as_path()),
+            ("hello_feature", self.hello_feature.as_path()),
+        ]
+        .into_iter()
+        .chain(
+            self.faults
+                .iter()
+                .map(|(name, path)| (*name, path.as_path())),
+        )
+    }
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -47,8 +65,9 @@ pub fn run(args: Args) -> Result<()> {
     for series in series {
         let kernel = kernels::ensure(&sh, series)?;
         let modules = build(&sh, &kernel)?;
-        println!("{}", modules.hello_api.display());
-        println!("{}", modules.hello_feature.display());
+        for (_, path) in modules.all() {
+            println!("{}", path.display());
+        }
         built.push((kernel, modules));
     }
     if args.update_fixtures {
@@ -60,6 +79,14 @@ pub fn run(args: Args) -> Result<()> {
 /// The sample modules, in build order (`hello_feature` uses `hello_api`'s symbol).
 const MODULES: [&str; 2] = ["hello_api", "hello_feature"];
 
+/// Every module to build, in build order: [`MODULES`], then the fault-injection modules
+/// (which call `hello_api`'s symbol too).
+fn all_modules() -> impl Iterator<Item = &'static str> {
+    MODULES
+        .into_iter()
+        .chain(::vmtest::FAULT_MODULES.iter().copied())
+}
+
 /// Builds the sample modules against `kernel`'s headers, out of tree; cached per kernel release
 /// in `cache_dir()/build/RELEASE/` and rebuilt when the sources or the kernel packages change.
 pub fn build(sh: &Shell, kernel: &KernelTree) -> Result<BuiltModules> {
@@ -69,19 +96,23 @@ pub fn build(sh: &Shell, kernel: &KernelTree) -> Result<BuiltModules> {
     let built = BuiltModules {
         hello_api: out.join("hello_api.ko"),
         hello_feature: out.join("hello_feature.ko"),
+        faults: ::vmtest::FAULT_MODULES
+            .iter()
+            .map(|name| (*name, out.join(format!("{name}.ko"))))
+            .collect(),
     };
     kernels::remove_stale(sh, &cache.join("build"), &format!(".{}.", kernel.release));
     let inputs = build_inputs(kernel)?;
     let inputs_path = out.join(".inputs");
     let up_to_date = std::fs::read_to_string(&inputs_path).is_ok_and(|old| old == inputs)
-        && built.hello_api.exists()
-        && built.hello_feature.exists();
+        && built.all().all(|(_, path)| path.exists());
     if up_to_date {
         eprintln!("modules for {}: up to date", kernel.release);
         return Ok(built);
     }
 
-    eprint!("building {} for {}...", MODULES.join(", "), kernel.release);
+    let names: Vec<&str> = all_modules().collect();
+    eprint!("building {} for {}...", names.join(", "), kernel.release);
     let _ = std::io::stderr().flush();
     let start = Instant::now();
     // A private build directory: two runs at once (say kmods and vmtest) must not share one.
@@ -104,7 +135,7 @@ fn build_inputs(kernel: &KernelTree) -> Result<String> {
     let mut text = String::from("# modkit: the sample modules here were built from:\n");
     writeln!(text, "kernel {}", kernel.packages.join(" "))?;
     writeln!(text, "root {}", kernel.root.display())?;
-    for module in MODULES {
+    for module in all_modules() {
         for (name, contents) in sources(module)? {
             writeln!(text, "== {module}/{name}\n{contents}")?;
         }
@@ -156,7 +187,7 @@ fn build_in(sh: &Shell, kernel: &KernelTree, work: &Path, out: &Path) -> Result<
     // use to the tests, so switch it off for every kernel.
     let no_btf = "CONFIG_DEBUG_INFO_BTF_MODULES=";
     let mut extra_symbols = Vec::new();
-    for module in MODULES {
+    for module in all_modules() {
         let dir = work.join(module);
         sh.create_dir(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
@@ -187,7 +218,7 @@ fn build_in(sh: &Shell, kernel: &KernelTree, work: &Path, out: &Path) -> Result<
         }
         extra_symbols.push(dir.join("Module.symvers").display().to_string());
     }
-    for module in MODULES {
+    for module in all_modules() {
         let ko = work.join(module).join(format!("{module}.ko"));
         let bytes =
             std::fs::read(&ko).with_context(|| format!("make did not produce {}", ko.display()))?;

@@ -114,6 +114,50 @@ pub fn indexed_tree(sh: &Shell, modkit: &Path, kernel: &KernelTree) -> Result<Pa
 /// The drivers' modules and their dependencies from `kernel`'s tree, resolved by the
 /// (host-runnable, static) `modkit` over [`indexed_tree`]: `modprobe --show-depends`.
 pub fn modules(sh: &Shell, modkit: &Path, kernel: &KernelTree) -> Result<Files> {
+    let tree = tree_files(sh, modkit, kernel, ::vmtest::coldplug::ROOT, DRIVERS)?;
+    for name in DRIVERS {
+        ensure!(
+            tree.builtin.iter().any(|b| b == name) || tree.has_module(name),
+            "modkit modprobe --show-depends named neither a module file nor a built-in module \
+             for {name}:\n{}",
+            tree.shown
+        );
+    }
+    Ok(tree.files)
+}
+
+/// What [`tree_files`] found.
+#[derive(Debug)]
+pub struct Tree {
+    /// The files for the initramfs.
+    pub files: Files,
+    /// The modules `--show-depends` named as built in.
+    pub builtin: Vec<String>,
+    /// What `--show-depends` printed (for error messages).
+    pub shown: String,
+}
+
+impl Tree {
+    /// Whether a file of the module `name` is in the tree.
+    pub fn has_module(&self, name: &str) -> bool {
+        self.files
+            .files
+            .iter()
+            .any(|(p, _)| modkit_glob::name::path_to_modname(p).as_deref() == Some(name))
+    }
+}
+
+/// `names` and their dependencies from `kernel`'s tree, resolved by the (host-runnable,
+/// static) `modkit` over [`indexed_tree`] (`modprobe --show-depends -a`), laid out for the
+/// initramfs under `guest_root/lib/modules/RELEASE` at their modules.dep paths, with the
+/// kernel's `modules.builtin`, `modules.builtin.modinfo` and `modules.order`; unindexed.
+pub fn tree_files(
+    sh: &Shell,
+    modkit: &Path,
+    kernel: &KernelTree,
+    guest_root: &str,
+    names: &[&str],
+) -> Result<Tree> {
     let release = kernel.release.as_str();
     let root = indexed_tree(sh, modkit, kernel)?;
     let moddir = root.join("lib/modules").join(release);
@@ -121,16 +165,18 @@ pub fn modules(sh: &Shell, modkit: &Path, kernel: &KernelTree) -> Result<Files> 
     std::fs::create_dir_all(&empty)?;
     let shown = cmd!(
         sh,
-        "{modkit} modprobe -d {root} -S {release} -C {empty} --show-depends -a {DRIVERS...}"
+        "{modkit} modprobe -d {root} -S {release} -C {empty} --show-depends -a {names...}"
     )
     .quiet()
     .read()
-    .context("resolving the drivers' dependencies with modkit modprobe --show-depends")?;
+    .with_context(|| {
+        format!("resolving the dependencies of {names:?} with modkit modprobe --show-depends")
+    })?;
 
     let mut files = Files::default();
     let mut builtin = Vec::new();
     // Where the guest finds the module tree, as the archive names it.
-    let guest_root = super::in_archive(::vmtest::coldplug::ROOT);
+    let guest_root = super::in_archive(guest_root);
     let base = format!("{guest_root}/lib/modules/{release}");
     for dir in [
         guest_root,
@@ -144,7 +190,7 @@ pub fn modules(sh: &Shell, modkit: &Path, kernel: &KernelTree) -> Result<Files> 
     for line in shown.lines() {
         let Some(path) = line.strip_prefix("insmod ") else {
             // `builtin NAME`: nothing to carry.
-            builtin.extend(line.strip_prefix("builtin ").map(str::trim));
+            builtin.extend(line.strip_prefix("builtin ").map(|n| n.trim().to_string()));
             continue;
         };
         let path = path.trim_end();
@@ -169,18 +215,7 @@ pub fn modules(sh: &Shell, modkit: &Path, kernel: &KernelTree) -> Result<Files> 
         let data = std::fs::read(path).with_context(|| format!("cannot read {path}"))?;
         files.files.push((target, data));
     }
-    for name in DRIVERS {
-        ensure!(
-            builtin.contains(name)
-                || files
-                    .files
-                    .iter()
-                    .any(|(p, _)| modkit_glob::name::path_to_modname(p).as_deref() == Some(*name)),
-            "modkit modprobe --show-depends named neither a module file nor a built-in module \
-             for {name}:\n{shown}"
-        );
-    }
-    // Built-in modules, so that coldplug skips them as built in.
+    // Built-in modules, so that the tools skip them as built in.
     for file in [
         "modules.builtin",
         "modules.builtin.modinfo",
@@ -191,5 +226,9 @@ pub fn modules(sh: &Shell, modkit: &Path, kernel: &KernelTree) -> Result<Files> 
             files.files.push((format!("{base}/{file}"), data));
         }
     }
-    Ok(files)
+    Ok(Tree {
+        files,
+        builtin,
+        shown,
+    })
 }

@@ -12,6 +12,7 @@ mod libkmod;
 pub(crate) mod qemu;
 pub(crate) mod report;
 pub(crate) mod root;
+mod storm;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -30,6 +31,17 @@ use report::{BootReport, Status};
 /// boot. The table is the guest's (`vmtest::SCENARIOS`).
 fn kernel_args(scenario: &str) -> String {
     ::vmtest::find(scenario).map_or_else(String::new, |s| s.kernel_args.join(" "))
+}
+
+/// The time limit of a boot that runs `scenarios`: `base` (`--timeout`) plus what each of
+/// them adds (`vmtest::Scenario::extra_seconds`).
+fn boot_limit(base: Duration, scenarios: &[&str]) -> Duration {
+    let extra: u64 = scenarios
+        .iter()
+        .filter_map(|name| ::vmtest::find(name))
+        .map(|s| s.extra_seconds)
+        .sum();
+    base + Duration::from_secs(extra)
 }
 
 /// The boots that run `scenarios`: one per distinct set of kernel arguments, in the order the
@@ -208,7 +220,8 @@ fn run_in(
             }
         }
         for (extra, group) in boots(&init_scenarios) {
-            let report = boot(sh, args, &prepared, &group, &extra, timeout)?;
+            let limit = boot_limit(timeout, &group);
+            let report = boot(sh, args, &prepared, &group, &extra, limit)?;
             let mut title = prepared.title(args.accel);
             if !extra.is_empty() {
                 title.push_str(&format!(", with `{extra}`"));
@@ -405,7 +418,17 @@ fn prepare(sh: &Shell, kernel: &KernelTree, guest: &Guest, work: &Path) -> Resul
         coldplug::Files::default()
     });
     coldplug::write_disk(&dir)?;
-    let archive = initramfs_for(guest, &modules, &kernel.release, &coldplug_files)?;
+    // The storm scenario's modules; without them (a custom kernel) only it fails.
+    let storm_files = storm::modules(sh, &guest.modkit, kernel).unwrap_or_else(|err| {
+        eprintln!("note: no modules for the storm scenario: {err:#}");
+        coldplug::Files::default()
+    });
+    let archive = initramfs_for(
+        guest,
+        &modules,
+        &kernel.release,
+        &[&coldplug_files, &storm_files],
+    )?;
     std::fs::write(&initramfs, archive)
         .with_context(|| format!("cannot write {}", initramfs.display()))?;
     Ok(Prepared {
@@ -471,13 +494,13 @@ pub(crate) fn cached_vmlinux(kernel: &KernelTree) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// The initramfs: `/init`, `/bin/modkit` with its links in `/sbin`, and the sample modules in
-/// `/kmods` (plain, and xz-compressed as kbuild does it).
+/// The initramfs: `/init`, `/bin/modkit` with its links in `/sbin`, the sample modules in
+/// `/kmods` (plain, and xz-compressed as kbuild does it) and the real modules' trees.
 fn initramfs_for(
     guest: &Guest,
     modules: &BuiltModules,
     release: &str,
-    coldplug_files: &coldplug::Files,
+    trees: &[&coldplug::Files],
 ) -> Result<Vec<u8>> {
     let read = |path: &Path| {
         std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
@@ -504,11 +527,13 @@ fn initramfs_for(
         archive.symlink(&format!("sbin/{tool}"), ::vmtest::MODKIT);
     }
     let kmods = in_archive(::vmtest::KMODS_DIR);
-    for name in ::vmtest::SAMPLE_MODULES {
-        let path = match *name {
-            "hello_api" => &modules.hello_api,
-            "hello_feature" => &modules.hello_feature,
-            other => bail!("no build of the sample module {other}"),
+    for name in ::vmtest::SAMPLE_MODULES
+        .iter()
+        .chain(::vmtest::FAULT_MODULES)
+    {
+        let path = match modules.all().find(|(built, _)| built == name) {
+            Some((_, path)) => path,
+            None => bail!("no build of the sample module {name}"),
         };
         let ko = read(path)?;
         archive.file(
@@ -518,7 +543,9 @@ fn initramfs_for(
         );
         archive.file(&format!("{kmods}/{name}.ko"), 0o644, ko.clone());
     }
-    coldplug_files.add_to(&mut archive);
+    for tree in trees {
+        tree.add_to(&mut archive);
+    }
     if let Some(files) = &guest.libkmod {
         files.add_to(&mut archive);
     }
@@ -777,6 +804,19 @@ mod tests {
         assert_eq!(
             all[1],
             (modprobe_args.to_string(), vec!["cmdline", "blacklist"])
+        );
+    }
+
+    #[test]
+    fn long_scenarios_extend_their_boot() {
+        let base = Duration::from_secs(60);
+        assert_eq!(boot_limit(base, &["boot", "params"]), base);
+        let storm = ::vmtest::find("storm").unwrap().extra_seconds;
+        let faults = ::vmtest::find("faults").unwrap().extra_seconds;
+        assert!(storm > 0 && faults > 0);
+        assert_eq!(
+            boot_limit(base, &["boot", "faults", "storm"]),
+            base + Duration::from_secs(storm + faults)
         );
     }
 
