@@ -12,6 +12,7 @@ use vmtest::{MODKIT, SAMPLE_MODULES, TOOLS};
 use crate::emit;
 use crate::kmsg::Kmsg;
 
+mod check;
 mod coldplug;
 mod modprobe;
 
@@ -31,6 +32,8 @@ const FUNCTIONS: &[(&str, Scenario)] = &[
     ("cmdline", modprobe::cmdline),
     ("blacklist", modprobe::blacklist),
     ("coldplug", coldplug::coldplug),
+    ("check", check::check),
+    ("check-sig", check::check_sig),
     ("selftest-fail", selftest_fail),
     ("selftest-panic", selftest_panic),
     ("selftest-hang", selftest_hang),

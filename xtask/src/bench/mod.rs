@@ -7,9 +7,11 @@
 //! and stderr go to files, read afterwards), and every file in its module directory must be
 //! byte-identical to what kmod's first run wrote (modkit with `--index-layout postorder`, kmod
 //! 30's node order), so a fast run that writes the wrong thing or complains fails the bench.
-//! Alias resolution (`modprobe -R`) is timed in `alias`; every run goes through [`measure`].
+//! Alias resolution (`modprobe -R`) is timed in `alias`, `modkit check --all` in `check`;
+//! every run goes through [`measure`].
 
 mod alias;
+mod check;
 mod initramfs;
 
 use std::collections::BTreeMap;
@@ -207,6 +209,7 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
     alias::run(&sh, &kmod, &modkit, &args.kernel, args.runs, &mut failed)?;
+    check::run(&sh, &modkit, &args.kernel, args.runs, &mut failed)?;
     println!("\nbench: load average after: {}", load_average());
     if !failed.is_empty() {
         bail!("goals missed: {}", failed.join("; "));
