@@ -405,6 +405,7 @@ fn json(report: &Report) -> Json {
                         Json::Object(vec![
                             ("kind", Json::str(f.kind.name())),
                             ("message", Json::str(&f.message)),
+                            ("kernel_log", Json::str(f.kernel_line(&report.name))),
                             ("note", f.note.as_deref().map_or(Json::Null, Json::str)),
                             (
                                 "errno",

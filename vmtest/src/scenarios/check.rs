@@ -21,7 +21,7 @@ struct Verdict {
     errno: Option<i64>,
     /// The modules to load first, in order.
     dependencies: Vec<String>,
-    /// The first refusal: its kind and message.
+    /// The first refusal: its kind and the kernel's log line check predicts.
     refusal: Option<(String, String)>,
 }
 
@@ -138,14 +138,7 @@ fn case(ctx: &mut Ctx<'_>, label: &str, file: &str) -> Agreement {
             .kmod_message();
             let said = format!("could not insert module {file}: {text}");
             let same_errno = ctx.expect_stderr(&insmod, &said);
-            let (kind, message) = verdict.refusal.clone().unwrap_or_default();
-            // The kernel prefixes its refusals with the module's name, but for the signature's
-            // (kernel/module/signing.c), which it checks before it knows the name.
-            let line = if kind == "signature" {
-                message
-            } else {
-                format!("{}: {message}", verdict.name)
-            };
+            let (_, line) = verdict.refusal.clone().unwrap_or_default();
             let same_words = ctx.expect_kmsg(&insmod, &line);
             if same_errno && same_words {
                 Agreement::Agree
@@ -216,7 +209,7 @@ fn parse_verdict(stdout: &str) -> Result<Verdict, String> {
             .map(|f| {
                 (
                     text(f.get("kind")).unwrap_or_default(),
-                    text(f.get("message")).unwrap_or_default(),
+                    text(f.get("kernel_log")).unwrap_or_default(),
                 )
             }),
         _ => return Err("no \"findings\"".into()),
@@ -376,7 +369,7 @@ mod tests {
 
     #[test]
     fn verdicts() {
-        let refused = r#"{"module":"check_crc","path":"/check/cases/check_crc.ko","would_load":"no","errno":{"number":22,"text":"Invalid argument"},"dependencies":["hello_api"],"findings":[{"kind":"taint-O","message":"loading out-of-tree module taints kernel.","note":null,"errno":null},{"kind":"crc","message":"disagrees about version of symbol api_test","note":"the \"module\"\tx","errno":22}]}"#;
+        let refused = r#"{"module":"check_crc","path":"/check/cases/check_crc.ko","would_load":"no","errno":{"number":22,"text":"Invalid argument"},"dependencies":["hello_api"],"findings":[{"kind":"taint-O","message":"loading out-of-tree module taints kernel.","kernel_log":"check_crc: loading out-of-tree module taints kernel.","note":null,"errno":null},{"kind":"crc","message":"disagrees about version of symbol api_test","kernel_log":"check_crc: disagrees about version of symbol api_test","note":"the \"module\"\tx","errno":22}]}"#;
         let v = parse_verdict(&format!("{refused}\n")).unwrap();
         assert_eq!(v.name, "check_crc");
         assert_eq!(v.errno, Some(22));
@@ -385,7 +378,7 @@ mod tests {
             v.refusal,
             Some((
                 "crc".into(),
-                "disagrees about version of symbol api_test".into()
+                "check_crc: disagrees about version of symbol api_test".into()
             ))
         );
         let loads = r#"{"module":"m","path":"p","would_load":"yes","errno":null,"dependencies":[],"findings":[]}"#;
