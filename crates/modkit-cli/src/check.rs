@@ -214,6 +214,7 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     let started = std::time::Instant::now();
     let mut checker = Checker::new(&target, &mut ctx);
     checker.search_own_dir(!args.all);
+    checker.prefetch(&paths);
     let (mut refused, mut warnings) = (0usize, 0usize);
     let mut out = String::new();
     for path in &paths {

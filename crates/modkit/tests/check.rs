@@ -130,6 +130,37 @@ fn a_struct_module_of_another_size_is_refused_with_enoexec() {
 }
 
 #[test]
+fn reading_ahead_on_threads_gives_the_same_reports() {
+    let tree = Scratch::new("check-prefetch");
+    let target = Target::new(sample_symvers(line), modversions());
+    let paths: Vec<PathBuf> = [
+        "6.1/hello_api.ko",
+        "6.1/hello_feature.ko",
+        "6.12/hello_api.ko.xz",
+        "6.12/signed/hello_api.ko",
+    ]
+    .iter()
+    .map(|p| fixture(p))
+    .chain([tree.join("no-such-module.ko")])
+    .collect();
+    let reports = |prefetch: bool| {
+        let mut ctx = Context::new(tree.path(), ModprobeConfig::default());
+        let mut checker = Checker::new(&target, &mut ctx);
+        if prefetch {
+            checker.prefetch(&paths);
+        }
+        paths
+            .iter()
+            .map(|p| (*checker.check(p)).clone())
+            .collect::<Vec<Report>>()
+    };
+    let (plain, ahead) = (reports(false), reports(true));
+    assert_eq!(plain.len(), 5);
+    assert_eq!(plain, ahead);
+    assert_eq!(plain[4].refusals().next().unwrap().kind, Kind::Unreadable);
+}
+
+#[test]
 fn a_crc_that_differs_is_refused_with_einval_and_module_layout_with_enoexec() {
     let api = fixture("6.1/hello_api.ko");
     let tree = Scratch::new("check-crc");
