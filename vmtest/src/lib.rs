@@ -64,6 +64,12 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario::plain("libkmod"),
     Scenario::long("faults", 30),
     Scenario::long("storm", 180),
+    Scenario::plain("check"),
+    Scenario {
+        name: "check-sig",
+        kernel_args: check::SIG_ARGS,
+        extra_seconds: 0,
+    },
 ];
 
 /// Scenarios that break on purpose, so that the host shows it notices (`--selftest`); never
@@ -195,6 +201,33 @@ pub mod storm {
     pub const READERS: usize = 8;
 }
 
+/// The `check` scenarios: `modkit check` on each case, then `insmod`; the two must agree.
+pub mod check {
+    /// The target's files, as `modkit check -b ROOT` reads them: `lib/modules/RELEASE` (with
+    /// `extra/hello_api.ko` and [`SIGNED_MODULE`], unindexed: the guest runs depmod),
+    /// `boot/config-RELEASE` and `usr/src/linux-headers-RELEASE/Module.symvers`.
+    pub const ROOT: &str = "/check";
+    /// The kernel's built-in certificates (DER, concatenated), taken from its image.
+    pub const CERTS: &str = "/check/certs.der";
+    /// The cases' module files (`NAME.ko` of each of [`CASE_MODULES`]), outside the tree.
+    pub const CASES_DIR: &str = "/check/cases";
+    /// The cases built from `kmods/check_*`.
+    pub const CASE_MODULES: &[&str] = &[
+        "check_control",
+        "check_signed",
+        "check_missing",
+        "check_crc",
+        "check_proprietary",
+    ];
+    /// hello_api as built for the other kernel (the vermagic case).
+    pub const OTHER_KERNEL: &str = "/check/other/hello_api.ko";
+    /// One of the kernel's own modules (signed with its build key, no dependencies), under
+    /// `lib/modules/RELEASE`, without its extension (`.ko` or `.ko.xz`, as the kernel ships it).
+    pub const SIGNED_MODULE: &str = "kernel/lib/crc7";
+    /// The kernel arguments of `check-sig`.
+    pub const SIG_ARGS: &[&str] = &["module.sig_enforce=1"];
+}
+
 /// The kernel command line: what the host puts there, what the guest reads back.
 pub mod cmdline {
     /// The scenarios to run, comma-separated.
@@ -255,6 +288,10 @@ pub mod cmdline {
 pub mod protocol {
     /// The first word of every protocol line.
     pub const PREFIX: &str = "MODKIT-VMTEST";
+
+    /// A transcript line that starts with this is a row of the scenario's result (a case of
+    /// `check`): the host's report shows it even when the scenario passed.
+    pub const ROW: &str = "  = ";
 
     /// One protocol line.
     #[derive(Debug, Clone, PartialEq, Eq)]

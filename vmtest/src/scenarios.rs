@@ -12,6 +12,7 @@ use vmtest::{FAULT_MODULES, MODKIT, SAMPLE_MODULES, TOOLS};
 use crate::emit;
 use crate::kmsg::Kmsg;
 
+mod check;
 mod coldplug;
 mod faults;
 mod jobs;
@@ -39,6 +40,8 @@ const FUNCTIONS: &[(&str, Scenario)] = &[
     ("libkmod", libkmod::libkmod),
     ("faults", faults::faults),
     ("storm", storm::storm),
+    ("check", check::check),
+    ("check-sig", check::check_sig),
     ("selftest-fail", selftest_fail),
     ("selftest-panic", selftest_panic),
     ("selftest-hang", selftest_hang),

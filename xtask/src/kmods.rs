@@ -11,7 +11,10 @@ use xshell::{Shell, cmd};
 
 use crate::kernels::{self, KernelTree, Series};
 
-/// Build the sample modules in kmods/ (hello_api, hello_feature, fault_*) for Debian's kernels.
+pub mod check;
+
+/// Build the sample modules in kmods/ (hello_api, hello_feature, fault_*, check_*) for Debian's
+/// kernels.
 ///
 /// Downloads and extracts the kernel packages on first use (cached in ~/.cache/modkit, or
 /// $MODKIT_CACHE), then builds out of tree; the sources in kmods/ stay clean. Prints the
@@ -37,10 +40,12 @@ pub struct BuiltModules {
     pub hello_feature: PathBuf,
     /// The fault-injection modules (`vmtest::FAULT_MODULES`, each needing `api_test`), by name.
     pub faults: Vec<(&'static str, PathBuf)>,
+    /// The modules of `modkit check`'s VM scenario (`kmods/check_*`).
+    pub check: check::CheckModules,
 }
 
 impl BuiltModules {
-    /// Every built module, by name.
+    /// The hello and fault modules, by name (`check`'s cases are in [`BuiltModules::check`]).
     pub fn all(&self) -> impl Iterator<Item = (&'static str, &Path)> {
         [
             ("hello_api", self.hello_api.as_path()),
@@ -100,19 +105,25 @@ pub fn build(sh: &Shell, kernel: &KernelTree) -> Result<BuiltModules> {
             .iter()
             .map(|name| (*name, out.join(format!("{name}.ko"))))
             .collect(),
+        check: check::CheckModules::in_dir(&out),
     };
     kernels::remove_stale(sh, &cache.join("build"), &format!(".{}.", kernel.release));
     let inputs = build_inputs(kernel)?;
     let inputs_path = out.join(".inputs");
     let up_to_date = std::fs::read_to_string(&inputs_path).is_ok_and(|old| old == inputs)
-        && built.all().all(|(_, path)| path.exists());
+        && built.all().all(|(_, path)| path.exists())
+        && built.check.all_exist();
     if up_to_date {
         eprintln!("modules for {}: up to date", kernel.release);
         return Ok(built);
     }
 
-    let names: Vec<&str> = all_modules().collect();
-    eprint!("building {} for {}...", names.join(", "), kernel.release);
+    eprint!(
+        "building {}, {} for {}...",
+        all_modules().collect::<Vec<_>>().join(", "),
+        check::MODULES.join(", "),
+        kernel.release
+    );
     let _ = std::io::stderr().flush();
     let start = Instant::now();
     // A private build directory: two runs at once (say kmods and vmtest) must not share one.
@@ -135,7 +146,7 @@ fn build_inputs(kernel: &KernelTree) -> Result<String> {
     let mut text = String::from("# modkit: the sample modules here were built from:\n");
     writeln!(text, "kernel {}", kernel.packages.join(" "))?;
     writeln!(text, "root {}", kernel.root.display())?;
-    for module in all_modules() {
+    for module in all_modules().chain(check::MODULES.iter().copied()) {
         for (name, contents) in sources(module)? {
             writeln!(text, "== {module}/{name}\n{contents}")?;
         }
@@ -171,6 +182,30 @@ fn sources(module: &str) -> Result<Vec<(String, String)>> {
 
 fn build_in(sh: &Shell, kernel: &KernelTree, work: &Path, out: &Path) -> Result<()> {
     let _ = sh.remove_path(work);
+    let mut extra_symbols = Vec::new();
+    for module in all_modules() {
+        make(sh, kernel, work, module, &extra_symbols, &[])?;
+        extra_symbols.push(work.join(module).join("Module.symvers"));
+    }
+    for module in all_modules() {
+        let ko = work.join(module).join(format!("{module}.ko"));
+        let bytes =
+            std::fs::read(&ko).with_context(|| format!("make did not produce {}", ko.display()))?;
+        replace_file(&out.join(format!("{module}.ko")), &bytes)?;
+    }
+    check::build_in(sh, kernel, work, out)
+}
+
+/// Builds `kmods/MODULE` in `work/MODULE` against `kernel`'s headers, with the exports of
+/// `extra_symbols` (other modules' `Module.symvers`) and `extra_args` for make.
+fn make(
+    sh: &Shell,
+    kernel: &KernelTree,
+    work: &Path,
+    module: &str,
+    extra_symbols: &[PathBuf],
+    extra_args: &[&str],
+) -> Result<()> {
     let headers = &kernel.headers;
     let jobs = format!(
         "-j{}",
@@ -186,43 +221,37 @@ fn build_in(sh: &Shell, kernel: &KernelTree, work: &Path, out: &Path) -> Result<
     // 6.12's kbuild runs pahole to add BTF to modules; without pahole that fails. BTF is of no
     // use to the tests, so switch it off for every kernel.
     let no_btf = "CONFIG_DEBUG_INFO_BTF_MODULES=";
-    let mut extra_symbols = Vec::new();
-    for module in all_modules() {
-        let dir = work.join(module);
-        sh.create_dir(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-        for (name, contents) in sources(module)? {
-            sh.write_file(dir.join(&name), contents)?;
-        }
-        let symvers = extra_symbols.join(" ");
-        let symvers_arg = (!symvers.is_empty()).then(|| format!("KBUILD_EXTRA_SYMBOLS={symvers}"));
-        let output = cmd!(
-            sh,
-            "make -s {jobs} -C {headers} M={dir} {no_btf} {kcflags} {symvers_arg...} modules"
-        )
-        .quiet()
-        .ignore_status()
-        .output()
-        .context("cannot run make")?;
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        if !output.status.success() {
-            bail!(
-                "make for {module} against {} failed ({}):\n{}{stderr}",
-                headers.display(),
-                output.status,
-                String::from_utf8_lossy(&output.stdout)
-            );
-        }
-        if !stderr.trim().is_empty() {
-            eprintln!("\n{stderr}");
-        }
-        extra_symbols.push(dir.join("Module.symvers").display().to_string());
+    let dir = work.join(module);
+    sh.create_dir(&dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    for (name, contents) in sources(module)? {
+        sh.write_file(dir.join(&name), contents)?;
     }
-    for module in all_modules() {
-        let ko = work.join(module).join(format!("{module}.ko"));
-        let bytes =
-            std::fs::read(&ko).with_context(|| format!("make did not produce {}", ko.display()))?;
-        replace_file(&out.join(format!("{module}.ko")), &bytes)?;
+    let symvers: Vec<String> = extra_symbols
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let symvers = symvers.join(" ");
+    let symvers_arg = (!symvers.is_empty()).then(|| format!("KBUILD_EXTRA_SYMBOLS={symvers}"));
+    let output = cmd!(
+        sh,
+        "make -s {jobs} -C {headers} M={dir} {no_btf} {kcflags} {symvers_arg...} {extra_args...} modules"
+    )
+    .quiet()
+    .ignore_status()
+    .output()
+    .context("cannot run make")?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        bail!(
+            "make for {module} against {} failed ({}):\n{}{stderr}",
+            headers.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stdout)
+        );
+    }
+    if !stderr.trim().is_empty() && extra_args.is_empty() {
+        eprintln!("\n{stderr}");
     }
     Ok(())
 }
@@ -326,9 +355,16 @@ fn sign(sh: &Shell, kernel: &KernelTree, ko: &Path) -> Result<()> {
     let keys = sh
         .create_temp_dir()
         .context("cannot create a directory for the signing key")?;
-    let genkey = keys.path().join("x509.genkey");
-    let key = keys.path().join("signing_key.pem");
-    let cert = keys.path().join("signing_key.x509");
+    let (key, cert) = make_signing_key(sh, keys.path())?;
+    sign_with(sh, kernel, &key, &cert, ko)
+}
+
+/// Makes a throwaway RSA-4096 key and certificate (CN [`SIGNING_CN`]) in `dir`, as the
+/// kernel's `certs/Makefile` does: `(signing_key.pem, signing_key.x509)`.
+fn make_signing_key(sh: &Shell, dir: &Path) -> Result<(PathBuf, PathBuf)> {
+    let genkey = dir.join("x509.genkey");
+    let key = dir.join("signing_key.pem");
+    let cert = dir.join("signing_key.x509");
     sh.write_file(
         &genkey,
         format!(
@@ -353,6 +389,11 @@ fn sign(sh: &Shell, kernel: &KernelTree, ko: &Path) -> Result<()> {
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
+    Ok((key, cert))
+}
+
+/// Signs `ko` in place with the kernel's `scripts/sign-file sha256`.
+fn sign_with(sh: &Shell, kernel: &KernelTree, key: &Path, cert: &Path, ko: &Path) -> Result<()> {
     let sign_file = kernel.sign_file();
     cmd!(sh, "{sign_file} sha256 {key} {cert} {ko}")
         .quiet()

@@ -36,7 +36,9 @@ const TOOL: &str = "check";
 /// RSA, the certificate with the signer's issuer and serial): a malformed signature (EBADMSG)
 /// or one that does not verify (EKEYREJECTED) is refused; an unsigned module, or one signed by
 /// a key the kernel lacks, taints the kernel (E), and is refused with EKEYREJECTED when
-/// signatures are enforced (--sig-enforce, or CONFIG_MODULE_SIG_FORCE). Without certificates
+/// signatures are enforced (--sig-enforce, CONFIG_MODULE_SIG_FORCE, module.sig_enforce=1 in
+/// the --cmdline file, or, without -k, the running kernel's module.sig_enforce parameter in
+/// /sys/module/module/parameters/sig_enforce). Without certificates
 /// a module counts as signed when it has the signature trailer.
 ///
 /// Exit status: 0 when every module would load, 1 when one would not, 2 on a usage or input
@@ -54,6 +56,10 @@ struct Args {
     /// The target enforces module signatures (module.sig_enforce=1 on its command line)
     #[arg(long)]
     sig_enforce: bool,
+
+    /// The target's kernel command line (a file, e.g. a saved /proc/cmdline): module.sig_enforce=1 on it enforces signatures. Without it and without -k, the running kernel's /sys/module/module/parameters/sig_enforce says
+    #[arg(long, value_name = "FILE")]
+    cmdline: Option<PathBuf>,
 
     /// The kernel's trusted certificates: DER (one, or several concatenated) or PEM [repeatable]
     #[arg(long, value_name = "FILE")]
@@ -144,6 +150,25 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     };
     let mut target = Target::new(symvers, config);
     target.sig_enforce |= args.sig_enforce;
+    match &args.cmdline {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                format!(
+                    "could not read {}: {}",
+                    path.display(),
+                    modkit::syscalls::io_error_text(&e)
+                )
+            })?;
+            target.sig_enforce |= cmdline_enforces(&text);
+        }
+        // The target is the running kernel: its parameter is the truth (the command line's
+        // module.sig_enforce=1 and CONFIG_MODULE_SIG_FORCE both set it).
+        None if args.dir.version.is_none() => {
+            target.sig_enforce |= std::fs::read_to_string(SIG_ENFORCE_PARAMETER)
+                .is_ok_and(|value| value.trim() == "Y");
+        }
+        None => {}
+    }
     target.trusted = trusted_certificates(args, &root, &version, target.sig_enforce)?;
     if let Err(err) = target.learn_from_tree(&module_dir) {
         common::report(
@@ -189,6 +214,7 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     let started = std::time::Instant::now();
     let mut checker = Checker::new(&target, &mut ctx);
     checker.search_own_dir(!args.all);
+    checker.prefetch(&paths);
     let (mut refused, mut warnings) = (0usize, 0usize);
     let mut out = String::new();
     for path in &paths {
@@ -224,6 +250,28 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         return Ok(ExitCode::from(2));
     }
     Ok(exit.into())
+}
+
+/// The running kernel's `module.sig_enforce` (kernel/module/signing.c, a `bool_enable_only`
+/// parameter): `Y` when signatures are enforced.
+const SIG_ENFORCE_PARAMETER: &str = "/sys/module/module/parameters/sig_enforce";
+
+/// Whether a kernel command line sets `module.sig_enforce` (kernel/params.c: a bare
+/// `module.sig_enforce` sets it; a value is read by `kstrtobool`: `y`, `t`, `1`, `on`). The
+/// parameter only enables, so a later false does not undo an earlier true.
+fn cmdline_enforces(cmdline: &str) -> bool {
+    cmdline.split_whitespace().any(|word| {
+        let Some(rest) = word.strip_prefix("module.sig_enforce") else {
+            return false;
+        };
+        match rest.strip_prefix('=') {
+            None => rest.is_empty(),
+            Some(value) => {
+                let value = value.trim_matches('"').to_ascii_lowercase();
+                value.starts_with(['y', 't', '1']) || value.starts_with("on")
+            }
+        }
+    })
 }
 
 /// The trusted certificates: from --certs and --vmlinux; else, when signatures are enforced,
@@ -358,6 +406,7 @@ fn json(report: &Report) -> Json {
                         Json::Object(vec![
                             ("kind", Json::str(f.kind.name())),
                             ("message", Json::str(&f.message)),
+                            ("kernel_log", Json::str(f.kernel_line(&report.name))),
                             ("note", f.note.as_deref().map_or(Json::Null, Json::str)),
                             (
                                 "errno",
@@ -371,4 +420,34 @@ fn json(report: &Report) -> Json {
             ),
         ),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cmdline_enforces;
+
+    #[test]
+    fn sig_enforce_on_the_command_line() {
+        for on in [
+            "quiet module.sig_enforce=1",
+            "module.sig_enforce",
+            "module.sig_enforce=Y root=/dev/vda",
+            "module.sig_enforce=on",
+            "module.sig_enforce=\"1\"",
+            "module.sig_enforce=1 module.sig_enforce=0",
+        ] {
+            assert!(cmdline_enforces(on), "{on}");
+        }
+        for off in [
+            "",
+            "quiet",
+            "module.sig_enforce=0",
+            "module.sig_enforce=n",
+            "module.sig_enforce=off",
+            "module.sig_enforcement=1",
+            "xmodule.sig_enforce=1",
+        ] {
+            assert!(!cmdline_enforces(off), "{off}");
+        }
+    }
 }

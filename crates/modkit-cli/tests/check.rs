@@ -198,6 +198,44 @@ fn signatures_enforced_with_certificates() {
     );
     assert!(lines[1].contains(r#""kind":"signature""#), "{json}");
 
+    // module.sig_enforce=1 on the target's command line (--cmdline) enforces as --sig-enforce
+    // does; =0 and a missing file do not.
+    let cmdline = root.write(
+        "cmdline",
+        "BOOT_IMAGE=/vmlinuz quiet module.sig_enforce=1\n",
+    );
+    let cert = signed("trusted.x509");
+    let args = |cmdline: &std::path::Path| {
+        vec![
+            "--cmdline".to_owned(),
+            cmdline.display().to_string(),
+            "--certs".to_owned(),
+            cert.display().to_string(),
+            stranger.display().to_string(),
+        ]
+    };
+    let strings = |v: &[String]| run(&v.iter().map(String::as_str).collect::<Vec<_>>());
+    let out = strings(&args(&cmdline));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout)
+            .contains("error: hello_api: Loading of module with unavailable key is rejected"),
+        "{}",
+        text(&out.stdout)
+    );
+    let off = root.write("cmdline-off", "quiet module.sig_enforce=0\n");
+    let out = strings(&args(&off));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let out = strings(&args(&root.join("no-such-cmdline")));
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "check: ERROR: could not read {}: No such file or directory\n",
+            root.join("no-such-cmdline").display()
+        )
+    );
+
     // Enforced without certificates and without the image under the root: an input error.
     let out = run(&["--sig-enforce", good.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));

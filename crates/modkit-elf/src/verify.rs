@@ -60,6 +60,7 @@ const OID_RSA_WITH: [ObjectIdentifier; 4] = [
 /// A trusted X.509 certificate: what the kernel would add to its keyring.
 #[derive(Debug, Clone)]
 pub struct Certificate {
+    der: Vec<u8>,
     issuer: Vec<u8>,
     serial: Vec<u8>,
     subject: String,
@@ -123,12 +124,18 @@ impl Certificate {
             PublicKey::Other(format!("{} key", spki.algorithm.oid))
         };
         Ok(Certificate {
+            der: cert.to_der().map_err(bad)?,
             issuer: tbs.issuer.to_der().map_err(bad)?,
             serial: tbs.serial_number.as_bytes().to_vec(),
             subject: tbs.subject.to_string(),
             issuer_text: tbs.issuer.to_string(),
             key,
         })
+    }
+
+    /// The certificate's DER encoding (as the kernel's `system_certificate_list` holds it).
+    pub fn der(&self) -> &[u8] {
+        &self.der
     }
 
     /// The subject, as RFC 4514 text (`CN=...,O=...`).

@@ -193,6 +193,9 @@ fn certificate_files_in_der_and_pem() {
     assert_eq!(pem.len(), 1);
     assert_eq!(pem[0].subject(), "CN=modkit test signing key,O=modkit");
     assert_eq!(pem[0].serial_hex(), der[0].serial_hex());
+    // Each gives back the DER it was read from (PEM's base64 decoded), what a keyring file holds.
+    assert_eq!(der[0].der(), sig("trusted.x509"));
+    assert_eq!(pem[0].der(), der[0].der());
     // Concatenated DER, as the kernel's system_certificate_list, and PEM with text around.
     let mut both = sig("trusted.x509");
     both.extend(sig("stranger.x509"));

@@ -89,6 +89,8 @@ pub enum Kind {
     Machine,
     /// The ELF class is not the kernel's.
     Class,
+    /// The module's `struct module` is not the size of the kernel's.
+    ThisModuleSize,
     /// The `module_layout` CRC (`struct module`'s layout) differs.
     ModuleLayout,
     /// The vermagic differs or is missing.
@@ -121,6 +123,7 @@ impl Kind {
             Kind::Unreadable => "unreadable".into(),
             Kind::Machine => "machine".into(),
             Kind::Class => "class".into(),
+            Kind::ThisModuleSize => "this-module-size".into(),
             Kind::ModuleLayout => "module-layout".into(),
             Kind::Vermagic => "vermagic".into(),
             Kind::Crc => "crc".into(),
@@ -168,6 +171,17 @@ impl Finding {
             message,
             note: None,
             errno: None,
+        }
+    }
+
+    /// The line the kernel logs for it when loading `module` (its name): `NAME: MESSAGE`, but
+    /// for the signature's, logged before the kernel knows the name (kernel/module/signing.c),
+    /// and the size of `struct module`'s, `module NAME: MESSAGE` (kernel/module/main.c).
+    pub fn kernel_line(&self, module: &str) -> String {
+        match self.kind {
+            Kind::Signature => self.message.clone(),
+            Kind::ThisModuleSize => format!("module {module}: {}", self.message),
+            _ => format!("{module}: {}", self.message),
         }
     }
 
@@ -312,6 +326,8 @@ struct Facts {
     license: Option<String>,
     intree: bool,
     staging: bool,
+    /// The size of its `.gnu.linkonce.this_module` (`None` without one).
+    this_module_size: Option<usize>,
     signature: Signed,
     import_ns: Vec<String>,
     /// `None` without a `__versions` section.
@@ -381,6 +397,10 @@ fn read_facts(path: &Path, trusted: Option<&[modkit_elf::Certificate]>) -> Resul
         vermagic: info.vermagic().map(str::to_owned),
         license: info.license().map(|l| l.into_owned()),
         intree: info.intree().is_some(),
+        this_module_size: module
+            .section(target::THIS_MODULE)
+            .map_err(elf_error)?
+            .map(<[u8]>::len),
         staging: info.get("staging").is_some(),
         signature: match trusted {
             None => Signed::Unverified(
@@ -436,6 +456,51 @@ impl<'a> Checker<'a> {
     /// How long to read module files for exporters when the tree has no symbols index.
     pub fn set_budget(&mut self, budget: Duration) {
         self.budget = budget;
+    }
+
+    /// Reads the modules at `paths` (not read yet) on one thread per CPU, so that checking
+    /// them later finds them read: reading, decompressing and verifying the signature is
+    /// nearly all of the time `--all` takes. Under an address-space limit (`ulimit -v`) the
+    /// files are read one at a time, as [`Checker::check`] does.
+    pub fn prefetch(&mut self, paths: &[PathBuf]) {
+        let todo: Vec<&PathBuf> = paths
+            .iter()
+            .filter(|path| !self.facts.contains_key(*path))
+            .collect();
+        let workers = if modkit_syscalls::address_space_limit().is_some() {
+            1
+        } else {
+            std::thread::available_parallelism().map_or(1, usize::from)
+        };
+        if workers < 2 || todo.len() < 2 {
+            return;
+        }
+        let trusted = self.target.trusted.as_deref();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let read: Vec<Vec<(usize, Result<Facts, String>)>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers.min(todo.len()))
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut mine = Vec::new();
+                        loop {
+                            let at = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(path) = todo.get(at) else {
+                                break;
+                            };
+                            mine.push((at, read_facts(path, trusted)));
+                        }
+                        mine
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|handle| handle.join().unwrap_or_default())
+                .collect()
+        });
+        for (at, facts) in read.into_iter().flatten() {
+            self.facts.insert(todo[at].clone(), Rc::new(facts));
+        }
     }
 
     fn facts(&mut self, path: &Path) -> Rc<Result<Facts, String>> {
@@ -582,6 +647,23 @@ impl<'a> Checker<'a> {
                 .with_note(format!(
                     "the module is {}, the kernel's modules {class}",
                     facts.class
+                )),
+            );
+        }
+        if let Some(size) = target.this_module_size
+            && facts.this_module_size != Some(size)
+        {
+            findings.push(
+                Finding::refusal(
+                    Kind::ThisModuleSize,
+                    libc::ENOEXEC,
+                    ".gnu.linkonce.this_module section size must match the kernel's built struct module size at run time".into(),
+                )
+                .with_note(format!(
+                    "the module's is {}, the kernel's {size} bytes: it was built for another kernel",
+                    facts
+                        .this_module_size
+                        .map_or_else(|| "missing".to_owned(), |s| format!("{s} bytes"))
                 )),
             );
         }

@@ -97,6 +97,69 @@ fn vermagic_that_differs_is_refused_with_enoexec() {
     );
 }
 
+/// The size of a module's `.gnu.linkonce.this_module` (its `struct module`).
+fn this_module_size(path: &Path) -> usize {
+    let bytes = std::fs::read(path).unwrap();
+    let module = modkit::elf::Module::parse(&bytes).unwrap();
+    module
+        .section(".gnu.linkonce.this_module")
+        .unwrap()
+        .unwrap()
+        .len()
+}
+
+#[test]
+fn a_struct_module_of_another_size_is_refused_with_enoexec() {
+    let api = fixture("6.1/hello_api.ko");
+    let tree = Scratch::new("check-this-module");
+    let mut target = Target::new(sample_symvers(line), modversions());
+    target.this_module_size = Some(this_module_size(&api));
+    assert!(check(&target, tree.path(), &api).would_load());
+    // Debian's 6.12 has a larger struct module than its 6.1 (and checks it).
+    let other = this_module_size(&fixture("6.12/hello_api.ko"));
+    assert_ne!(other, this_module_size(&api));
+    target.this_module_size = Some(other);
+    let report = check(&target, tree.path(), &api);
+    assert_eq!(report.errno(), Some(libc::ENOEXEC));
+    let refusal = report.refusals().next().unwrap();
+    assert_eq!(refusal.kind, Kind::ThisModuleSize);
+    assert_eq!(
+        refusal.kernel_line(&report.name),
+        "module hello_api: .gnu.linkonce.this_module section size must match the kernel's built struct module size at run time"
+    );
+}
+
+#[test]
+fn reading_ahead_on_threads_gives_the_same_reports() {
+    let tree = Scratch::new("check-prefetch");
+    let target = Target::new(sample_symvers(line), modversions());
+    let paths: Vec<PathBuf> = [
+        "6.1/hello_api.ko",
+        "6.1/hello_feature.ko",
+        "6.12/hello_api.ko.xz",
+        "6.12/signed/hello_api.ko",
+    ]
+    .iter()
+    .map(|p| fixture(p))
+    .chain([tree.join("no-such-module.ko")])
+    .collect();
+    let reports = |prefetch: bool| {
+        let mut ctx = Context::new(tree.path(), ModprobeConfig::default());
+        let mut checker = Checker::new(&target, &mut ctx);
+        if prefetch {
+            checker.prefetch(&paths);
+        }
+        paths
+            .iter()
+            .map(|p| (*checker.check(p)).clone())
+            .collect::<Vec<Report>>()
+    };
+    let (plain, ahead) = (reports(false), reports(true));
+    assert_eq!(plain.len(), 5);
+    assert_eq!(plain, ahead);
+    assert_eq!(plain[4].refusals().next().unwrap().kind, Kind::Unreadable);
+}
+
 #[test]
 fn a_crc_that_differs_is_refused_with_einval_and_module_layout_with_enoexec() {
     let api = fixture("6.1/hello_api.ko");

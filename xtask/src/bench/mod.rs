@@ -7,9 +7,11 @@
 //! and stderr go to files, read afterwards), and every file in its module directory must be
 //! byte-identical to what kmod's first run wrote (modkit with `--index-layout postorder`, kmod
 //! 30's node order), so a fast run that writes the wrong thing or complains fails the bench.
-//! Alias resolution (`modprobe -R`) is timed in `alias`; every run goes through [`measure`].
+//! Alias resolution (`modprobe -R`) is timed in `alias`, `modkit check --all` in `check`;
+//! every run goes through [`measure`].
 
 mod alias;
+mod check;
 mod initramfs;
 
 use std::collections::BTreeMap;
@@ -42,6 +44,9 @@ enum Mode {
     /// `modkit initramfs` against mkinitramfs (MODULES=dep, most) and dracut (hostonly,
     /// generic) on the same tree and device set: build time, image size, module count
     Initramfs(initramfs::Args),
+    /// Only `modkit check --all` (every signature verified) on Debian's trees; the full bench
+    /// runs it too
+    Check,
 }
 
 /// One measured run: wall time and the child's peak resident set.
@@ -58,6 +63,14 @@ pub fn run(args: Args) -> Result<()> {
     ensure!(args.runs > 0, "--runs must be at least 1");
     let sh = Shell::new()?;
     let modkit = crate::tools::build_modkit(&sh, "bench")?;
+    if let Some(Mode::Check) = args.mode {
+        let mut failed = Vec::new();
+        check::run(&sh, &modkit, &args.kernel, args.runs, &mut failed)?;
+        if !failed.is_empty() {
+            bail!("goals missed: {}", failed.join("; "));
+        }
+        return Ok(());
+    }
     let kmod = Kmod::find()?;
     let depmod = &kmod.depmod;
     println!("bench: load average before: {}", load_average());
@@ -207,6 +220,7 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
     alias::run(&sh, &kmod, &modkit, &args.kernel, args.runs, &mut failed)?;
+    check::run(&sh, &modkit, &args.kernel, args.runs, &mut failed)?;
     println!("\nbench: load average after: {}", load_average());
     if !failed.is_empty() {
         bail!("goals missed: {}", failed.join("; "));

@@ -7,6 +7,7 @@
 //! parse the console (`report::parse`). Fails on any failed scenario, panic, timeout or missing
 //! verdict; QEMU's exit status means nothing (0 after a panic too).
 
+mod check;
 mod coldplug;
 mod libkmod;
 pub(crate) mod qemu;
@@ -423,11 +424,13 @@ fn prepare(sh: &Shell, kernel: &KernelTree, guest: &Guest, work: &Path) -> Resul
         eprintln!("note: no modules for the storm scenario: {err:#}");
         coldplug::Files::default()
     });
+    let check_files = check::files(sh, kernel, &modules)?;
     let archive = initramfs_for(
         guest,
         &modules,
         &kernel.release,
         &[&coldplug_files, &storm_files],
+        &check_files,
     )?;
     std::fs::write(&initramfs, archive)
         .with_context(|| format!("cannot write {}", initramfs.display()))?;
@@ -501,6 +504,7 @@ fn initramfs_for(
     modules: &BuiltModules,
     release: &str,
     trees: &[&coldplug::Files],
+    check_files: &[(String, Vec<u8>)],
 ) -> Result<Vec<u8>> {
     let read = |path: &Path| {
         std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
@@ -545,6 +549,9 @@ fn initramfs_for(
     }
     for tree in trees {
         tree.add_to(&mut archive);
+    }
+    for (path, data) in check_files {
+        archive.file(path, 0o644, data.clone());
     }
     if let Some(files) = &guest.libkmod {
         files.add_to(&mut archive);
@@ -797,13 +804,19 @@ mod tests {
                 (plain(), vec!["boot", "options"])
             ]
         );
-        // Everything by default: two boots per kernel, the plain one first.
+        // Everything by default: three boots per kernel, the plain one first, then modprobe's
+        // arguments, then enforced signatures.
         let all = boots(&select_scenarios(&[]).unwrap());
-        assert_eq!(all.len(), 2);
+        assert_eq!(all.len(), 3);
         assert_eq!(all[0].0, "");
+        assert!(all[0].1.contains(&"check"));
         assert_eq!(
             all[1],
             (modprobe_args.to_string(), vec!["cmdline", "blacklist"])
+        );
+        assert_eq!(
+            all[2],
+            ("module.sig_enforce=1".to_string(), vec!["check-sig"])
         );
     }
 

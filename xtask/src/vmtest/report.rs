@@ -245,6 +245,14 @@ pub fn render(title: &str, report: &BootReport) -> String {
             for line in &scenario.transcript {
                 let _ = writeln!(out, "      | {line}");
             }
+        } else {
+            for row in scenario
+                .transcript
+                .iter()
+                .filter_map(|line| line.strip_prefix(::vmtest::protocol::ROW))
+            {
+                let _ = writeln!(out, "      {row}");
+            }
         }
     }
     for problem in &report.problems {

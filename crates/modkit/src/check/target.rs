@@ -178,6 +178,10 @@ pub struct Target {
     pub builtin: Vec<String>,
     /// The in-tree module the vermagic, machine and class were taken from.
     pub reference: Option<PathBuf>,
+    /// `sizeof(struct module)`, the size of the reference's `.gnu.linkonce.this_module`, when
+    /// the kernel compares each module's with it (Linux 6.4 and later, `elf_validity_check`);
+    /// `None`: not checked.
+    pub this_module_size: Option<usize>,
     /// The kernel's trusted certificates (its built-in keyring): each module's signature is
     /// verified against them, as the kernel does when built with `CONFIG_MODULE_SIG` (given,
     /// they stand for that option, whatever [`KernelConfig`] says). `None`:
@@ -201,6 +205,7 @@ impl Target {
             config,
             builtin: Vec::new(),
             reference: None,
+            this_module_size: None,
             trusted: None,
         }
     }
@@ -277,12 +282,34 @@ impl Target {
             self.vermagic = Some(vermagic.to_owned());
             self.machine = Some(module.machine());
             self.class = Some(module.class());
+            self.this_module_size = if checks_this_module_size(vermagic) {
+                module.section(THIS_MODULE).ok().flatten().map(<[u8]>::len)
+            } else {
+                None
+            };
             self.reference = Some(path);
             return Ok(());
         }
         Err(CheckError::NoReference {
             dir: module_dir.to_owned(),
         })
+    }
+}
+
+/// The section that holds a module's `struct module`.
+pub(crate) const THIS_MODULE: &str = ".gnu.linkonce.this_module";
+
+/// Whether a kernel of this vermagic (its first word is the release) compares the size of
+/// each module's [`THIS_MODULE`] with its own `struct module`: since Linux 6.4
+/// (kernel/module/main.c, `elf_validity_cache_index_mod`; Debian's 6.1 does not, its 6.12 does).
+fn checks_this_module_size(vermagic: &str) -> bool {
+    let release = vermagic.split(' ').next().unwrap_or_default();
+    let mut numbers = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|n| n.parse::<u32>().ok());
+    match (numbers.next().flatten(), numbers.next().flatten()) {
+        (Some(major), Some(minor)) => (major, minor) >= (6, 4),
+        _ => false,
     }
 }
 
@@ -307,4 +334,28 @@ pub(crate) fn tree_modules(module_dir: &Path) -> Vec<PathBuf> {
                 .find(|path| path.is_file())
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::checks_this_module_size;
+
+    #[test]
+    fn which_kernels_check_the_size_of_struct_module() {
+        for (vermagic, checks) in [
+            ("6.1.0-57-amd64 SMP preempt mod_unload modversions ", false),
+            (
+                "6.12.117+deb12-amd64 SMP preempt mod_unload modversions ",
+                true,
+            ),
+            ("6.4.0 SMP", true),
+            ("6.3.13 SMP", false),
+            ("5.10.0-30-amd64 SMP mod_unload modversions ", false),
+            ("7.0.1", true),
+            ("", false),
+            ("garbage", false),
+        ] {
+            assert_eq!(checks_this_module_size(vermagic), checks, "{vermagic}");
+        }
+    }
 }
