@@ -14,20 +14,19 @@
 
 use std::cmp::Ordering;
 
+use modkit_glob::Glob;
 use modkit_glob::fnmatch::fnmatch;
-use modkit_glob::{Glob, GlobSetBuilder};
 use modkit_index::Index;
-
-/// A value with its priority.
-type PriorityValue = (u32, Box<str>);
 
 /// The patterns of one index, ready for many lookups.
 #[derive(Debug)]
 pub(crate) struct WildSet {
+    /// Every key and value, one after another: one allocation instead of one a string.
+    text: String,
     /// The patterns in walk order: index = rank.
     patterns: Vec<Pattern>,
-    /// Every value, by pattern, in file order.
-    values: Vec<PriorityValue>,
+    /// Every value, by pattern, in file order: (priority, its range of `text`).
+    values: Vec<(u32, Span)>,
     /// The patterns fnmatch reads as the walk does (no `\` before the first wildcard).
     set: modkit_glob::GlobSet,
     /// Set id -> rank.
@@ -36,9 +35,16 @@ pub(crate) struct WildSet {
     escaped: Vec<u32>,
 }
 
+/// A range of [`WildSet::text`].
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
 #[derive(Debug)]
 struct Pattern {
-    key: Box<str>,
+    key: Span,
     /// Position of the first `*`, `?` or `[` (the key's length when none).
     wild_at: usize,
     /// Its values: `values[start..end]`.
@@ -67,39 +73,67 @@ fn walk_order(a: &[u8], b: &[u8]) -> Ordering {
     }
 }
 
+/// A length or offset as stored: the index file's own offsets are 28-bit, so its strings fit.
+fn id(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
 impl WildSet {
     /// Compile every key of `index`; an error if the index cannot be read whole.
+    ///
+    /// This runs once per process that looks up many aliases (`modprobe -a -R`), so it keeps
+    /// to a few allocations: strings go to one arena, the walk order is a sort of indexes.
     pub(crate) fn new(index: &Index<'_>) -> Result<WildSet, modkit_index::Error> {
-        let mut raw: Vec<(Box<str>, Vec<PriorityValue>)> = Vec::new();
+        let mut text = String::new();
+        // In file order: (key, first wildcard, range of `file_values`).
+        let mut raw: Vec<(Span, usize, u32, u32)> = Vec::new();
+        let mut file_values: Vec<(u32, Span)> = Vec::new();
+        let push = |text: &mut String, s: &str| {
+            let start = id(text.len());
+            text.push_str(s);
+            Span {
+                start,
+                end: id(text.len()),
+            }
+        };
         for entry in index.iter() {
             let entry = entry?;
-            let values = entry
-                .values
-                .map(|v| (v.priority, Box::<str>::from(v.value)))
-                .collect();
-            raw.push((entry.key.into_boxed_str(), values));
+            let key = push(&mut text, &entry.key);
+            let wild_at = entry
+                .key
+                .bytes()
+                .position(is_wild)
+                .unwrap_or(entry.key.len());
+            let start = id(file_values.len());
+            for v in entry.values {
+                let span = push(&mut text, v.value);
+                file_values.push((v.priority, span));
+            }
+            raw.push((key, wild_at, start, id(file_values.len())));
         }
-        let wild_at = |key: &str| key.bytes().position(is_wild).unwrap_or(key.len());
-        raw.sort_by(|(a, _), (b, _)| {
-            wild_at(a)
-                .cmp(&wild_at(b))
-                .then_with(|| walk_order(a.as_bytes(), b.as_bytes()))
+        let bytes = |span: Span| &text.as_bytes()[span.start as usize..span.end as usize];
+        let mut order: Vec<u32> = (0..raw.len()).map(id).collect();
+        // Keys are distinct, so no two compare equal and the unstable sort is deterministic.
+        order.sort_unstable_by(|&a, &b| {
+            let (a, b) = (&raw[a as usize], &raw[b as usize]);
+            a.1.cmp(&b.1)
+                .then_with(|| walk_order(bytes(a.0), bytes(b.0)))
         });
 
         let mut patterns = Vec::with_capacity(raw.len());
-        let mut values = Vec::new();
-        let mut builder = GlobSetBuilder::new();
-        let mut set_ranks = Vec::new();
+        let mut values = Vec::with_capacity(file_values.len());
+        let mut globs = Vec::with_capacity(raw.len());
+        let mut set_ranks = Vec::with_capacity(raw.len());
         let mut escaped = Vec::new();
-        let id = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-        for (rank, (key, vals)) in raw.into_iter().enumerate() {
-            let w = wild_at(&key);
+        for (rank, &i) in order.iter().enumerate() {
+            let (key, w, vstart, vend) = raw[i as usize];
             let start = id(values.len());
-            values.extend(vals);
-            if key.as_bytes()[..w].contains(&b'\\') || key.bytes().any(|b| b == 0) {
+            values.extend_from_slice(&file_values[vstart as usize..vend as usize]);
+            let key_bytes = bytes(key);
+            if key_bytes[..w].contains(&b'\\') || key_bytes.contains(&0) {
                 escaped.push(id(rank));
             } else {
-                builder.add(Glob::new(&key));
+                globs.push(Glob::new(&text[key.start as usize..key.end as usize]));
                 set_ranks.push(id(rank));
             }
             patterns.push(Pattern {
@@ -112,10 +146,16 @@ impl WildSet {
         Ok(WildSet {
             patterns,
             values,
-            set: builder.build(),
+            set: globs.into_iter().collect(),
             set_ranks,
             escaped,
+            text,
         })
+    }
+
+    /// The text of `span`.
+    fn str(&self, span: Span) -> &str {
+        &self.text[span.start as usize..span.end as usize]
     }
 
     /// The values of every pattern matching `key` into `out` (cleared first), as kmod's walk
@@ -138,8 +178,9 @@ impl WildSet {
         ranks.extend(ids.iter().map(|&id| self.set_ranks[id]));
         for &rank in &self.escaped {
             let p = &self.patterns[rank as usize];
-            let (head, tail) = p.key.as_bytes().split_at(p.wild_at);
-            let matched = if p.wild_at == p.key.len() {
+            let pattern = self.str(p.key).as_bytes();
+            let (head, tail) = pattern.split_at(p.wild_at);
+            let matched = if p.wild_at == pattern.len() {
                 key == head
             } else {
                 key.len() >= head.len()
@@ -162,7 +203,11 @@ impl WildSet {
             }
         }
         out.clear();
-        out.extend(found.iter().map(|&(_, i)| &*self.values[i as usize].1));
+        out.extend(
+            found
+                .iter()
+                .map(|&(_, i)| self.str(self.values[i as usize].1)),
+        );
         true
     }
 
