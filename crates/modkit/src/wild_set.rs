@@ -78,13 +78,57 @@ fn id(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
+/// The indexes `0..items.len()` in the walk's order: by first wildcard position (`wild_at`),
+/// then [`walk_order`] of their keys (`key`).
+///
+/// The index's iterator gives its keys in pre-order, sorted bytewise; the walk's order is then
+/// the post-order of the same keys (a key after those it is a prefix of), made in one pass
+/// with a stack of the keys the next ones may still extend, then stably grouped by wildcard
+/// position. Keys in any other order are sorted by comparison.
+fn walk_ranks<'k, T>(
+    items: &[T],
+    key: impl Fn(usize) -> &'k [u8],
+    wild_at: impl Fn(usize) -> usize,
+) -> Vec<u32> {
+    let n = items.len();
+    let mut order: Vec<u32> = Vec::with_capacity(n);
+    if (1..n).all(|i| key(i - 1) < key(i)) {
+        let mut stack: Vec<usize> = Vec::new();
+        for i in 0..n {
+            let k = key(i);
+            while let Some(&top) = stack.last() {
+                if k.starts_with(key(top)) {
+                    break;
+                }
+                order.push(id(top));
+                stack.pop();
+            }
+            stack.push(i);
+        }
+        order.extend(stack.into_iter().rev().map(id));
+        order.sort_by_key(|&i| wild_at(i as usize));
+    } else {
+        order.extend((0..n).map(id));
+        // Keys are distinct, so no two compare equal and the unstable sort is deterministic.
+        order.sort_unstable_by(|&a, &b| {
+            let (a, b) = (a as usize, b as usize);
+            wild_at(a)
+                .cmp(&wild_at(b))
+                .then_with(|| walk_order(key(a), key(b)))
+        });
+    }
+    order
+}
+
 impl WildSet {
     /// Compile every key of `index`; an error if the index cannot be read whole.
     ///
     /// This runs once per process that looks up many aliases (`modprobe -a -R`), so it keeps
     /// to a few allocations: strings go to one arena, the walk order is a sort of indexes.
     pub(crate) fn new(index: &Index<'_>) -> Result<WildSet, modkit_index::Error> {
-        let mut text = String::new();
+        // Keys and values take about as many bytes as the file (shared prefixes are
+        // written out, node headers are not).
+        let mut text = String::with_capacity(index.as_bytes().len() * 2);
         // In file order: (key, first wildcard, range of `file_values`).
         let mut raw: Vec<(Span, usize, u32, u32)> = Vec::new();
         let mut file_values: Vec<(u32, Span)> = Vec::new();
@@ -112,13 +156,7 @@ impl WildSet {
             raw.push((key, wild_at, start, id(file_values.len())));
         }
         let bytes = |span: Span| &text.as_bytes()[span.start as usize..span.end as usize];
-        let mut order: Vec<u32> = (0..raw.len()).map(id).collect();
-        // Keys are distinct, so no two compare equal and the unstable sort is deterministic.
-        order.sort_unstable_by(|&a, &b| {
-            let (a, b) = (&raw[a as usize], &raw[b as usize]);
-            a.1.cmp(&b.1)
-                .then_with(|| walk_order(bytes(a.0), bytes(b.0)))
-        });
+        let order = walk_ranks(&raw, |i| bytes(raw[i].0), |i| raw[i].1);
 
         let mut patterns = Vec::with_capacity(raw.len());
         let mut values = Vec::with_capacity(file_values.len());
@@ -342,6 +380,31 @@ mod tests {
                 assert_eq!(ours, walk, "round {round}, key {key:?}, patterns {owned:?}");
             }
         }
+    }
+
+    /// The one-pass order of sorted keys is the comparison sort's, and so is that of keys in
+    /// any other order.
+    #[test]
+    fn walk_ranks_from_sorted_keys_are_the_sorts() {
+        let mut keys: Vec<&[u8]> = vec![
+            b"a", b"a*", b"ab", b"ab*", b"abc", b"b", b"b?", b"b[x]", b"ba", b"c*d", b"c", b"",
+        ];
+        keys.sort();
+        let wild_at = |k: &[u8]| k.iter().position(|&b| is_wild(b)).unwrap_or(k.len());
+        let ranked = |keys: &[&[u8]]| -> Vec<Vec<u8>> {
+            walk_ranks(keys, |i| keys[i], |i| wild_at(keys[i]))
+                .into_iter()
+                .map(|i| keys[i as usize].to_vec())
+                .collect()
+        };
+        let mut expected: Vec<&[u8]> = keys.clone();
+        expected.sort_by(|a, b| wild_at(a).cmp(&wild_at(b)).then_with(|| walk_order(a, b)));
+        let expected: Vec<Vec<u8>> = expected.into_iter().map(<[u8]>::to_vec).collect();
+        assert_eq!(ranked(&keys), expected);
+        let mut shuffled = keys.clone();
+        shuffled.reverse();
+        shuffled.swap(0, 5);
+        assert_eq!(ranked(&shuffled), expected);
     }
 
     #[test]
