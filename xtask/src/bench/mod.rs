@@ -440,7 +440,7 @@ fn run_timed(mut command: Command, logs: &Path) -> Result<Timed> {
 
 /// [`run_timed`], and the run must have exited 0 and printed nothing (depmod), or the bench
 /// fails with the command and what it said.
-fn measure(command: Command, logs: &Path) -> Result<Measured> {
+fn measure(command: Command, logs: &Path) -> Result<Sample> {
     let described = describe(&command);
     let timed = run_timed(command, logs)?;
     if timed.exit_code() != Some(0) || !timed.stderr.is_empty() || !timed.stdout.is_empty() {

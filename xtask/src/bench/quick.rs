@@ -45,6 +45,10 @@ enum Compare {
     StatusStdout,
 }
 
+/// One row to measure: the work, what is run, the goal, the tool and its arguments, how its
+/// runs end, what is compared, and the number of timed runs of each tool.
+type Spec = (String, String, f64, Vec<String>, Ends, Compare, usize);
+
 /// The kmod-indexed scratch root of the 6.1 tree and what the rows run in it.
 struct Setup<'a> {
     sh: &'a Shell,
@@ -107,7 +111,7 @@ impl Setup<'_> {
         let middle: Vec<String> = names.iter().step_by(step).cloned().collect();
         let file = self.moddir.join(LARGE_MODULE);
 
-        let rows: [(String, String, f64, Vec<String>, Ends, Compare, usize); 9] = [
+        let rows: [Spec; 9] = [
             (
                 "modinfo FILE, one large plain module".into(),
                 format!("modinfo {LARGE_MODULE} of the 6.1 tree (3.8 MB)"),
