@@ -295,7 +295,9 @@ fn load_module<K: Kernel + ?Sized>(
             Ok(()) => Ok(LoadMethod::Finit),
             Err(errno) if errno.0 == libc::ENOSYS => {
                 let image = file_bytes(&mut file).map_err(read_err)?;
-                kernel.init_module(image.bytes(), &params).map_err(kernel_err)?;
+                kernel
+                    .init_module(image.bytes(), &params)
+                    .map_err(kernel_err)?;
                 Ok(LoadMethod::InitModule)
             }
             Err(errno) => Err(kernel_err(errno)),
@@ -312,11 +314,12 @@ fn load_module<K: Kernel + ?Sized>(
     }
 
     let bytes = file_bytes(&mut file).map_err(read_err)?;
-    let image =
-        modkit_elf::decompress(bytes.bytes(), MAX_MODULE_SIZE).map_err(|cause| LoadError::Decompress {
+    let image = modkit_elf::decompress(bytes.bytes(), MAX_MODULE_SIZE).map_err(|cause| {
+        LoadError::Decompress {
             path: path.to_owned(),
             cause,
-        })?;
+        }
+    })?;
     if flags == 0 {
         kernel.init_module(&image, &params).map_err(kernel_err)?;
     } else {

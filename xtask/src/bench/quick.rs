@@ -13,9 +13,9 @@ use std::process::Command;
 use anyhow::{Result, bail, ensure};
 use xshell::{Shell, cmd};
 
-use super::{Args, Row, Table, Value, describe, run_timed};
+use super::{Args, Row, Sample, Table, Value, describe, run_timed};
 use crate::kernels::KernelTree;
-use crate::tools::{Kmod, median};
+use crate::tools::Kmod;
 
 /// A modalias of QEMU's virtio-blk PCI function (`virtio_pci`): udev's one-alias case.
 const ONE_ALIAS: &str = "pci:v00001AF4d00001001sv00001AF4sd00000002bc01sc00i00";
@@ -31,6 +31,12 @@ const LARGE_NAME: &str = "btrfs";
 /// the first matching softdep line, modkit every one, so btrfs (four lines) answers differently
 /// by design.
 const DEPENDS_NAME: &str = "ext4";
+
+/// The medians of both tools' runs.
+struct Pair {
+    kmod: Sample,
+    modkit: Sample,
+}
 
 /// How a row's runs must end, as kmod's first run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,10 +178,12 @@ impl Setup<'_> {
             (
                 "modprobe --show-depends".into(),
                 format!(
-                    "modprobe --show-depends {LARGE_NAME} (its dependencies, from the indexes)"
+                    "modprobe --show-depends {DEPENDS_NAME} (its dependencies, from the \
+                     indexes; not btrfs: its four softdep lines are modkit's one deliberate \
+                     difference)"
                 ),
                 1.0,
-                self.modprobe(&["--show-depends"], &[LARGE_NAME.to_string()]),
+                self.modprobe(&["--show-depends"], &[DEPENDS_NAME.to_string()]),
                 Ends::Answering,
                 Compare::All,
                 self.runs,
@@ -218,12 +226,13 @@ impl Setup<'_> {
             ),
         ];
         for (work, measures, goal, words, ends, compare, runs) in rows {
-            let (kmod, modkit, same, compared) = self.side_by_side(&words, ends, compare, runs)?;
+            let (pair, same, compared) = self.side_by_side(&words, ends, compare, runs)?;
             table.push(Row {
                 work,
                 measures,
-                kmod: Value::Seconds(kmod),
-                modkit: Value::Seconds(modkit),
+                kmod: Value::Seconds(pair.kmod.seconds),
+                modkit: Value::Seconds(pair.modkit.seconds),
+                cpu: Some(pair.modkit.cpu_seconds / pair.kmod.cpu_seconds),
                 goal,
                 same,
                 compared,
@@ -276,7 +285,7 @@ impl Setup<'_> {
         ends: Ends,
         compare: Compare,
         runs: usize,
-    ) -> Result<(f64, f64, bool, String)> {
+    ) -> Result<(Pair, bool, String)> {
         let reference = run_timed(self.command(words, false)?, &self.logs)?;
         let described = describe(&self.command(words, false)?);
         let ended_as_expected = match ends {
@@ -313,9 +322,9 @@ impl Setup<'_> {
         }
         let (mut k, mut o) = (Vec::new(), Vec::new());
         for _ in 0..runs {
-            for (ours, times) in [(false, &mut k), (true, &mut o)] {
+            for (ours, samples) in [(false, &mut k), (true, &mut o)] {
                 let run = run_timed(self.command(words, ours)?, &self.logs)?;
-                times.push(run.sample.seconds);
+                samples.push(run.sample);
                 if !same_as_reference(&run) {
                     differing += 1;
                 }
@@ -328,7 +337,11 @@ impl Setup<'_> {
             2 * runs + 1 - differing,
             2 * runs + 1
         );
-        Ok((median(k), median(o), differing == 0, compared))
+        let pair = Pair {
+            kmod: Sample::median(&k),
+            modkit: Sample::median(&o),
+        };
+        Ok((pair, differing == 0, compared))
     }
 }
 
