@@ -37,6 +37,10 @@ pub struct Args {
     /// Runs of each quick command (modinfo, modprobe, insmod, ...; the median is reported)
     #[arg(long, default_value_t = 31)]
     quick_runs: usize,
+    /// Time this modkit binary (an earlier build, for a before/after table) instead of
+    /// building the worktree's
+    #[arg(long, value_name = "PATH")]
+    modkit: Option<PathBuf>,
     #[command(subcommand)]
     mode: Option<Mode>,
 }
@@ -68,7 +72,13 @@ pub fn run(args: Args) -> Result<()> {
         "--runs and --quick-runs must be at least 1"
     );
     let sh = Shell::new()?;
-    let modkit = crate::tools::build_modkit(&sh, "bench")?;
+    let modkit = match &args.modkit {
+        Some(path) => {
+            std::path::absolute(path).with_context(|| format!("resolving {}", path.display()))?
+        }
+        None => crate::tools::build_modkit(&sh, "bench")?,
+    };
+    println!("bench: modkit is {}", modkit.display());
     let kmod = Kmod::find()?;
     let load_before = load_average();
     println!("bench: load average before: {load_before}");
