@@ -1,8 +1,9 @@
 //! `cargo xtask bench`: modkit beside kmod 30 in one run, as one table of medians of
 //! interleaved runs, each row with its goal for modkit / kmod (issue 16): depmod on Debian's
-//! trees (full, 6.1 <= 0.22 and 6.12 <= 0.30; re-run with nothing changed <= 0.01 of kmod's
-//! full run; peak memory no more than kmod's), and the quick invocations of `quick` (modprobe
-//! -R in three regimes, modinfo, `--show-depends`, insmod, rmmod, lsmod).
+//! trees (full, 6.1 <= 0.22 and 6.12 <= 0.30; re-run with nothing changed <= 0.05 (6.1) and
+//! 0.01 (6.12) of kmod's full run; peak memory no more than kmod's), and the quick
+//! invocations of `quick` (modprobe -R in three regimes, modinfo, `--show-depends`, insmod,
+//! rmmod, lsmod).
 //!
 //! Every run is checked after its clock stops: depmod must exit 0 and print nothing (its
 //! stdout and stderr go to files, read afterwards), and every file in its module directory
@@ -177,9 +178,12 @@ fn depmod_rows(
         }
     }
     let (km, fm, im) = (Sample::median(&k), Sample::median(&f), Sample::median(&i));
-    let (goal_full, flavour) = match series {
-        Series::V6_1 => (0.22, "plain .ko"),
-        Series::V6_12 => (0.30, ".ko.xz"),
+    // Nothing changed: issue 16 keeps what it measured (0.004 of kmod's 7 s full run on
+    // 6.12); on 6.1, whose full run takes kmod 0.6 s, the same few ms of stat calls and
+    // comparisons are a larger share, and issue 3's goal stands.
+    let (goal_full, goal_unchanged, flavour) = match series {
+        Series::V6_1 => (0.22, 0.05, "plain .ko"),
+        Series::V6_12 => (0.30, 0.01, ".ko.xz"),
     };
     let compared = |c: &Compared| format!("{}/{} index files", c.identical, c.outputs);
     let what = format!("-b ROOT {release}, kmod's first run's files");
@@ -200,7 +204,7 @@ fn depmod_rows(
         kmod: Value::Seconds(km.seconds),
         modkit: Value::Seconds(im.seconds),
         cpu: Some(im.cpu_seconds / km.cpu_seconds),
-        goal: 0.01,
+        goal: goal_unchanged,
         same: kc.same() && ic.same(),
         compared: compared(&ic),
         runs,
