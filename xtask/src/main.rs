@@ -34,8 +34,8 @@ enum Task {
     Compat(compat::Args),
     /// Write the manual pages and the bash, zsh and fish completions of modkit and every tool.
     DistDocs(docs::Args),
-    /// Benchmark modkit depmod side by side with kmod's (full, incremental, memory); `bench
-    /// initramfs`: modkit initramfs against mkinitramfs and dracut.
+    /// Benchmark modkit beside kmod 30 in one table (depmod, modprobe -R, modinfo, insmod, ...)
+    /// with each row's goal; `bench initramfs`: modkit initramfs against mkinitramfs and dracut.
     Bench(bench::Args),
     /// Run the cargo-fuzz targets (crates/modkit-fuzz), each for a while, and report findings.
     Fuzz(fuzz::Args),

@@ -251,6 +251,9 @@ fn run(args: &Args, use_all: bool, wait: Option<Duration>, out: &mut Output) -> 
         }
     }
     ctx.set_first_softdep_only(args.first_softdep_only);
+    if use_all {
+        ctx.expect_lookups(names.len());
+    }
 
     if args.show_config {
         let text = ctx.config().show_config();
@@ -327,6 +330,9 @@ fn run(args: &Args, use_all: bool, wait: Option<Duration>, out: &mut Output) -> 
                 .is_err()
         }
     };
+    // The process ends here: freeing the module pool and a compiled alias set one
+    // allocation at a time would cost more than many of the lookups did.
+    std::mem::forget(ctx);
     if failed {
         ExitCode::FAILURE
     } else {

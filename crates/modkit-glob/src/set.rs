@@ -128,7 +128,7 @@ impl GramIndex {
             grams
         };
         let per_pattern: Vec<Vec<Gram>> = members.iter().map(|&id| grams_of(id)).collect();
-        let mut frequency: HashMap<Gram, u32> = HashMap::new();
+        let mut frequency: HashMap<Gram, u32, BuildHasherDefault<GramHasher>> = HashMap::default();
         for grams in &per_pattern {
             for &g in grams {
                 *frequency.entry(g).or_default() += 1;

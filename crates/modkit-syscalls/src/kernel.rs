@@ -294,8 +294,10 @@ fn load_module<K: Kernel + ?Sized>(
         return match kernel.finit_module(&file, &params, flags) {
             Ok(()) => Ok(LoadMethod::Finit),
             Err(errno) if errno.0 == libc::ENOSYS => {
-                let image = read_all(&mut file).map_err(read_err)?;
-                kernel.init_module(&image, &params).map_err(kernel_err)?;
+                let image = file_bytes(&mut file).map_err(read_err)?;
+                kernel
+                    .init_module(image.bytes(), &params)
+                    .map_err(kernel_err)?;
                 Ok(LoadMethod::InitModule)
             }
             Err(errno) => Err(kernel_err(errno)),
@@ -311,12 +313,13 @@ fn load_module<K: Kernel + ?Sized>(
         }
     }
 
-    let bytes = read_all(&mut file).map_err(read_err)?;
-    let image =
-        modkit_elf::decompress(&bytes, MAX_MODULE_SIZE).map_err(|cause| LoadError::Decompress {
+    let bytes = file_bytes(&mut file).map_err(read_err)?;
+    let image = modkit_elf::decompress(bytes.bytes(), MAX_MODULE_SIZE).map_err(|cause| {
+        LoadError::Decompress {
             path: path.to_owned(),
             cause,
-        })?;
+        }
+    })?;
     if flags == 0 {
         kernel.init_module(&image, &params).map_err(kernel_err)?;
     } else {
@@ -340,6 +343,29 @@ fn read_head(file: &File, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(len)
+}
+
+/// A module file's bytes: mapped ([`sys::map_file`]), or read where it cannot be mapped (not
+/// a regular file, empty).
+enum FileBytes {
+    Mapped(memmap2::Mmap),
+    Read(Vec<u8>),
+}
+
+impl FileBytes {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            FileBytes::Mapped(map) => map,
+            FileBytes::Read(bytes) => bytes,
+        }
+    }
+}
+
+fn file_bytes(file: &mut File) -> io::Result<FileBytes> {
+    match sys::map_file(file) {
+        Ok(map) => Ok(FileBytes::Mapped(map)),
+        Err(_) => read_all(file).map(FileBytes::Read),
+    }
 }
 
 fn read_all(file: &mut File) -> io::Result<Vec<u8>> {

@@ -109,6 +109,19 @@ pub fn power_off() -> Errno {
     Errno::last()
 }
 
+/// The whole of `file` mapped read-only, as kmod maps a module file for `init_module`: the
+/// kernel copies the image, so a page is read only when the kernel gets that far (one without
+/// module support refuses before touching any), and nothing is copied here first.
+pub fn map_file(file: &File) -> std::io::Result<memmap2::Mmap> {
+    // SAFETY: the map is read-only and private, but pages not yet copied still show the file:
+    // a module file rewritten in place while it is loaded gives the kernel (or the
+    // decompressor) changing bytes, which the kernel's own checks of the image then judge,
+    // and one truncated under the mapping raises SIGBUS on the next access past its new end
+    // (kmod maps module files the same way and dies the same way). Module files are
+    // installed under a new name and renamed, never rewritten in place.
+    unsafe { memmap2::Mmap::map(file) }
+}
+
 /// An anonymous in-memory file holding `bytes`, so `finit_module` can load a module that was
 /// decompressed in user space while keeping its flags (which `init_module` has no room for).
 pub fn memfd_with(bytes: &[u8]) -> Result<File, Errno> {

@@ -285,6 +285,13 @@ impl Context {
         &self.config
     }
 
+    /// Say that about `lookups` lookups will follow (`modprobe -a` with that many names).
+    /// With many, a wildcard index's patterns are compiled for its first lookup rather than
+    /// after a few hundred trie walks; the answers are the same either way.
+    pub fn expect_lookups(&mut self, lookups: usize) {
+        self.indexes.expect_lookups(lookups);
+    }
+
     /// Write `alias KEY VALUE` for every entry of modules.alias.bin and modules.symbols.bin,
     /// as `modprobe -c` ends (kmod's `kmod_dump_index`). A missing index writes nothing.
     pub fn dump_indexes(&self, out: &mut impl std::io::Write) -> Result<(), Error> {

@@ -49,6 +49,9 @@ pub(crate) struct Indexes {
     wild_lookups: [Cell<u32>; IndexFile::COUNT],
     wild_sets: [OnceCell<Option<WildSet>>; IndexFile::COUNT],
     wild_set_scratch: RefCell<WildSetScratch>,
+    /// Wildcard lookups in one index before its set is compiled: [`WILD_SET_AFTER`], or 0
+    /// when the caller said many lookups are coming ([`Indexes::expect_lookups`]).
+    wild_set_after: u32,
 }
 
 impl Indexes {
@@ -61,6 +64,16 @@ impl Indexes {
             wild_lookups: Default::default(),
             wild_sets: Default::default(),
             wild_set_scratch: RefCell::default(),
+            wild_set_after: WILD_SET_AFTER,
+        }
+    }
+
+    /// About `lookups` lookups are coming (`modprobe -a` with that many names): with at least
+    /// [`WILD_SET_AFTER`] of them, an index's patterns are compiled at its first wildcard
+    /// lookup, so the first [`WILD_SET_AFTER`] do not walk the trie first.
+    pub(crate) fn expect_lookups(&mut self, lookups: usize) {
+        if lookups >= WILD_SET_AFTER as usize {
+            self.wild_set_after = 0;
         }
     }
 
@@ -121,7 +134,7 @@ impl Indexes {
         };
         let count = &self.wild_lookups[file as usize];
         count.set(count.get().saturating_add(1));
-        if count.get() > WILD_SET_AFTER {
+        if count.get() > self.wild_set_after {
             let set = self.wild_sets[file as usize].get_or_init(|| WildSet::new(index).ok());
             if let Some(set) = set {
                 let mut scratch = self.wild_set_scratch.borrow_mut();

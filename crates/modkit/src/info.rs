@@ -1,6 +1,7 @@
 //! What a module says about itself: the `.modinfo` records of a module file (with the
 //! signature fields kmod adds), or a built-in module's records from `modules.builtin.modinfo`.
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use modkit_elf::{Module, decompress};
@@ -47,26 +48,81 @@ impl Info {
 /// `EINVAL` there and `ENOEXEC` for a longer file that is no ELF).
 const SHORTEST_MODULE_FILE: usize = 6;
 
-/// A module file's bytes, decompressed, with the errors kmod's readers give for it.
-fn module_bytes(path: &Path) -> Result<Vec<u8>, Error> {
-    let raw = std::fs::read(path).map_err(|cause| Error::Io {
-        path: path.to_owned(),
-        cause,
-    })?;
-    let elf = |cause| Error::Elf {
-        path: path.to_owned(),
-        cause,
-    };
-    if raw.len() < SHORTEST_MODULE_FILE {
-        return Err(elf(modkit_elf::Error::Malformed {
-            what: "module file",
-            offset: 0,
-            expected: "at least 6 bytes (an ELF header or a compression magic)",
-        }));
+/// A module file's bytes as its parsers see them: mapped as they are on disk (a plain module:
+/// only the pages read are ever loaded, the ELF and section headers, `.modinfo` and the
+/// signature trailer for `modinfo`, a few of a 3.8 MB file), or read, or decompressed.
+struct ModuleFile {
+    raw: Raw,
+    decompressed: Option<Vec<u8>>,
+}
+
+enum Raw {
+    Mapped(memmap2::Mmap),
+    Read(Vec<u8>),
+}
+
+impl ModuleFile {
+    /// Open, map (or read) and decompress the module file at `path`, with the errors kmod's
+    /// readers give for it.
+    fn open(path: &Path) -> Result<ModuleFile, Error> {
+        let io = |cause| Error::Io {
+            path: path.to_owned(),
+            cause,
+        };
+        let elf = |cause| Error::Elf {
+            path: path.to_owned(),
+            cause,
+        };
+        let mut file = std::fs::File::open(path).map_err(io)?;
+        let meta = file.metadata().map_err(io)?;
+        let mappable = meta.is_file() && meta.len() >= SHORTEST_MODULE_FILE as u64;
+        // SAFETY: the map is read-only and private, but pages not yet copied still show the
+        // file, so Rust's promise that the bytes behind `&[u8]` do not change holds only while
+        // nobody writes the module file in place. Package managers install modules under a new
+        // name and rename them; a file rewritten in place while it is read gives wrong data for
+        // this one description, and one truncated under the mapping raises SIGBUS on the next
+        // access past its new end (kmod maps module files too and dies the same way). Every
+        // read is bounds-checked against the length mapped here, which no truncation changes.
+        #[allow(unsafe_code, reason = "memmap2::Mmap::map is unsafe: see SAFETY")]
+        let mapped = mappable
+            .then(|| unsafe { memmap2::Mmap::map(&file) }.ok())
+            .flatten();
+        let raw = match mapped {
+            Some(map) => Raw::Mapped(map),
+            // Not a regular file, too short to map usefully, or no mapping to be had: read it,
+            // with the read's own error.
+            None => {
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(&mut file, &mut bytes).map_err(io)?;
+                Raw::Read(bytes)
+            }
+        };
+        let bytes: &[u8] = match &raw {
+            Raw::Mapped(map) => map,
+            Raw::Read(bytes) => bytes,
+        };
+        if bytes.len() < SHORTEST_MODULE_FILE {
+            return Err(elf(modkit_elf::Error::Malformed {
+                what: "module file",
+                offset: 0,
+                expected: "at least 6 bytes (an ELF header or a compression magic)",
+            }));
+        }
+        let decompressed = match decompress(bytes, DECOMPRESSED_LIMIT).map_err(elf)? {
+            Cow::Borrowed(_) => None,
+            Cow::Owned(bytes) => Some(bytes),
+        };
+        Ok(ModuleFile { raw, decompressed })
     }
-    Ok(decompress(&raw, DECOMPRESSED_LIMIT)
-        .map_err(elf)?
-        .into_owned())
+
+    /// The module's uncompressed bytes.
+    fn bytes(&self) -> &[u8] {
+        match (&self.decompressed, &self.raw) {
+            (Some(bytes), _) => bytes,
+            (None, Raw::Mapped(map)) => map,
+            (None, Raw::Read(bytes)) => bytes,
+        }
+    }
 }
 
 /// One symbol and its CRC, as `modprobe --show-exports` and `--show-modversions` print them
@@ -111,12 +167,13 @@ fn module_symbols(
     path: &Path,
     list: impl for<'a> FnOnce(&Module<'a>) -> Result<Vec<(u64, &'a str)>, modkit_elf::Error>,
 ) -> Result<Vec<SymbolCrc>, Error> {
-    let bytes = module_bytes(path)?;
+    let file = ModuleFile::open(path)?;
+    let bytes = file.bytes();
     let elf = |cause| Error::Elf {
         path: path.to_owned(),
         cause,
     };
-    let module = Module::parse(&bytes).map_err(elf)?;
+    let module = Module::parse(bytes).map_err(elf)?;
     Ok(list(&module)
         .map_err(elf)?
         .into_iter()
@@ -129,12 +186,13 @@ fn module_symbols(
 
 /// Read a module file (compressed or not) and collect its records and signature fields.
 pub fn file_info(path: &Path) -> Result<Info, Error> {
-    let bytes = module_bytes(path)?;
+    let file = ModuleFile::open(path)?;
+    let bytes = file.bytes();
     let elf = |cause| Error::Elf {
         path: path.to_owned(),
         cause,
     };
-    let module = Module::parse(&bytes).map_err(elf)?;
+    let module = Module::parse(bytes).map_err(elf)?;
     if !module.has_modinfo() {
         // kmod: "could not get modinfo from 'NAME': No data available" (ENODATA).
         return Err(Error::NoModinfo {
@@ -146,7 +204,7 @@ pub fn file_info(path: &Path) -> Result<Info, Error> {
         info.records
             .push((record.key.to_vec(), record.value.to_vec()));
     }
-    if let Ok(Some(sig)) = modkit_elf::signature(&bytes) {
+    if let Ok(Some(sig)) = modkit_elf::signature(bytes) {
         info.push("sig_id", sig.id_type_name());
         info.push("signer", sig.signer.clone());
         info.push("sig_key", sig.sig_key_hex());

@@ -39,7 +39,7 @@
 //!
 //! One deliberate difference from kmod 30: every `softdep` line that matches a module is
 //! honoured (kmod uses only the first), in configuration order.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)] // One exception: mapping a module file in `info::ModuleFile::open`.
 
 pub mod check;
 pub mod coldplug;

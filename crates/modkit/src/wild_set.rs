@@ -14,20 +14,19 @@
 
 use std::cmp::Ordering;
 
+use modkit_glob::Glob;
 use modkit_glob::fnmatch::fnmatch;
-use modkit_glob::{Glob, GlobSetBuilder};
 use modkit_index::Index;
-
-/// A value with its priority.
-type PriorityValue = (u32, Box<str>);
 
 /// The patterns of one index, ready for many lookups.
 #[derive(Debug)]
 pub(crate) struct WildSet {
+    /// Every key and value, one after another: one allocation instead of one a string.
+    text: String,
     /// The patterns in walk order: index = rank.
     patterns: Vec<Pattern>,
-    /// Every value, by pattern, in file order.
-    values: Vec<PriorityValue>,
+    /// Every value, by pattern, in file order: (priority, its range of `text`).
+    values: Vec<(u32, Span)>,
     /// The patterns fnmatch reads as the walk does (no `\` before the first wildcard).
     set: modkit_glob::GlobSet,
     /// Set id -> rank.
@@ -36,9 +35,16 @@ pub(crate) struct WildSet {
     escaped: Vec<u32>,
 }
 
+/// A range of [`WildSet::text`].
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
 #[derive(Debug)]
 struct Pattern {
-    key: Box<str>,
+    key: Span,
     /// Position of the first `*`, `?` or `[` (the key's length when none).
     wild_at: usize,
     /// Its values: `values[start..end]`.
@@ -67,39 +73,105 @@ fn walk_order(a: &[u8], b: &[u8]) -> Ordering {
     }
 }
 
-impl WildSet {
-    /// Compile every key of `index`; an error if the index cannot be read whole.
-    pub(crate) fn new(index: &Index<'_>) -> Result<WildSet, modkit_index::Error> {
-        let mut raw: Vec<(Box<str>, Vec<PriorityValue>)> = Vec::new();
-        for entry in index.iter() {
-            let entry = entry?;
-            let values = entry
-                .values
-                .map(|v| (v.priority, Box::<str>::from(v.value)))
-                .collect();
-            raw.push((entry.key.into_boxed_str(), values));
+/// A length or offset as stored: the index file's own offsets are 28-bit, so its strings fit.
+fn id(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// The indexes `0..items.len()` in the walk's order: by first wildcard position (`wild_at`),
+/// then [`walk_order`] of their keys (`key`).
+///
+/// The index's iterator gives its keys in pre-order, sorted bytewise; the walk's order is then
+/// the post-order of the same keys (a key after those it is a prefix of), made in one pass
+/// with a stack of the keys the next ones may still extend, then stably grouped by wildcard
+/// position. Keys in any other order are sorted by comparison.
+fn walk_ranks<'k, T>(
+    items: &[T],
+    key: impl Fn(usize) -> &'k [u8],
+    wild_at: impl Fn(usize) -> usize,
+) -> Vec<u32> {
+    let n = items.len();
+    let mut order: Vec<u32> = Vec::with_capacity(n);
+    if (1..n).all(|i| key(i - 1) < key(i)) {
+        let mut stack: Vec<usize> = Vec::new();
+        for i in 0..n {
+            let k = key(i);
+            while let Some(&top) = stack.last() {
+                if k.starts_with(key(top)) {
+                    break;
+                }
+                order.push(id(top));
+                stack.pop();
+            }
+            stack.push(i);
         }
-        let wild_at = |key: &str| key.bytes().position(is_wild).unwrap_or(key.len());
-        raw.sort_by(|(a, _), (b, _)| {
+        order.extend(stack.into_iter().rev().map(id));
+        order.sort_by_key(|&i| wild_at(i as usize));
+    } else {
+        order.extend((0..n).map(id));
+        // Keys are distinct, so no two compare equal and the unstable sort is deterministic.
+        order.sort_unstable_by(|&a, &b| {
+            let (a, b) = (a as usize, b as usize);
             wild_at(a)
                 .cmp(&wild_at(b))
-                .then_with(|| walk_order(a.as_bytes(), b.as_bytes()))
+                .then_with(|| walk_order(key(a), key(b)))
         });
+    }
+    order
+}
+
+impl WildSet {
+    /// Compile every key of `index`; an error if the index cannot be read whole.
+    ///
+    /// This runs once per process that looks up many aliases (`modprobe -a -R`), so it keeps
+    /// to a few allocations: strings go to one arena, the walk order is a sort of indexes.
+    pub(crate) fn new(index: &Index<'_>) -> Result<WildSet, modkit_index::Error> {
+        // Keys and values take about as many bytes as the file (shared prefixes are
+        // written out, node headers are not).
+        let mut text = String::with_capacity(index.as_bytes().len() * 2);
+        // In file order: (key, first wildcard, range of `file_values`).
+        let mut raw: Vec<(Span, usize, u32, u32)> = Vec::new();
+        let mut file_values: Vec<(u32, Span)> = Vec::new();
+        let push = |text: &mut String, s: &str| {
+            let start = id(text.len());
+            text.push_str(s);
+            Span {
+                start,
+                end: id(text.len()),
+            }
+        };
+        for entry in index.iter() {
+            let entry = entry?;
+            let key = push(&mut text, &entry.key);
+            let wild_at = entry
+                .key
+                .bytes()
+                .position(is_wild)
+                .unwrap_or(entry.key.len());
+            let start = id(file_values.len());
+            for v in entry.values {
+                let span = push(&mut text, v.value);
+                file_values.push((v.priority, span));
+            }
+            raw.push((key, wild_at, start, id(file_values.len())));
+        }
+        let bytes = |span: Span| &text.as_bytes()[span.start as usize..span.end as usize];
+        let order = walk_ranks(&raw, |i| bytes(raw[i].0), |i| raw[i].1);
 
         let mut patterns = Vec::with_capacity(raw.len());
-        let mut values = Vec::new();
-        let mut builder = GlobSetBuilder::new();
-        let mut set_ranks = Vec::new();
+        let mut values = Vec::with_capacity(file_values.len());
+        let mut globs = Vec::with_capacity(raw.len());
+        let mut set_ranks = Vec::with_capacity(raw.len());
         let mut escaped = Vec::new();
-        let id = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-        for (rank, (key, vals)) in raw.into_iter().enumerate() {
-            let w = wild_at(&key);
+        for (rank, &i) in order.iter().enumerate() {
+            let (key, w, vstart, vend) = raw[i as usize];
             let start = id(values.len());
-            values.extend(vals);
-            if key.as_bytes()[..w].contains(&b'\\') || key.bytes().any(|b| b == 0) {
+            values.extend_from_slice(&file_values[vstart as usize..vend as usize]);
+            let key_bytes = bytes(key);
+            if key_bytes[..w].contains(&b'\\') || key_bytes.contains(&0) {
                 escaped.push(id(rank));
             } else {
-                builder.add(Glob::new(&key));
+                globs.push(Glob::new(&text[key.start as usize..key.end as usize]));
                 set_ranks.push(id(rank));
             }
             patterns.push(Pattern {
@@ -112,10 +184,16 @@ impl WildSet {
         Ok(WildSet {
             patterns,
             values,
-            set: builder.build(),
+            set: globs.into_iter().collect(),
             set_ranks,
             escaped,
+            text,
         })
+    }
+
+    /// The text of `span`.
+    fn str(&self, span: Span) -> &str {
+        &self.text[span.start as usize..span.end as usize]
     }
 
     /// The values of every pattern matching `key` into `out` (cleared first), as kmod's walk
@@ -138,8 +216,9 @@ impl WildSet {
         ranks.extend(ids.iter().map(|&id| self.set_ranks[id]));
         for &rank in &self.escaped {
             let p = &self.patterns[rank as usize];
-            let (head, tail) = p.key.as_bytes().split_at(p.wild_at);
-            let matched = if p.wild_at == p.key.len() {
+            let pattern = self.str(p.key).as_bytes();
+            let (head, tail) = pattern.split_at(p.wild_at);
+            let matched = if p.wild_at == pattern.len() {
                 key == head
             } else {
                 key.len() >= head.len()
@@ -162,7 +241,11 @@ impl WildSet {
             }
         }
         out.clear();
-        out.extend(found.iter().map(|&(_, i)| &*self.values[i as usize].1));
+        out.extend(
+            found
+                .iter()
+                .map(|&(_, i)| self.str(self.values[i as usize].1)),
+        );
         true
     }
 
@@ -297,6 +380,31 @@ mod tests {
                 assert_eq!(ours, walk, "round {round}, key {key:?}, patterns {owned:?}");
             }
         }
+    }
+
+    /// The one-pass order of sorted keys is the comparison sort's, and so is that of keys in
+    /// any other order.
+    #[test]
+    fn walk_ranks_from_sorted_keys_are_the_sorts() {
+        let mut keys: Vec<&[u8]> = vec![
+            b"a", b"a*", b"ab", b"ab*", b"abc", b"b", b"b?", b"b[x]", b"ba", b"c*d", b"c", b"",
+        ];
+        keys.sort();
+        let wild_at = |k: &[u8]| k.iter().position(|&b| is_wild(b)).unwrap_or(k.len());
+        let ranked = |keys: &[&[u8]]| -> Vec<Vec<u8>> {
+            walk_ranks(keys, |i| keys[i], |i| wild_at(keys[i]))
+                .into_iter()
+                .map(|i| keys[i as usize].to_vec())
+                .collect()
+        };
+        let mut expected: Vec<&[u8]> = keys.clone();
+        expected.sort_by(|a, b| wild_at(a).cmp(&wild_at(b)).then_with(|| walk_order(a, b)));
+        let expected: Vec<Vec<u8>> = expected.into_iter().map(<[u8]>::to_vec).collect();
+        assert_eq!(ranked(&keys), expected);
+        let mut shuffled = keys.clone();
+        shuffled.reverse();
+        shuffled.swap(0, 5);
+        assert_eq!(ranked(&shuffled), expected);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::{Context, Result, ensure};
 use xshell::{Shell, cmd};
 
-use super::{Prints, Sample, measure};
+use super::{Sample, Timed, run_timed};
 use crate::kernels::{self, Series};
 
 /// Seconds `modkit check --all` may take on Debian 6.1's tree (issue 11).
@@ -65,10 +65,10 @@ pub(super) fn run(
             .into()
         };
         // Warm the page cache.
-        measure(command(), &logs, Prints::Stdout)?;
+        succeeded(run_timed(command(), &logs)?)?;
         let mut samples = Vec::new();
         for _ in 0..runs {
-            let run = measure(command(), &logs, Prints::Stdout)?;
+            let run = succeeded(run_timed(command(), &logs)?)?;
             let stdout = String::from_utf8_lossy(&run.stdout);
             let want = format!("checked {modules} modules in ");
             let summary = stdout.lines().last().unwrap_or_default();
@@ -101,4 +101,15 @@ pub(super) fn run(
         }
     }
     Ok(())
+}
+
+/// `run`, which must have exited 0 with nothing on stderr.
+fn succeeded(run: Timed) -> Result<Timed> {
+    ensure!(
+        run.exit_code() == Some(0) && run.stderr.is_empty(),
+        "modkit check --all ended with {}; stderr:\n{}",
+        run.how(),
+        String::from_utf8_lossy(&run.stderr).trim_end()
+    );
+    Ok(run)
 }
