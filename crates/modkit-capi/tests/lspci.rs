@@ -19,25 +19,7 @@ const LSPCI: &str = "/usr/bin/lspci";
 
 /// `lspci -k` in the chroot `root` with `library` as its libkmod.so.2.
 fn lspci(root: &Path, library: &Path) -> String {
-    let lib = root.join("lib/x86_64-linux-gnu/libkmod.so.2");
-    let _ = std::fs::remove_file(&lib);
-    std::fs::copy(library, &lib).unwrap();
-    // The script is fixed text; the chroot comes in as "$1".
-    let script = "mount --rbind /sys \"$1/sys\" && mount -t proc proc \"$1/proc\" && \
-                  exec chroot \"$1\" /usr/bin/lspci -k -A linux-sysfs";
-    let out = Command::new("unshare")
-        .args([
-            "--mount",
-            "--propagation",
-            "private",
-            "--",
-            "sh",
-            "-c",
-            script,
-            "sh",
-        ])
-        .arg(root)
-        .env_remove("LD_LIBRARY_PATH")
+    let out = support::in_chroot(root, library, &[LSPCI, "-k", "-A", "linux-sysfs"])
         .output()
         .expect("unshare runs");
     assert!(

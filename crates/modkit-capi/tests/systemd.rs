@@ -20,32 +20,10 @@ use support::{copy_in, link_tree, mount_namespace, needed};
 const MODULES_LOAD: &str = "/lib/systemd/systemd-modules-load";
 const UDEVADM: &str = "/usr/bin/udevadm";
 
-/// `command` in the chroot `root` with `library` as its libkmod.so.2, without
-/// `CAP_SYS_MODULE`, its log on the console at debug level.
+/// `command` in the chroot `root` with `library` as its libkmod.so.2, its log on the console
+/// at debug level.
 fn in_chroot(root: &Path, library: &Path, command: &[&str]) -> Output {
-    let lib = root.join("lib/x86_64-linux-gnu/libkmod.so.2");
-    let _ = std::fs::remove_file(&lib);
-    std::fs::copy(library, &lib).unwrap();
-    // Fixed text; the chroot comes in as "$1", the command after it.
-    let script = "root=\"$1\"; shift; mount --rbind /sys \"$root/sys\" && \
-                  mount -t proc proc \"$root/proc\" && \
-                  exec setpriv --bounding-set -sys_module --inh-caps -sys_module \
-                  chroot \"$root\" \"$@\"";
-    Command::new("unshare")
-        .args([
-            "--mount",
-            "--propagation",
-            "private",
-            "--",
-            "sh",
-            "-c",
-            script,
-            "sh",
-        ])
-        .arg(root)
-        .args(command)
-        .env_remove("LD_LIBRARY_PATH")
-        .env_remove("KMOD_LOG")
+    support::in_chroot(root, library, command)
         .env("SYSTEMD_LOG_TARGET", "console")
         .env("SYSTEMD_LOG_LEVEL", "debug")
         .env("SYSTEMD_LOG_COLOR", "0")

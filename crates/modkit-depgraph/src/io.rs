@@ -132,31 +132,32 @@ pub(crate) fn create_dir_all(path: &Path, what: &'static str) -> Result<(), Erro
     })
 }
 
-/// The temporary name [`write_file_atomic`] writes `name` to: `.NAME.PID.tmp`.
-fn temporary_name(name: &str) -> String {
-    format!(".{name}.{}.tmp", std::process::id())
-}
-
 /// Write `bytes` to `dir/name` through a temporary file renamed into place, so readers (and a
-/// killed run) see the old file or the new one, never a partial one. Like kmod, no fsync: the
-/// rename is atomic against crashes of the process, and an fsync per file would cost more than
-/// the whole incremental run.
+/// killed run) see the old file or the new one, never a partial one: the index crate's
+/// [`modkit_index::replace`], without fsync as kmod (see [`modkit_index::Durability::Renamed`]).
 pub(crate) fn write_file_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), Error> {
-    let tmp = dir.join(temporary_name(name));
-    let io = |path: &Path, what: &'static str| {
-        let path = path.to_path_buf();
-        move |error| Error::Io { path, what, error }
-    };
-    let result = std::fs::write(&tmp, bytes)
-        .map_err(io(&tmp, "could not write"))
-        .and_then(|()| {
-            std::fs::rename(&tmp, dir.join(name))
-                .map_err(io(&dir.join(name), "could not rename into"))
-        });
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    let path = dir.join(name);
+    modkit_index::replace(&path, bytes, modkit_index::Durability::Renamed).map_err(
+        |err| match err {
+            modkit_index::Error::Io {
+                path: failed,
+                cause,
+            } => Error::Io {
+                what: if failed == path {
+                    "could not rename into"
+                } else {
+                    "could not write"
+                },
+                path: failed,
+                error: cause,
+            },
+            other => Error::Io {
+                path,
+                what: "could not write",
+                error: std::io::Error::other(other.to_string()),
+            },
+        },
+    )
 }
 
 /// Remove the temporaries killed runs left in `dir`: `.NAME.PID.tmp` where `ours(NAME)` and

@@ -64,4 +64,4 @@ pub use format::{
     VERSION_MAJOR,
 };
 pub use read::{Entry, Index, Iter, Value, Values, WildScratch};
-pub use write::{IndexBuilder, Layout, write_atomic};
+pub use write::{Durability, IndexBuilder, Layout, replace, temporary_name, write_atomic};

@@ -286,10 +286,32 @@ impl IndexBuilder {
     }
 }
 
-/// Write `bytes` to `path` atomically: a temporary file in the same directory, fsync, rename
-/// over `path`, fsync of the directory. Readers see the old file or the new one, never a mix;
-/// this is how depmod replaces its indexes (it writes `NAME.tmp`, then renames).
-pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
+/// How far [`replace`] goes to make a replacement survive a crash of the machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// fsync the new file before the rename and the directory after it: a power cut leaves the
+    /// old file or the new one, never an empty one (images, files a user asked for).
+    Synced,
+    /// Only the rename, as kmod's depmod does: atomic against a killed process (readers and
+    /// a killed run see the old file or the new one), not against a power cut, and an fsync
+    /// per index would cost more than a whole incremental depmod.
+    Renamed,
+}
+
+/// The temporary name [`replace`] writes `name` to: `.NAME.PID.tmp`, hidden and marked with
+/// the writer's process, so a killed run's leftovers can be told apart and removed.
+pub fn temporary_name(name: &std::ffi::OsStr) -> std::ffi::OsString {
+    let mut tmp = std::ffi::OsString::from(".");
+    tmp.push(name);
+    tmp.push(format!(".{}.tmp", std::process::id()));
+    tmp
+}
+
+/// Write `bytes` to `path` atomically: a temporary file in the same directory
+/// ([`temporary_name`]), renamed over `path`; with [`Durability::Synced`] fsync'd before and
+/// the directory after. Readers see the old file or the new one, never a mix; the temporary
+/// is removed when anything fails. Every file modkit replaces goes through here.
+pub fn replace(path: impl AsRef<Path>, bytes: &[u8], durability: Durability) -> Result<()> {
     let path = path.as_ref();
     let io = |p: &Path| {
         let p = p.to_path_buf();
@@ -303,25 +325,34 @@ pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
         path: path.to_path_buf(),
         cause: std::io::Error::new(std::io::ErrorKind::InvalidInput, "no file name"),
     })?;
-    let mut tmp_name = name.to_os_string();
-    tmp_name.push(format!(".{}.tmp", std::process::id()));
-    let tmp = dir.join(tmp_name);
+    let tmp = dir.join(temporary_name(name));
     let result = (|| {
         let mut file = std::fs::OpenOptions::new()
             .write(true)
-            .create_new(true)
+            .create(true)
+            .truncate(true)
             .open(&tmp)
             .map_err(io(&tmp))?;
         file.write_all(bytes).map_err(io(&tmp))?;
-        file.sync_all().map_err(io(&tmp))?;
+        if durability == Durability::Synced {
+            file.sync_all().map_err(io(&tmp))?;
+        }
         std::fs::rename(&tmp, path).map_err(io(path))
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
         return result;
     }
-    // Make the rename itself durable.
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io(dir))
+    if durability == Durability::Synced {
+        // Make the rename itself durable.
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(dir))?;
+    }
+    Ok(())
+}
+
+/// [`replace`] with [`Durability::Synced`].
+pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
+    replace(path, bytes, Durability::Synced)
 }

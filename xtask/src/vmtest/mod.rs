@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use modkit_elf::bzimage;
-use xshell::{Shell, cmd};
+use xshell::Shell;
 
 use crate::kernels::{self, KernelTree, Series};
 use crate::kmods::{self, BuiltModules};
@@ -341,12 +341,12 @@ pub(crate) fn build_guest(sh: &Shell) -> Result<Guest> {
         Some(dir) => root.join(dir).join("vmtest"),
         None => root.join("target/vmtest"),
     };
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let triple = "x86_64-unknown-linux-gnu";
+    let triple = crate::tools::TRIPLE;
     eprintln!("building modkit, modkit-init and the vmtest programs (static, {triple})...");
     let _dir = sh.push_dir(&root);
-    cmd!(sh, "{cargo} build --release -p modkit-cli -p modkit-init -p vmtest --target {triple} --target-dir {target_dir}")
-        .env("RUSTFLAGS", "-C target-feature=+crt-static")
+    crate::tools::static_build(sh, &["modkit-cli", "modkit-init", "vmtest"])
+        .arg("--target-dir")
+        .arg(&target_dir)
         // Stripped, as a distribution ships them: the root scenarios report image sizes.
         .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
         .env("CARGO_PROFILE_RELEASE_STRIP", "symbols")
@@ -355,7 +355,6 @@ pub(crate) fn build_guest(sh: &Shell) -> Result<Guest> {
         // code, just not cross-crate optimised.
         .env("CARGO_PROFILE_RELEASE_LTO", "off")
         .env("CARGO_PROFILE_RELEASE_INCREMENTAL", "true")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .run()
         .context("cannot build the guest programs")?;
     let out = target_dir.join(triple).join("release");

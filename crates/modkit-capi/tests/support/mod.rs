@@ -209,3 +209,35 @@ pub fn mount_namespace() -> Result<(), Missing> {
             )
         })
 }
+
+/// `command` in the chroot `root` with `library` installed as its `libkmod.so.2`, in a private
+/// mount namespace with the host's `/sys` and a fresh `/proc`, and without `CAP_SYS_MODULE`
+/// (`setpriv`), so a client that tried to load a module could only fail. The caller adds its
+/// environment and runs it.
+pub fn in_chroot(root: &Path, library: &Path, command: &[&str]) -> Command {
+    let lib = root.join("lib/x86_64-linux-gnu/libkmod.so.2");
+    let _ = std::fs::remove_file(&lib);
+    std::fs::copy(library, &lib).unwrap_or_else(|e| panic!("{}: {e}", library.display()));
+    // Fixed text; the chroot comes in as "$1", the command after it.
+    let script = "root=\"$1\"; shift; mount --rbind /sys \"$root/sys\" && \
+                  mount -t proc proc \"$root/proc\" && \
+                  exec setpriv --bounding-set -sys_module --inh-caps -sys_module \
+                  chroot \"$root\" \"$@\"";
+    let mut unshare = Command::new("unshare");
+    unshare
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+            "sh",
+            "-c",
+            script,
+            "sh",
+        ])
+        .arg(root)
+        .args(command)
+        .env_remove("LD_LIBRARY_PATH")
+        .env_remove("KMOD_LOG");
+    unshare
+}
