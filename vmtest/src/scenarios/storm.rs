@@ -18,7 +18,9 @@
 //!    through modkit-glob's matcher.
 //!
 //! Every process runs under a time limit; one still running at it is killed and counted as
-//! hung. The transcript ends with a `storm:` line of counts per phase.
+//! hung. The transcript ends with a `storm:` line of counts per phase; each round's times
+//! (wall, and the machine's user, system and idle ticks) say where its time went.
+//! Address-space randomisation is off while the storm runs ([`NoRandomization`]).
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -128,8 +130,43 @@ fn refcount_problems(tree: &BTreeSet<String>, before: &BTreeSet<String>) -> Vec<
         .collect()
 }
 
+/// The kernel's address-space randomisation switch.
+const RANDOMIZE: &str = "/proc/sys/kernel/randomize_va_space";
+
+/// Address-space randomisation off for the storm's processes, as it was again when dropped.
+/// QEMU's TCG (7.2, as Debian 12 ships it) keys the code it translates by virtual address:
+/// a process whose binary lands at a new address translates all its code anew, which made
+/// each modprobe cost about 140 ms of emulated time instead of about 30 ms (64 x
+/// `modprobe -R`: 9.1 s with randomisation, 2.1 s without, on a loaded 2-core host). What
+/// the storm tests (the tools, the kernel's module loader) does not depend on where a
+/// process's binary is mapped.
+struct NoRandomization {
+    before: String,
+}
+
+impl NoRandomization {
+    fn set(ctx: &mut Ctx<'_>) -> Option<NoRandomization> {
+        let before = super::read_trimmed(RANDOMIZE);
+        let ok = std::fs::write(RANDOMIZE, "0").is_ok() && super::read_trimmed(RANDOMIZE) == "0";
+        ctx.check(
+            ok,
+            format!("address-space randomisation off for the storm (it was {before:?})"),
+        )
+        .then_some(NoRandomization { before })
+    }
+}
+
+impl Drop for NoRandomization {
+    fn drop(&mut self) {
+        let _ = std::fs::write(RANDOMIZE, &self.before);
+    }
+}
+
 pub fn storm(ctx: &mut Ctx<'_>) {
     let started = Instant::now();
+    let Some(_randomization) = NoRandomization::set(ctx) else {
+        return;
+    };
     let release = kernel_release();
     let moddir = format!("{ROOT}/lib/modules/{release}");
     let mut tree = BTreeSet::new();
@@ -258,8 +295,10 @@ fn rounds(ctx: &mut Ctx<'_>, tree: &BTreeSet<String>, before: &BTreeSet<String>)
     let removal = modprobe(&removal);
     for round in 1..=ROUNDS {
         let started = Instant::now();
+        let meter = Meter::start();
         let done = jobs::run_all(&commands, PROCESS_LIMIT);
         let loads = started.elapsed();
+        let load_time = meter.show();
         let mut counts = Counts::default();
         counts.add(ctx, &done);
         let missing: Vec<&str> = MODULES
@@ -283,8 +322,16 @@ fn rounds(ctx: &mut Ctx<'_>, tree: &BTreeSet<String>, before: &BTreeSet<String>)
                     .count()
             })
             .sum();
+        let meter = Meter::start();
         let removed = jobs::run(&removal, PROCESS_LIMIT);
+        let removal_time = meter.show();
+        let meter = Meter::start();
         let (after_first, passes, mut left) = remove_unused(ctx, tree, before);
+        ctx.log(format!(
+            "  round {round} times: loads {load_time}; modprobe -r {removal_time}; unused \
+             dependencies {}",
+            meter.show()
+        ));
         ctx.log(format!(
             "  round {round}: {} modprobe in {:.1} s, {} failed, {} hung, {attempts} loads \
              asked of the kernel for {loaded} modules loaded, not Live: {missing:?}, {} refcount problems; modprobe -r: {} in {:.1} s, \
@@ -616,4 +663,53 @@ fn readers_against_depmod(ctx: &mut Ctx<'_>, release: &str) -> ReaderCounts {
         ),
     );
     counts
+}
+
+/// The machine's CPU time in ticks of `/proc/stat` (`USER_HZ`, 100 a second): user (and
+/// nice), system (and interrupts), idle (and I/O wait). A round's split says where its time
+/// goes: processes' user code, the kernel's loader, or waiting (RCU grace periods on removal).
+fn cpu_ticks() -> [u64; 3] {
+    let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let v: Vec<u64> = text
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let field = |i: usize| v.get(i).copied().unwrap_or(0);
+    [
+        field(0) + field(1),
+        field(2) + field(5) + field(6),
+        field(3) + field(4),
+    ]
+}
+
+/// Wall time and CPU ticks since it started.
+struct Meter {
+    at: Instant,
+    cpu: [u64; 3],
+}
+
+impl Meter {
+    fn start() -> Meter {
+        Meter {
+            at: Instant::now(),
+            cpu: cpu_ticks(),
+        }
+    }
+
+    /// `1.23 s (user U, system S, idle I ticks)`.
+    fn show(&self) -> String {
+        let now = cpu_ticks();
+        let d = |i: usize| now[i].saturating_sub(self.cpu[i]);
+        format!(
+            "{:.2} s (user {}, system {}, idle {} ticks)",
+            self.at.elapsed().as_secs_f64(),
+            d(0),
+            d(1),
+            d(2)
+        )
+    }
 }
