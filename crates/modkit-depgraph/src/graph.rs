@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
+use rayon::prelude::*;
+
 use crate::data::ModuleData;
 use crate::diag::Diagnostics;
 use crate::error::Error;
@@ -206,46 +208,63 @@ impl Depgraph {
             }
             owned = table.values().filter_map(|s| s.owner).collect();
 
-            let mut all_deps: Vec<Vec<u32>> = Vec::with_capacity(n);
-            for m in graph.iter() {
-                let mut deps: Vec<u32> = Vec::new();
-                for imp in &m.data.imports {
-                    let raw = m.data.str(&imp.name);
-                    let name = raw.strip_prefix('.').unwrap_or(raw);
-                    let name = strip_prefix(name, options.symbol_prefix);
-                    let Some(sym) = table.get(name) else {
-                        if options.print_unknown && !imp.weak {
-                            diag.warning(format!(
-                                "{} needs unknown symbol {raw}",
+            // Each module's imports are looked up on its own (the table is only read), in
+            // parallel; what is said about them is kept per module and said in module order.
+            let verbose = diag.verbose;
+            let table = &table;
+            let graph_ref = &graph;
+            let resolved: Vec<(Vec<u32>, Vec<String>, Vec<String>)> = graph
+                .par_iter()
+                .map(|m| {
+                    let (mut deps, mut warnings, mut trace) = (Vec::new(), Vec::new(), Vec::new());
+                    for imp in &m.data.imports {
+                        let raw = m.data.str(&imp.name);
+                        let name = raw.strip_prefix('.').unwrap_or(raw);
+                        let name = strip_prefix(name, options.symbol_prefix);
+                        let Some(sym) = table.get(name) else {
+                            if options.print_unknown && !imp.weak {
+                                warnings.push(format!(
+                                    "{} needs unknown symbol {raw}",
+                                    m.candidate.path
+                                ));
+                            }
+                            continue;
+                        };
+                        if options.check_symvers
+                            && sym.crc != imp.crc
+                            && !imp.weak
+                            && options.print_unknown
+                        {
+                            warnings.push(format!(
+                                "{} disagrees about version of symbol {raw}",
                                 m.candidate.path
                             ));
                         }
-                        continue;
-                    };
-                    if options.check_symvers
-                        && sym.crc != imp.crc
-                        && !imp.weak
-                        && options.print_unknown
-                    {
-                        diag.warning(format!(
-                            "{} disagrees about version of symbol {raw}",
-                            m.candidate.path
-                        ));
-                    }
-                    let Some((owner, _)) = sym.owner else {
-                        continue;
-                    };
-                    if !deps.contains(&owner) {
-                        deps.push(owner);
-                        users[owner as usize] += 1;
-                        if diag.verbose {
-                            diag.trace.push(format!(
-                                "{} needs \"{raw}\": {}",
-                                m.candidate.path, graph[owner as usize].candidate.path
-                            ));
+                        let Some((owner, _)) = sym.owner else {
+                            continue;
+                        };
+                        if !deps.contains(&owner) {
+                            deps.push(owner);
+                            if verbose {
+                                trace.push(format!(
+                                    "{} needs \"{raw}\": {}",
+                                    m.candidate.path, graph_ref[owner as usize].candidate.path
+                                ));
+                            }
                         }
                     }
+                    (deps, warnings, trace)
+                })
+                .collect();
+            let mut all_deps: Vec<Vec<u32>> = Vec::with_capacity(n);
+            for (deps, warnings, trace) in resolved {
+                for &owner in &deps {
+                    users[owner as usize] += 1;
                 }
+                for text in warnings {
+                    diag.warning(text);
+                }
+                diag.trace.extend(trace);
                 all_deps.push(deps);
             }
             for (m, deps) in graph.iter_mut().zip(all_deps) {

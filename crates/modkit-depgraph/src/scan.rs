@@ -103,36 +103,63 @@ pub fn scan(
             reason,
         });
     }
-    walk(module_dir, &dir, config, &mut found, &mut order, diag);
+    let mut found_in = walk(module_dir, &dir, config);
     for ext in &config.external {
         let ext = Path::new(&ext.dir);
         if ext.is_dir() {
-            walk(ext, &dir, config, &mut found, &mut order, diag);
+            found_in.extend(walk(ext, &dir, config));
+        }
+    }
+    for event in found_in {
+        match event {
+            Found::Error(text) => diag.error(text),
+            Found::Directory(_) => {}
+            Found::Module(candidate) => match found.get(&candidate.name) {
+                None => {
+                    order.push(candidate.name.clone());
+                    found.insert(candidate.name.clone(), candidate);
+                }
+                Some(existing) => {
+                    if !crate::config::keeps_existing(
+                        config,
+                        existing.relpath.as_deref(),
+                        candidate.relpath.as_deref(),
+                    ) {
+                        found.insert(candidate.name.clone(), candidate);
+                    }
+                }
+            },
         }
     }
     // Keep discovery order for determinism of anything that iterates the result.
     Ok(order.into_iter().filter_map(|n| found.remove(&n)).collect())
 }
 
-fn walk(
-    path: &Path,
-    module_dir: &str,
-    config: &DepmodConfig,
-    found: &mut HashMap<String, Candidate>,
-    order: &mut Vec<String>,
-    diag: &mut Diagnostics,
-) {
+/// What the walk meets, in the order a depth-first walk in readdir order meets it.
+enum Found {
+    /// A module file.
+    Module(Candidate),
+    /// An error to report (kmod's wording).
+    Error(String),
+    /// A subdirectory, walked in place of this entry.
+    Directory(PathBuf),
+}
+
+/// Walk `path` depth first in readdir order, as kmod does, and give what it meets in that
+/// order. Subdirectories are walked in parallel (most of the time is the kernel's, reading
+/// directories), and their findings put back in place, so the order is the sequential walk's.
+fn walk(path: &Path, module_dir: &str, config: &DepmodConfig) -> Vec<Found> {
     let entries = match std::fs::read_dir(path) {
         Ok(e) => e,
         Err(err) => {
-            diag.error(format!(
+            return vec![Found::Error(format!(
                 "could not open directory {}: {}",
                 path.display(),
                 crate::io_error_text(&err)
-            ));
-            return;
+            ))];
         }
     };
+    let mut here = Vec::new();
     for entry in entries {
         let Ok(entry) = entry else { continue };
         let name = entry.file_name();
@@ -140,7 +167,10 @@ fn walk(
         // kmod's limits (PATH_MAX 4096, NAME_MAX 255), which also end symbolic-link loops.
         let base = path.as_os_str().len() + 1;
         if base + name.len() + 2 >= PATH_MAX {
-            diag.error(format!("path is too long {}/{name}", path.display()));
+            here.push(Found::Error(format!(
+                "path is too long {}/{name}",
+                path.display()
+            )));
             continue;
         }
         if crate::config::is_excluded(config, &name) {
@@ -155,47 +185,57 @@ fn walk(
             match std::fs::metadata(&full) {
                 Ok(m) if m.is_file() || m.is_dir() => ft = (m.is_file(), m.is_dir()),
                 Ok(m) => {
-                    diag.error(format!(
+                    here.push(Found::Error(format!(
                         "unsupported file type {}: {:o}",
                         full.display(),
                         m.mode() & 0o170000
-                    ));
+                    )));
                     continue;
                 }
                 Err(err) => {
-                    diag.error(format!("fstatat({}): {err}", full.display()));
+                    here.push(Found::Error(format!("fstatat({}): {err}", full.display())));
                     continue;
                 }
             }
         }
         if ft.1 {
             if base + name.len() + 2 + NAME_MAX >= PATH_MAX {
-                diag.error(format!("directory path is too long {}", full.display()));
+                here.push(Found::Error(format!(
+                    "directory path is too long {}",
+                    full.display()
+                )));
                 continue;
             }
-            walk(&full, module_dir, config, found, order, diag);
+            here.push(Found::Directory(full));
             continue;
         }
         if !is_module_file(&name) {
             continue;
         }
-        let candidate = Candidate::new(module_dir, full.to_string_lossy().into_owned());
-        match found.get(&candidate.name) {
-            None => {
-                order.push(candidate.name.clone());
-                found.insert(candidate.name.clone(), candidate);
-            }
-            Some(existing) => {
-                if !crate::config::keeps_existing(
-                    config,
-                    existing.relpath.as_deref(),
-                    candidate.relpath.as_deref(),
-                ) {
-                    found.insert(candidate.name.clone(), candidate);
-                }
-            }
+        here.push(Found::Module(Candidate::new(
+            module_dir,
+            full.to_string_lossy().into_owned(),
+        )));
+    }
+    let below: Vec<Vec<Found>> = here
+        .par_iter()
+        .filter_map(|found| match found {
+            Found::Directory(dir) => Some(walk(dir, module_dir, config)),
+            _ => None,
+        })
+        .collect();
+    if below.is_empty() {
+        return here;
+    }
+    let mut below = below.into_iter();
+    let mut out = Vec::with_capacity(here.len() + below.len());
+    for found in here {
+        match found {
+            Found::Directory(_) => out.extend(below.next().unwrap_or_default()),
+            other => out.push(other),
         }
     }
+    out
 }
 
 /// A module with what was read from it.

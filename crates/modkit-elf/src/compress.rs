@@ -158,10 +158,14 @@ fn decompress_zstd(bytes: &[u8], limit: u64) -> Result<Vec<u8>, Error> {
 }
 
 fn decompress_xz(bytes: &[u8], limit: u64) -> Result<Vec<u8>, Error> {
-    use liblzma::stream::{Action, CONCATENATED, Status, Stream};
+    use liblzma::stream::{Action, CONCATENATED, IGNORE_CHECK, Status, Stream};
 
     let format = Compression::Xz;
     let recorded = xz_recorded_size(bytes);
+    // A single block checked by CRC32 (how kernels compress modules) is checked here, after
+    // decoding, rather than by liblzma: its CRC32 is table-driven and took some 5 % of a
+    // .ko.xz tree's decoding, crc32fast's uses the CPU's carry-less multiply.
+    let own_check = xz_single_block_crc32(bytes);
     let mut out: Vec<u8> = Vec::new();
     out.try_reserve_exact(initial_capacity(recorded, bytes.len(), limit))
         .map_err(|_| too_large(format, limit))?;
@@ -172,7 +176,20 @@ fn decompress_xz(bytes: &[u8], limit: u64) -> Result<Vec<u8>, Error> {
         liblzma::stream::Error::Mem => Error::OutOfMemory { format },
         e => corrupt(format, e),
     };
-    let mut stream = Stream::new_stream_decoder(XZ_MEMLIMIT, CONCATENATED).map_err(xz_error)?;
+    let flags = if own_check.is_some() {
+        CONCATENATED | IGNORE_CHECK
+    } else {
+        CONCATENATED
+    };
+    let mut stream = Stream::new_stream_decoder(XZ_MEMLIMIT, flags).map_err(xz_error)?;
+    // What liblzma would have said at the end of the block, had it checked the CRC32 itself:
+    // a mismatch is corrupt data, and it comes before anything wrong after the block.
+    let check = |out: &[u8]| match own_check {
+        Some(block) if out.len() as u64 == block.size && crc32fast::hash(out) != block.crc32 => {
+            Err(xz_error(liblzma::stream::Error::Data))
+        }
+        _ => Ok(()),
+    };
     let mut input = bytes;
     loop {
         if out.len() == out.capacity() {
@@ -185,9 +202,13 @@ fn decompress_xz(bytes: &[u8], limit: u64) -> Result<Vec<u8>, Error> {
         }
         let (in_before, out_before) = (stream.total_in(), out.len());
         // All input is at hand, so Finish from the start: liblzma then reports truncation.
-        let status = stream
-            .process_vec(input, &mut out, Action::Finish)
-            .map_err(xz_error)?;
+        let status = match stream.process_vec(input, &mut out, Action::Finish) {
+            Ok(status) => status,
+            Err(e) => {
+                check(&out)?;
+                return Err(xz_error(e));
+            }
+        };
         let consumed = usize::try_from(stream.total_in() - in_before).unwrap_or(usize::MAX);
         input = input.get(consumed..).unwrap_or_default();
         match status {
@@ -195,15 +216,74 @@ fn decompress_xz(bytes: &[u8], limit: u64) -> Result<Vec<u8>, Error> {
             Status::Ok | Status::GetCheck | Status::MemNeeded => {
                 // No progress with room left in the output: the input ended early.
                 if consumed == 0 && out.len() == out_before && out.len() < out.capacity() {
+                    check(&out)?;
                     return Err(corrupt(format, "unexpected end of input"));
                 }
             }
+        }
+    }
+    if let Some(block) = own_check {
+        // liblzma checked the block's size against the index: the whole output is the block.
+        if out.len() as u64 != block.size || crc32fast::hash(&out) != block.crc32 {
+            return Err(xz_error(liblzma::stream::Error::Data));
         }
     }
     if out.len() as u64 > limit {
         return Err(too_large(format, limit));
     }
     Ok(out)
+}
+
+/// The one block of a one-stream xz file whose check is CRC32: its stored CRC32 and the size
+/// it decompresses to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct XzBlock {
+    crc32: u32,
+    size: u64,
+}
+
+/// The block and check of `bytes` when it is exactly one xz stream (no padding, nothing
+/// after it) of one block with a CRC32 check; `None` for anything else, which liblzma then
+/// checks itself.
+///
+/// Layout from the xz file format spec: stream header and footer (§2.1.1, §2.1.2: the check
+/// type is the low four bits of the second flags byte, CRC32 is 0x01), the index (§4: one
+/// record of unpadded and uncompressed size) and the block (§3: its check is its last four
+/// bytes, after the block padding, little-endian). This is read before decoding; liblzma, decoding
+/// with `IGNORE_CHECK`, still checks that the block's sizes are the index's and that the index
+/// and footer are the header's, so a stream it decodes is laid out as read here.
+fn xz_single_block_crc32(bytes: &[u8]) -> Option<XzBlock> {
+    const HEADER: usize = 12;
+    const FOOTER: usize = 12;
+    const CHECK_CRC32: u8 = 0x01;
+    let header_flags = bytes.get(6..8)?;
+    let footer_start = bytes.len().checked_sub(FOOTER)?;
+    let footer = bytes.get(footer_start..)?;
+    if footer.get(10..12)? != b"YZ"
+        || footer.get(8..10)? != header_flags
+        || header_flags != [0, CHECK_CRC32]
+    {
+        return None;
+    }
+    let index_size = (u64::from(Endian::Little.u32(footer, 4)?) + 1) * 4;
+    let index_start = footer_start.checked_sub(usize::try_from(index_size).ok()?)?;
+    let index = bytes.get(index_start..footer_start)?;
+    let mut pos = 0usize;
+    if *index.first()? != 0 {
+        return None;
+    }
+    pos += 1;
+    if read_xz_varint(index, &mut pos)? != 1 {
+        return None;
+    }
+    let unpadded = usize::try_from(read_xz_varint(index, &mut pos)?).ok()?;
+    let size = read_xz_varint(index, &mut pos)?;
+    let padded = unpadded.checked_add(3)? & !3;
+    if HEADER.checked_add(padded)? != index_start || unpadded < 4 {
+        return None;
+    }
+    let crc32 = Endian::Little.u32(bytes, HEADER + padded - 4)?;
+    Some(XzBlock { crc32, size })
 }
 
 /// The uncompressed size an xz file records in its index, for a single stream.
@@ -280,6 +360,46 @@ mod tests {
         assert_eq!(xz_recorded_size(&xz), Some(12345));
         assert_eq!(xz_recorded_size(&xz[..xz.len() - 1]), None);
         assert_eq!(xz_recorded_size(b"YZ"), None);
+    }
+
+    #[test]
+    fn a_single_crc32_block_is_found_and_checked_here() {
+        use std::io::Write;
+        let data: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
+        let stream =
+            liblzma::stream::Stream::new_easy_encoder(1, liblzma::stream::Check::Crc32).unwrap();
+        let mut enc = liblzma::write::XzEncoder::new_stream(Vec::new(), stream);
+        enc.write_all(&data).unwrap();
+        let xz = enc.finish().unwrap();
+        let block = xz_single_block_crc32(&xz).expect("one CRC32 block");
+        assert_eq!(block.size, data.len() as u64);
+        assert_eq!(block.crc32, crc32fast::hash(&data));
+        assert_eq!(decompress_xz(&xz, 1 << 20).unwrap(), data);
+        // The stored CRC32 changed: corrupt, as liblzma says it.
+        let mut bad = xz.clone();
+        let check_at = {
+            let index_size = (u64::from(Endian::Little.u32(&xz, xz.len() - 8).unwrap()) + 1) * 4;
+            let index_start = xz.len() - 12 - index_size as usize;
+            let mut pos = 2;
+            let unpadded = read_xz_varint(&xz[index_start..], &mut pos).unwrap() as usize;
+            12 + ((unpadded + 3) & !3) - 4
+        };
+        bad[check_at] ^= 1;
+        assert!(matches!(
+            decompress_xz(&bad, 1 << 20),
+            Err(Error::Decompress {
+                format: Compression::Xz,
+                ..
+            })
+        ));
+        // Anything after the stream, or another check, is left to liblzma.
+        let mut padded = xz.clone();
+        padded.extend_from_slice(&[0; 4]);
+        assert_eq!(xz_single_block_crc32(&padded), None);
+        assert_eq!(decompress_xz(&padded, 1 << 20).unwrap(), data);
+        let mut enc = liblzma::write::XzEncoder::new(Vec::new(), 1);
+        enc.write_all(&data).unwrap();
+        assert_eq!(xz_single_block_crc32(&enc.finish().unwrap()), None, "CRC64");
     }
 
     #[test]
