@@ -330,7 +330,7 @@ fn run(args: &Args, use_all: bool, wait: Option<Duration>, out: &mut Output) -> 
                 .is_err()
         }
     };
-    // The process ends here: freeing the module pool and a compiled alias set one
+    // The process ends here: freeing the module pool and the alias subtrees kept one
     // allocation at a time would cost more than many of the lookups did.
     std::mem::forget(ctx);
     if failed {

@@ -115,33 +115,46 @@ struct GramIndex {
 
 impl GramIndex {
     fn new(globs: &[Glob], members: &[u32]) -> GramIndex {
-        let grams_of = |id: u32| -> Vec<Gram> {
-            let Some(rest) = globs[id as usize].simple_rest() else {
-                return Vec::new();
-            };
-            let mut grams: Vec<Gram> = rest
-                .split(|&b| b == b'*' || b == b'?')
-                .flat_map(|run| run.windows(4).map(gram))
-                .collect();
-            grams.sort_unstable();
-            grams.dedup();
-            grams
-        };
-        let per_pattern: Vec<Vec<Gram>> = members.iter().map(|&id| grams_of(id)).collect();
-        let mut frequency: HashMap<Gram, u32, BuildHasherDefault<GramHasher>> = HashMap::default();
-        for grams in &per_pattern {
-            for &g in grams {
-                *frequency.entry(g).or_default() += 1;
-            }
-        }
-        let mut filed: Vec<(Gram, u32)> = Vec::new();
+        // Every (gram, member) once, in one flat list (no list per pattern; a gram in the
+        // high half, so that sorting numbers groups them): a set is compiled per process, so
+        // this is on `modprobe -a`'s path.
+        let mut pairs: Vec<u64> = Vec::with_capacity(members.len() * 8);
         let mut rest = Vec::new();
-        for (&id, grams) in members.iter().zip(&per_pattern) {
-            match grams.iter().min_by_key(|&&g| (frequency[&g], g)) {
-                Some(&g) => filed.push((g, id)),
-                None => rest.push(id),
+        for (pos, &id) in members.iter().enumerate() {
+            let before = pairs.len();
+            if let Some(pattern) = globs[id as usize].simple_rest() {
+                for run in pattern.split(|&b| b == b'*' || b == b'?') {
+                    pairs.extend(
+                        run.windows(4)
+                            .map(|w| u64::from(gram(w)) << 32 | pos as u64),
+                    );
+                }
+            }
+            if pairs.len() == before {
+                rest.push(id);
             }
         }
+        pairs.sort_unstable();
+        pairs.dedup();
+        // Each member's rarest gram (the smaller gram of equal counts): the pairs come grouped
+        // by gram, so a gram's count is the length of its run.
+        let mut best: Vec<(u32, Gram)> = vec![(u32::MAX, 0); members.len()];
+        for run in pairs.chunk_by(|a, b| a >> 32 == b >> 32) {
+            let count = run.len() as u32;
+            let g = (run[0] >> 32) as Gram;
+            for &pair in run {
+                let b = &mut best[pair as u32 as usize];
+                if (count, g) < *b {
+                    *b = (count, g);
+                }
+            }
+        }
+        let mut filed: Vec<(Gram, u32)> = members
+            .iter()
+            .zip(&best)
+            .filter(|(_, b)| b.0 != u32::MAX)
+            .map(|(&id, &(_, g))| (g, id))
+            .collect();
         filed.sort_unstable();
         let mut by_gram = HashMap::default();
         let mut start = 0;

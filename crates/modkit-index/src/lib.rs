@@ -55,6 +55,7 @@
 mod error;
 pub mod fnmatch;
 mod format;
+mod memo;
 mod read;
 mod write;
 
@@ -63,5 +64,6 @@ pub use format::{
     CHILD_MAX, HEADER_LEN, MAGIC, NODE_CHILDS, NODE_MASK, NODE_PREFIX, NODE_VALUES, VERSION,
     VERSION_MAJOR,
 };
+pub use memo::WildMemo;
 pub use read::{Entry, Index, Iter, Value, Values, WildScratch};
 pub use write::{Durability, IndexBuilder, Layout, replace, temporary_name, write_atomic};

@@ -8,6 +8,7 @@
 
 use std::fmt;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 use crate::fnmatch::fnmatch;
@@ -27,7 +28,13 @@ enum Storage<'a> {
 pub struct Index<'a> {
     data: Storage<'a>,
     root: u32,
+    /// Distinct for every index made in this process, so a [`crate::WildMemo`] knows the
+    /// index it was filled from.
+    id: u64,
 }
+
+/// The next [`Index::id`].
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 impl fmt::Debug for Index<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -80,6 +87,17 @@ impl<'a> Iterator for Values<'a> {
 
 impl ExactSizeIterator for Values<'_> {}
 
+impl<'a> Values<'a> {
+    /// `count` value records at the start of `data`, already checked by
+    /// [`Node::values_range`].
+    pub(crate) fn validated(data: &'a [u8], count: u32) -> Values<'a> {
+        Values {
+            data,
+            remaining: count,
+        }
+    }
+}
+
 /// One key of the index with its values, as produced by [`Index::iter`].
 #[derive(Clone, Debug)]
 pub struct Entry<'a> {
@@ -105,13 +123,13 @@ impl WildScratch {
 
 /// A parsed node header. Offsets are into the file.
 #[derive(Clone, Copy, Debug)]
-struct Node {
-    offset: usize,
+pub(crate) struct Node {
+    pub(crate) offset: usize,
     prefix_at: usize,
     prefix_len: usize,
-    first: u8,
+    pub(crate) first: u8,
     /// Number of child slots (0 when the node has no child table).
-    nchild: usize,
+    pub(crate) nchild: usize,
     children_at: usize,
     /// Offset of the value count, when the node has values.
     values_at: Option<usize>,
@@ -120,21 +138,21 @@ struct Node {
 }
 
 #[derive(Clone, Copy, Debug)]
-struct Frame {
-    node: Node,
-    next_child: usize,
+pub(crate) struct Frame {
+    pub(crate) node: Node,
+    pub(crate) next_child: usize,
     /// Length of the pattern/key buffer before this node's contribution.
-    mark: usize,
+    pub(crate) mark: usize,
 }
 
-fn read_u32(data: &[u8], at: usize) -> Option<u32> {
+pub(crate) fn read_u32(data: &[u8], at: usize) -> Option<u32> {
     let b = data.get(at..at.checked_add(4)?)?;
     Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
 }
 
 impl Node {
     /// Parse the node a reference points to; `at` is where the reference was read.
-    fn read(data: &[u8], reference: u32, at: usize) -> Result<Option<Node>> {
+    pub(crate) fn read(data: &[u8], reference: u32, at: usize) -> Result<Option<Node>> {
         let offset = (reference & NODE_MASK) as usize;
         if offset == 0 {
             return Ok(None);
@@ -204,32 +222,42 @@ impl Node {
         }))
     }
 
-    fn prefix<'d>(&self, data: &'d [u8]) -> &'d [u8] {
+    pub(crate) fn prefix<'d>(&self, data: &'d [u8]) -> &'d [u8] {
         data.get(self.prefix_at..self.prefix_at + self.prefix_len)
             .unwrap_or_default()
     }
 
     /// The raw reference of child slot `i` and where it was read.
-    fn slot(&self, data: &[u8], i: usize) -> (u32, usize) {
+    pub(crate) fn slot(&self, data: &[u8], i: usize) -> (u32, usize) {
         let at = self.children_at + 4 * i;
         (read_u32(data, at).unwrap_or(0), at)
     }
 
     /// The child for byte `ch`, if any.
-    fn child(&self, data: &[u8], ch: u8) -> Result<Option<Node>> {
-        if ch < self.first {
-            return Ok(None);
+    pub(crate) fn child(&self, data: &[u8], ch: u8) -> Result<Option<Node>> {
+        match self.child_ref(data, ch) {
+            Some((reference, at)) => Node::read(data, reference, at),
+            None => Ok(None),
         }
-        let i = usize::from(ch - self.first);
-        if i >= self.nchild {
-            return Ok(None);
-        }
-        let (reference, at) = self.slot(data, i);
-        Node::read(data, reference, at)
+    }
+
+    /// The raw reference of the child for byte `ch` and where it was read, unless the node
+    /// has no slot for `ch` (a slot may still hold 0: no child).
+    pub(crate) fn child_ref(&self, data: &[u8], ch: u8) -> Option<(u32, usize)> {
+        let i = usize::from(ch.checked_sub(self.first)?);
+        (i < self.nchild).then(|| self.slot(data, i))
     }
 
     /// Validate the value list and return it. `None` when the node has no values.
-    fn values<'d>(&self, data: &'d [u8]) -> Result<Option<Values<'d>>> {
+    pub(crate) fn values<'d>(&self, data: &'d [u8]) -> Result<Option<Values<'d>>> {
+        Ok(self
+            .values_range(data)?
+            .map(|(start, end, count)| Values::validated(&data[start..end], count)))
+    }
+
+    /// Validate the value list and say where it is: the records' range of the file and their
+    /// count. `None` when the node has no values (or a count of 0).
+    pub(crate) fn values_range(&self, data: &[u8]) -> Result<Option<(usize, usize, u32)>> {
         let Some(at) = self.values_at else {
             return Ok(None);
         };
@@ -260,18 +288,15 @@ impl Node {
         if count == 0 {
             return Ok(None);
         }
-        Ok(Some(Values {
-            data: &data[start..pos],
-            remaining: count,
-        }))
+        Ok(Some((start, pos, count)))
     }
 }
 
 /// Bounds the total work of one whole-subtree walk to the size of the file.
-struct Budget(usize);
+pub(crate) struct Budget(pub(crate) usize);
 
 impl Budget {
-    fn spend(&mut self, node: &Node) -> Result<()> {
+    pub(crate) fn spend(&mut self, node: &Node) -> Result<()> {
         let cost = node.header_len.max(1);
         if cost > self.0 {
             return Err(Error::NotATree {
@@ -284,12 +309,12 @@ impl Budget {
 }
 
 /// Insert the way kmod's `add_value` does: before the first value of priority >= its own.
-fn add_value<'a>(out: &mut Vec<Value<'a>>, v: Value<'a>) {
+pub(crate) fn add_value<'a>(out: &mut Vec<Value<'a>>, v: Value<'a>) {
     let pos = out.partition_point(|x| x.priority < v.priority);
     out.insert(pos, v);
 }
 
-fn add_values<'a>(out: &mut Vec<Value<'a>>, node: &Node, data: &'a [u8]) -> Result<()> {
+pub(crate) fn add_values<'a>(out: &mut Vec<Value<'a>>, node: &Node, data: &'a [u8]) -> Result<()> {
     if let Some(values) = node.values(data)? {
         for v in values {
             add_value(out, v);
@@ -371,7 +396,11 @@ impl<'a> Index<'a> {
         if version >> 16 != VERSION_MAJOR {
             return Err(Error::UnsupportedVersion { found: version });
         }
-        Ok(Index { data, root })
+        Ok(Index {
+            data,
+            root,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        })
     }
 
     /// The whole file.
@@ -383,7 +412,12 @@ impl<'a> Index<'a> {
         }
     }
 
-    fn root(&self) -> Result<Option<Node>> {
+    /// This index's id: distinct for every index made in this process.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    pub(crate) fn root(&self) -> Result<Option<Node>> {
         Node::read(self.as_bytes(), self.root, 8)
     }
 

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
-use modkit_index::Index;
+use modkit_index::{Index, WildMemo};
 use modkit_testkit::require;
 
 const VERSION: &str = "6.1.0-56-amd64";
@@ -174,7 +174,9 @@ fn resolve_alias_agrees_with_alias_bin() {
     );
     let mut nonempty = 0;
     let mut multi = 0;
+    let (mut memo, mut builtin_memo) = (WildMemo::new(), WildMemo::new());
     for q in &queries {
+        let mut kept = Vec::new();
         // modprobe normalizes the name (`-` to `_` outside brackets), then, for a name that
         // no module is called and no config mentions: modules.alias.bin, then the built-in
         // aliases.
@@ -195,6 +197,15 @@ fn resolve_alias_agrees_with_alias_bin() {
         }
         let got = root.modprobe(&modprobe, &["-R", q]);
         assert_eq!(got, expected, "modprobe -R {q}");
+        // The memo's answer (what modkit's `modprobe -a` gives) is the walk's.
+        alias.search_wild_memo(&key, &mut memo, &mut kept).unwrap();
+        if kept.is_empty() {
+            builtin_alias
+                .search_wild_memo(&key, &mut builtin_memo, &mut kept)
+                .unwrap();
+        }
+        let kept: Vec<&str> = kept.iter().map(|v| v.value).collect();
+        assert_eq!(kept, expected, "memo, {q}");
         nonempty += usize::from(!expected.is_empty());
         multi += usize::from(expected.len() > 1);
     }

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use modkit_index::{Error, Index, IndexBuilder, Layout, Value};
+use modkit_index::{Error, Index, IndexBuilder, Layout, Value, WildMemo};
 
 fn small() -> IndexBuilder {
     let mut b = IndexBuilder::new();
@@ -27,15 +27,67 @@ fn small() -> IndexBuilder {
 
 /// Every check that reads the whole index: dump and a few lookups. Returns errors instead of
 /// panicking so truncation tests can call it on garbage.
+///
+/// Wildcard lookups through a [`WildMemo`] must give exactly what the walk gives, values or
+/// error, the first time a key reaches a subtree and again from what the memo kept.
 fn exercise(bytes: &[u8]) -> Result<String, Error> {
     let index = Index::from_bytes(bytes)?;
+    let mut memo = WildMemo::new();
+    let mut out = Vec::new();
+    let keys = ["ask", "one", "once", "oxe", "", "zzz", "on", "oaz"];
+    for key in keys.iter().chain(&keys) {
+        let walk = index.search_wild(key);
+        let kept = index
+            .search_wild_memo(key, &mut memo, &mut out)
+            .map(|()| &out);
+        match (&walk, kept) {
+            (Ok(walk), Ok(kept)) => assert_eq!(kept, walk, "key {key:?}"),
+            (Err(walk), Err(kept)) => assert_eq!(kept.to_string(), walk.to_string()),
+            (walk, kept) => panic!("key {key:?}: the walk gave {walk:?}, the memo {kept:?}"),
+        }
+    }
     let dump = index.dump()?;
-    for key in ["ask", "one", "once", "oxe", "", "zzz"] {
+    for key in keys {
         index.get(key)?;
         index.get_all(key)?.map(|v| v.count());
         index.search_wild(key)?;
     }
     Ok(dump)
+}
+
+/// Every alias of the Debian test tree, made concrete, and some near misses: the memo gives
+/// what the walk gives, in the same order, whatever it kept from the keys before.
+#[test]
+fn memo_answers_as_the_walk_on_debians_aliases() {
+    let index = Index::open(testdata("modules.alias.bin")).unwrap();
+    let text = read_string(&testdata("modules.alias"));
+    let mut keys = Vec::new();
+    for pattern in text.lines().filter_map(|l| l.split(' ').nth(1)) {
+        let concrete: String = pattern
+            .replace('*', "00")
+            .replace('?', "0")
+            .chars()
+            .filter(|c| !matches!(c, '[' | ']'))
+            .collect();
+        keys.push(concrete.clone());
+        keys.push(format!("{concrete}x"));
+        keys.push(concrete[..concrete.len() / 2].to_string());
+    }
+    let mut memo = WildMemo::new();
+    let mut out = Vec::new();
+    let mut found = 0;
+    for key in keys.iter().chain(&keys) {
+        let walk = index.search_wild(key).unwrap();
+        index.search_wild_memo(key, &mut memo, &mut out).unwrap();
+        assert_eq!(out, walk, "key {key:?}");
+        found += usize::from(!walk.is_empty());
+    }
+    assert!(
+        found > keys.len(),
+        "only {found} of {} keys found anything",
+        2 * keys.len()
+    );
+    assert!(memo.patterns() > 1000, "{} patterns kept", memo.patterns());
 }
 
 #[test]

@@ -286,10 +286,14 @@ impl Context {
     }
 
     /// Say that about `lookups` lookups will follow (`modprobe -a` with that many names).
-    /// With many, a wildcard index's patterns are compiled for its first lookup rather than
-    /// after a few hundred trie walks; the answers are the same either way.
+    /// With many, the trie walks of a wildcard index keep the subtrees they read from its
+    /// first lookup rather than after a few hundred walks, and the module pool is sized for
+    /// them; the answers are the same either way.
     pub fn expect_lookups(&mut self, lookups: usize) {
         self.indexes.expect_lookups(lookups);
+        // About a module a name: the pool grows once.
+        self.entries.reserve(lookups);
+        self.by_key.reserve(lookups);
     }
 
     /// Write `alias KEY VALUE` for every entry of modules.alias.bin and modules.symbols.bin,
@@ -301,10 +305,13 @@ impl Context {
     // ---- the pool ----
 
     fn get_or_new(&mut self, name: &str, alias: Option<&str>) -> ModId {
-        let key = match alias {
-            Some(alias) => format!("{name}\\{alias}"),
-            None => name.to_owned(),
-        };
+        // Not format!: this runs once per name of `modprobe -a`.
+        let mut key = String::with_capacity(name.len() + alias.map_or(0, |a| a.len() + 1));
+        key.push_str(name);
+        if let Some(alias) = alias {
+            key.push('\\');
+            key.push_str(alias);
+        }
         if let Some(&id) = self.by_key.get(&key) {
             return id;
         }

@@ -5,10 +5,9 @@
 use std::cell::{Cell, OnceCell, RefCell};
 use std::path::{Path, PathBuf};
 
-use modkit_index::{Index, Value, WildScratch};
+use modkit_index::{Index, Value, WildMemo, WildScratch};
 
 use crate::Error;
-use crate::wild_set::{WildSet, WildSetScratch};
 
 /// The index files a lookup reads, in the module directory.
 #[derive(Debug, Clone, Copy)]
@@ -34,24 +33,27 @@ impl IndexFile {
     }
 }
 
-/// Wildcard lookups in one index answered by walking its trie, as kmod does, before its
-/// patterns are compiled into a [`WildSet`]: a walk costs some 25 us on Debian's
-/// modules.alias.bin, compiling its 26,000 patterns some 15 ms, so one-off lookups never pay
-/// for the set and bulk lookups (`modprobe -a -R`, coldplug) barely pay for the walk.
-const WILD_SET_AFTER: u32 = 256;
+/// Wildcard lookups in one index answered by walking its trie, as kmod does, before the walk
+/// keeps what it reads in a [`WildMemo`]: a walk costs some 25 us on Debian's
+/// modules.alias.bin, most of it in subtrees that every key of a bus walks again (`pci:v*`,
+/// the 1,572 patterns of `of:N*`); kept, with a pattern set over each big one, they cost a
+/// lookup a few microseconds. Keeping costs more than walking once, so one-off lookups never
+/// pay for it and bulk lookups (`modprobe -a -R`, coldplug) barely pay for the walk.
+const WILD_MEMO_AFTER: u32 = 256;
 
 /// The indexes of a module directory, each opened once, when first asked for.
 pub(crate) struct Indexes {
     dir: PathBuf,
     indexes: [OnceCell<Option<Index<'static>>>; IndexFile::COUNT],
     scratch: RefCell<WildScratch>,
-    /// Per index: wildcard lookups so far, and once there were enough, its compiled set.
+    /// Per index: wildcard lookups so far, and the subtrees its walks kept once there were
+    /// enough.
     wild_lookups: [Cell<u32>; IndexFile::COUNT],
-    wild_sets: [OnceCell<Option<WildSet>>; IndexFile::COUNT],
-    wild_set_scratch: RefCell<WildSetScratch>,
-    /// Wildcard lookups in one index before its set is compiled: [`WILD_SET_AFTER`], or 0
-    /// when the caller said many lookups are coming ([`Indexes::expect_lookups`]).
-    wild_set_after: u32,
+    wild_memos: [RefCell<WildMemo>; IndexFile::COUNT],
+    /// Wildcard lookups in one index before its walks keep what they read:
+    /// [`WILD_MEMO_AFTER`], or 0 when the caller said many lookups are coming
+    /// ([`Indexes::expect_lookups`]).
+    wild_memo_after: u32,
 }
 
 impl Indexes {
@@ -62,18 +64,17 @@ impl Indexes {
             indexes: Default::default(),
             scratch: RefCell::default(),
             wild_lookups: Default::default(),
-            wild_sets: Default::default(),
-            wild_set_scratch: RefCell::default(),
-            wild_set_after: WILD_SET_AFTER,
+            wild_memos: Default::default(),
+            wild_memo_after: WILD_MEMO_AFTER,
         }
     }
 
     /// About `lookups` lookups are coming (`modprobe -a` with that many names): with at least
-    /// [`WILD_SET_AFTER`] of them, an index's patterns are compiled at its first wildcard
-    /// lookup, so the first [`WILD_SET_AFTER`] do not walk the trie first.
+    /// [`WILD_MEMO_AFTER`] of them, an index's walks keep what they read from its first
+    /// wildcard lookup on.
     pub(crate) fn expect_lookups(&mut self, lookups: usize) {
-        if lookups >= WILD_SET_AFTER as usize {
-            self.wild_set_after = 0;
+        if lookups >= WILD_MEMO_AFTER as usize {
+            self.wild_memo_after = 0;
         }
     }
 
@@ -125,27 +126,24 @@ impl Indexes {
 
     /// The values of every pattern in an index matching `key` (kmod's `index_mm_searchwild`).
     ///
-    /// After [`WILD_SET_AFTER`] lookups in one index, its patterns are compiled into a
-    /// [`WildSet`], which answers the same, in the same order, some 30 times faster; an index
-    /// that cannot be read whole stays with the walk, which reports the damage it meets.
+    /// After [`WILD_MEMO_AFTER`] lookups in one index, the walk keeps each wildcard subtree it
+    /// reads ([`Index::search_wild_memo`]): the same answers in the same order, and the same
+    /// error for damage the walk meets, some 10 times faster over many keys.
     pub(crate) fn wild(&self, file: IndexFile, key: &str) -> Result<Vec<String>, Error> {
         let Some(index) = self.open(file)? else {
             return Ok(Vec::new());
         };
         let count = &self.wild_lookups[file as usize];
         count.set(count.get().saturating_add(1));
-        if count.get() > self.wild_set_after {
-            let set = self.wild_sets[file as usize].get_or_init(|| WildSet::new(index).ok());
-            if let Some(set) = set {
-                let mut scratch = self.wild_set_scratch.borrow_mut();
-                let mut found = Vec::new();
-                if set.search_into(key, &mut scratch, &mut found) {
-                    return Ok(found.into_iter().map(str::to_owned).collect());
-                }
-            }
+        let mut out: Vec<Value<'_>> = Vec::new();
+        if count.get() > self.wild_memo_after {
+            let mut memo = self.wild_memos[file as usize].borrow_mut();
+            index
+                .search_wild_memo(key, &mut memo, &mut out)
+                .map_err(|e| self.error(file, e))?;
+            return Ok(out.iter().map(|v| v.value.to_owned()).collect());
         }
         let mut scratch = self.scratch.borrow_mut();
-        let mut out: Vec<Value<'_>> = Vec::new();
         index
             .search_wild_into(key, &mut scratch, &mut out)
             .map_err(|e| self.error(file, e))?;

@@ -56,7 +56,6 @@ mod missing;
 mod probe;
 mod remove;
 mod report;
-mod wild_set;
 
 use std::path::PathBuf;
 
