@@ -345,7 +345,7 @@ pub(crate) fn build_guest(sh: &Shell) -> Result<Guest> {
     let triple = "x86_64-unknown-linux-gnu";
     eprintln!("building modkit, modkit-init and the vmtest programs (static, {triple})...");
     let _dir = sh.push_dir(&root);
-    cmd!(sh, "{cargo} build --release -p modkit-cli -p modkit-init -p vmtest --target {triple} --target-dir {target_dir}")
+    cmd!(sh, "{cargo} build --release -p modkit-cli -p vmtest --target {triple} --target-dir {target_dir}")
         .env("RUSTFLAGS", "-C target-feature=+crt-static")
         // Stripped, as a distribution ships them: the root scenarios report image sizes.
         .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
@@ -358,11 +358,21 @@ pub(crate) fn build_guest(sh: &Shell) -> Result<Guest> {
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .run()
         .context("cannot build the guest programs")?;
+    // modkit-init with the `init` profile (built for size: every image carries it), as users
+    // build it, so the images booted and measured are the ones they get.
+    cmd!(
+        sh,
+        "{cargo} build --profile init -p modkit-init --target {triple} --target-dir {target_dir}"
+    )
+    .env("RUSTFLAGS", "-C target-feature=+crt-static")
+    .env_remove("CARGO_ENCODED_RUSTFLAGS")
+    .run()
+    .context("cannot build modkit-init")?;
     let out = target_dir.join(triple).join("release");
     let guest = Guest {
         modkit: out.join("modkit"),
         init: out.join("vmtest-init"),
-        modkit_init: out.join("modkit-init"),
+        modkit_init: target_dir.join(triple).join("init").join("modkit-init"),
         root_init: out.join("vmtest-root"),
         libkmod: None,
     };
