@@ -11,18 +11,19 @@ use xshell::{Shell, cmd};
 /// flag of [`static_build`] away from build scripts and proc-macros, which cannot be static.
 pub(crate) const TRIPLE: &str = "x86_64-unknown-linux-gnu";
 
-/// `cargo build --release --target TRIPLE` of `packages` as static executables (glibc linked in,
+/// `cargo build --profile PROFILE --target TRIPLE` of `packages` as static executables (glibc linked in,
 /// `static-pie`: still position-independent, so ASLR stays). This is how modkit's programs are
 /// shipped: the VM's guest has no libc to load, and a tool that starts without the dynamic
 /// loader (no library search, no symbol binding) starts about 0.4 ms sooner, a third of a
 /// `modprobe -R` run (see `cargo xtask bench`). The caller adds `--target-dir` or profile
-/// settings and runs it; the outputs are in `TARGET_DIR/TRIPLE/release`.
-pub(crate) fn static_build<'a>(sh: &'a Shell, packages: &[&str]) -> xshell::Cmd<'a> {
+/// settings and runs it; the outputs are in `TARGET_DIR/TRIPLE/PROFILE` (`release`, or `init`
+/// for modkit-init, built for size).
+pub(crate) fn static_build<'a>(sh: &'a Shell, profile: &str, packages: &[&str]) -> xshell::Cmd<'a> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let packages = packages.iter().flat_map(|p| ["--package", p]);
     cmd!(
         sh,
-        "{cargo} build --release {packages...} --target {TRIPLE}"
+        "{cargo} build --profile {profile} {packages...} --target {TRIPLE}"
     )
     .env("RUSTFLAGS", "-C target-feature=+crt-static")
     .env_remove("CARGO_ENCODED_RUSTFLAGS")
@@ -34,7 +35,7 @@ pub(crate) fn build_modkit(sh: &Shell, task: &str) -> Result<PathBuf> {
     let root = crate::project_root();
     let _dir = sh.push_dir(&root);
     println!("{task}: building modkit (release, static)");
-    static_build(sh, &["modkit-cli"])
+    static_build(sh, "release", &["modkit-cli"])
         .arg("--quiet")
         .args(["--bin", "modkit"])
         .run()

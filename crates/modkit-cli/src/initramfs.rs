@@ -65,8 +65,10 @@ struct Args {
     #[arg(long)]
     generic: bool,
     /// What this machine needs to mount its root filesystem: the modaliases of the root's
-    /// block device and its parents in sysfs (as device-modules finds them), and its
-    /// filesystem type (device-mapper, MD and LVM members are not followed yet)
+    /// block device and its parents in sysfs (as device-modules finds them), its filesystem
+    /// type, and for a device-mapper, LVM, LUKS or MD root the devices under it (slaves/,
+    /// recursively) and the modules its layers need: dm_mod, dm_crypt, md-raid1 ... (a LUKS
+    /// root's cipher modules are not in sysfs: add them with --module)
     #[arg(long)]
     host: bool,
     /// --host, and every device present (each modalias under /sys/devices): an image for
@@ -150,6 +152,7 @@ fn run(args: &Args, out: &mut impl Write) -> Result<common::Exit, String> {
         modules: args.modules.clone(),
         filesystems: args.filesystems.clone(),
         generic: args.generic,
+        stacked: Vec::new(),
     };
     for file in &args.device_alias_files {
         request.aliases.extend(read_aliases(file)?);
@@ -163,6 +166,7 @@ fn run(args: &Args, out: &mut impl Write) -> Result<common::Exit, String> {
             .ok_or_else(|| format!("--host: no mount of / in {}", args.mountinfo.display()))?;
         request.aliases.extend(host.aliases);
         request.filesystems.extend(host.filesystems);
+        request.stacked.extend(host.stacked);
         if args.host_all {
             let all = initramfs::host::all_devices_request(&sysfs)
                 .map_err(|err| format!("--host-all: {err}"))?;
@@ -218,6 +222,17 @@ fn run(args: &Args, out: &mut impl Write) -> Result<common::Exit, String> {
                 common::error(
                     TOOL,
                     format_args!("Module {name} not found in directory {}", dir.display()),
+                );
+                exit.fail();
+            }
+            Reason::Stacked { name, what } => {
+                common::error(
+                    TOOL,
+                    format_args!(
+                        "--host: the root device layer {what} needs {name}, which is not in \
+                         directory {}",
+                        dir.display()
+                    ),
                 );
                 exit.fail();
             }
@@ -334,7 +349,7 @@ fn init_program(args: &Args) -> Result<Option<PathBuf>, String> {
         Some(path) if path.is_file() => Ok(Some(path)),
         _ => Err(format!(
             "no /init for the image: {} does not exist; build modkit-init (RUSTFLAGS='-C \
-             target-feature=+crt-static' cargo build --release -p modkit-init --target \
+             target-feature=+crt-static' cargo build --profile init -p modkit-init --target \
              x86_64-unknown-linux-gnu) and pass --init FILE, or --no-init for an image of \
              modules only",
             beside.map_or_else(

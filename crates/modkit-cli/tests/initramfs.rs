@@ -519,7 +519,7 @@ fn init_is_modkit_init_beside_the_program_or_the_file_given() {
         (out.stderr.as_str(), out.code),
         (
             "initramfs: ERROR: no /init for the image: ROOT/bin/modkit-init does not exist; build \
-             modkit-init (RUSTFLAGS='-C target-feature=+crt-static' cargo build --release -p \
+             modkit-init (RUSTFLAGS='-C target-feature=+crt-static' cargo build --profile init -p \
              modkit-init --target x86_64-unknown-linux-gnu) and pass --init FILE, or --no-init \
              for an image of modules only\n",
             1

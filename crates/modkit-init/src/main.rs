@@ -6,7 +6,6 @@
 //! panics the kernel without a word.
 #![forbid(unsafe_code)]
 
-use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::time::Instant;
 
@@ -17,18 +16,31 @@ use sys_mount::{Mount, MountFlags};
 
 fn main() {
     let start = Instant::now();
-    let failure = match std::panic::catch_unwind(AssertUnwindSafe(|| run(start))) {
-        Ok(failure) => failure,
-        Err(panic) => {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic payload".into());
-            format!("internal error (a bug in modkit-init): {message}")
-        }
-    };
-    say(&failure);
+    // A panic on any thread (coldplug loads on a pool) ends here: its line, then power off.
+    // A hook rather than `catch_unwind`, so it holds under `panic = "abort"` (the `init`
+    // profile) as well as when unwinding.
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic payload".into());
+        let place = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        give_up(&format!(
+            "internal error (a bug in modkit-init): {message}{place}"
+        ))
+    }));
+    let failure = run(start);
+    give_up(&failure)
+}
+
+/// Prints why the boot stops and powers off; never returns.
+fn give_up(failure: &str) -> ! {
+    say(failure);
     say("powering off");
     let errno = modkit::syscalls::power_off();
     say(&format!("could not power off: {}", errno.strerror()));

@@ -1,7 +1,8 @@
 //! The device side of sysfs, rooted at a configurable path so that tests can hand it a fake
 //! tree: which modaliases a device node needs (walking up from its sysfs directory, as Guix's
 //! `device-module-aliases` does), every device's modalias (for coldplug), and PCI devices with
-//! their kind and, from `pci.ids`, their names.
+//! their kind and, from `pci.ids`, their names; what a device-mapper or MD block device is
+//! built from ([`Sysfs::block_stack`]).
 //!
 //! ```
 //! use std::fs;
@@ -45,6 +46,7 @@ mod error;
 mod pci;
 mod pci_ids;
 mod resolve;
+mod stack;
 mod uevent;
 
 use std::collections::HashSet;
@@ -56,6 +58,7 @@ use std::path::{Path, PathBuf};
 pub use error::{Error, Result};
 pub use pci::{PciDevice, PciKind};
 pub use pci_ids::{PCI_IDS_PATHS, PciIds};
+pub use stack::{BlockDevice, BlockLayer, MAX_STACK};
 pub use uevent::Uevent;
 
 use resolve::{MAX_DEPTH, canonicalize, join};

@@ -15,9 +15,8 @@
 //!    written by modkit's depmod for just those modules, the firmware and
 //!    `/etc/modprobe.d/modkit.conf`. Nothing else: no cache file, no host path.
 //! 5. [`host::host_request`]: `--host`, the root filesystem's device and type on the running
-//!    machine.
-//!
-//! Phase 1 of the feature: no `/init` yet.
+//!    machine, with the members of a device-mapper or MD root and the modules its layers
+//!    need.
 
 pub mod firmware;
 pub mod host;
@@ -45,6 +44,10 @@ pub struct Request {
     pub filesystems: Vec<String>,
     /// The storage drivers of the tree, [`GENERIC_DIRS`].
     pub generic: bool,
+    /// Modules the layers of a stacked block device need (`--host` on a device-mapper or MD
+    /// root: `dm_mod`, `dm_crypt`, `md-raid1` ...), each looked up as modprobe takes a name,
+    /// with what needs it (`dm-0 (device-mapper, uuid CRYPT-LUKS2-...)`).
+    pub stacked: Vec<(String, String)>,
 }
 
 /// The directories (relative to the module directory) whose modules `--generic` takes: the
@@ -83,6 +86,14 @@ pub enum Reason {
     SoftPost(String),
     /// A weak dependency (`weakdep`) of the named module.
     Weak(String),
+    /// A layer of the root's block device stack needs it (a device-mapper target, an MD
+    /// personality), as [`Request::stacked`] says.
+    Stacked {
+        /// The name looked up (`dm_crypt`, `md-raid1`).
+        name: String,
+        /// What needs it (`md127 (MD array, level raid1)`).
+        what: String,
+    },
 }
 
 impl fmt::Display for Reason {
@@ -96,6 +107,7 @@ impl fmt::Display for Reason {
             Reason::SoftPre(of) => write!(f, "soft dependency (pre) of {of}"),
             Reason::SoftPost(of) => write!(f, "soft dependency (post) of {of}"),
             Reason::Weak(of) => write!(f, "weak dependency of {of}"),
+            Reason::Stacked { name, what } => write!(f, "root device layer {what} needs {name}"),
         }
     }
 }
@@ -174,6 +186,17 @@ pub fn closure(ctx: &mut Context, request: &Request) -> Result<Closure, Error> {
             &mut out,
             std::slice::from_ref(name),
             Reason::Named(name.clone()),
+        )?;
+    }
+    for (name, what) in &request.stacked {
+        seed(
+            ctx,
+            &mut out,
+            std::slice::from_ref(name),
+            Reason::Stacked {
+                name: name.clone(),
+                what: what.clone(),
+            },
         )?;
     }
     for fs in &request.filesystems {

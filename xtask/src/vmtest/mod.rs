@@ -344,7 +344,7 @@ pub(crate) fn build_guest(sh: &Shell) -> Result<Guest> {
     let triple = crate::tools::TRIPLE;
     eprintln!("building modkit, modkit-init and the vmtest programs (static, {triple})...");
     let _dir = sh.push_dir(&root);
-    crate::tools::static_build(sh, &["modkit-cli", "modkit-init", "vmtest"])
+    crate::tools::static_build(sh, "release", &["modkit-cli", "vmtest"])
         .arg("--target-dir")
         .arg(&target_dir)
         // Stripped, as a distribution ships them: the root scenarios report image sizes.
@@ -357,11 +357,18 @@ pub(crate) fn build_guest(sh: &Shell) -> Result<Guest> {
         .env("CARGO_PROFILE_RELEASE_INCREMENTAL", "true")
         .run()
         .context("cannot build the guest programs")?;
+    // modkit-init with the `init` profile (built for size: every image carries it), as users
+    // build it, so the images booted and measured are the ones they get.
+    crate::tools::static_build(sh, "init", &["modkit-init"])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .run()
+        .context("cannot build modkit-init")?;
     let out = target_dir.join(triple).join("release");
     let guest = Guest {
         modkit: out.join("modkit"),
         init: out.join("vmtest-init"),
-        modkit_init: out.join("modkit-init"),
+        modkit_init: target_dir.join(triple).join("init").join("modkit-init"),
         root_init: out.join("vmtest-root"),
         libkmod: None,
     };

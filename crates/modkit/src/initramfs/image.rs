@@ -131,7 +131,7 @@ pub enum Error {
     #[error(
         "{} cannot be the image's /init: it is dynamically linked (interpreter {interpreter}) and \
          the image has no C library; build it statically, e.g. RUSTFLAGS='-C \
-         target-feature=+crt-static' cargo build --release -p modkit-init --target \
+         target-feature=+crt-static' cargo build --profile init -p modkit-init --target \
          x86_64-unknown-linux-gnu",
         path.display()
     )]
@@ -219,7 +219,11 @@ pub fn build(
     for name in COPIED {
         let path = dir.join(name);
         if path.is_file() {
-            files.push((format!("{moddir}/{name}"), read(&path)?, Why::Copied));
+            let mut bytes = read(&path)?;
+            if name == "modules.order" {
+                bytes = order_of(&bytes, closure);
+            }
+            files.push((format!("{moddir}/{name}"), bytes, Why::Copied));
         }
     }
 
@@ -267,6 +271,11 @@ pub fn build(
     }
 
     let mut archive = Archive::new(options.mtime);
+    // Module and firmware files that are compressed already (6.12's .ko.xz) go into an
+    // archive of their own, stored as they are ahead of the compressed one: compressing
+    // them again would cost time and win nothing.
+    let mut stored = Archive::new(options.mtime);
+    let mut any_stored = false;
     if let Some(init) = &options.init {
         let bytes = read(init)?;
         check_init(init, &bytes)?;
@@ -283,21 +292,57 @@ pub fn build(
         } else {
             0o644
         };
+        let precompressed = matches!(why, Why::Module { .. } | Why::Firmware(_))
+            && modkit_elf::detect_compression(&bytes) != modkit_elf::Compression::None;
         listed.push(File {
             path: path.clone(),
             size: bytes.len() as u64,
             why,
         });
-        archive.file(&path, mode, bytes);
+        if precompressed && options.compression != Compression::None {
+            stored.file(&path, mode, bytes);
+            any_stored = true;
+        } else {
+            archive.file(&path, mode, bytes);
+        }
     }
     listed.sort_by(|a, b| a.path.cmp(&b.path));
     listed.dedup_by(|later, earlier| later.path == earlier.path);
-    let bytes = modkit_cpio::compress(&archive.finish(), options.compression)?;
+    // The kernel unpacks archives one after another, each compressed or not
+    // (init/initramfs.c, unpack_to_rootfs; Debian puts its early microcode so): the stored
+    // one first, ending on a 4-byte boundary as a newc archive does.
+    let mut bytes = if any_stored {
+        stored.finish()
+    } else {
+        Vec::new()
+    };
+    bytes.extend(modkit_cpio::compress(
+        &archive.finish(),
+        options.compression,
+    )?);
     Ok(Image {
         files: listed,
         bytes,
         depmod_messages,
     })
+}
+
+/// The lines of a modules.order (`kernel/fs/ext4/ext4.ko`) that name a module of the
+/// closure, in their order: depmod orders the image's modules by it, and the other
+/// thousands of lines would only be bytes to compress.
+fn order_of(text: &[u8], closure: &Closure) -> Vec<u8> {
+    let names: std::collections::HashSet<&str> = closure.names().collect();
+    let mut out = Vec::new();
+    for line in text.split_inclusive(|&b| b == b'\n') {
+        let path = line.strip_suffix(b"\n").unwrap_or(line);
+        let path = <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(path);
+        if modkit_glob::name::path_to_modname(path)
+            .is_some_and(|name| names.contains(name.as_str()))
+        {
+            out.extend_from_slice(line);
+        }
+    }
+    out
 }
 
 /// Index files by name, and depmod's warnings.
