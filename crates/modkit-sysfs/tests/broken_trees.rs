@@ -6,36 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use modkit_sysfs::{DeviceKind, DeviceNumber, Error, PciIds, Sysfs, Uevent};
-
-/// A scratch directory, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("modkit-sysfs-{tag}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    fn file(&self, rel: &str, text: &str) {
-        let p = self.0.join(rel);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(p, text).unwrap();
-    }
-
-    fn link(&self, target: &str, rel: &str) {
-        let p = self.0.join(rel);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::os::unix::fs::symlink(target, p).unwrap();
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
+use modkit_testkit::Scratch;
 
 const DISK: DeviceNumber = DeviceNumber {
     kind: DeviceKind::Block,
@@ -46,13 +17,13 @@ const DISK: DeviceNumber = DeviceNumber {
 #[test]
 fn unreadable_uevent_is_an_io_error_with_its_path() {
     let t = Scratch::new("unreadable");
-    t.file(
+    t.write(
         "devices/pci0000:00/0000:00:01.0/host0/sda/uevent",
         "MAJOR=8\n",
     );
     // A directory where the file should be: reading it fails for root too (EISDIR).
     fs::create_dir_all(t.0.join("devices/pci0000:00/0000:00:01.0/uevent")).unwrap();
-    t.link(
+    t.symlink(
         "../../devices/pci0000:00/0000:00:01.0/host0/sda",
         "dev/block/8:0",
     );
@@ -73,8 +44,8 @@ fn unreadable_uevent_is_an_io_error_with_its_path() {
 #[test]
 fn malformed_uevent_names_file_and_line() {
     let t = Scratch::new("malformed");
-    t.file("devices/platform/foo/uevent", "DRIVER=foo\nnonsense\n");
-    t.link("../../devices/platform/foo", "dev/char/5:5");
+    t.write("devices/platform/foo/uevent", "DRIVER=foo\nnonsense\n");
+    t.symlink("../../devices/platform/foo", "dev/char/5:5");
     let sys = Sysfs::new(&t.0);
     let err = sys
         .modaliases_by_number(DeviceNumber {
@@ -96,23 +67,23 @@ fn malformed_uevent_names_file_and_line() {
 fn pci_attributes_missing_or_malformed() {
     let t = Scratch::new("pci");
     let dev = "devices/pci0000:00/0000:00:01.0";
-    t.file(&format!("{dev}/vendor"), "0x8086\n");
-    t.file(&format!("{dev}/class"), "0x010601\n");
-    t.file(&format!("{dev}/modalias"), "pci:v00008086d00002922sv*\n");
-    t.link(&format!("../../../{dev}"), "bus/pci/devices/0000:00:01.0");
+    t.write(format!("{dev}/vendor"), "0x8086\n");
+    t.write(format!("{dev}/class"), "0x010601\n");
+    t.write(format!("{dev}/modalias"), "pci:v00008086d00002922sv*\n");
+    t.symlink(format!("../../../{dev}"), "bus/pci/devices/0000:00:01.0");
     let sys = Sysfs::new(&t.0);
     match sys.pci_devices() {
         Err(Error::NotFound { path }) => assert_eq!(path, t.0.join(dev).join("device")),
         other => panic!("{other:?}"),
     }
-    t.file(&format!("{dev}/device"), "0xzz\n");
+    t.write(format!("{dev}/device"), "0xzz\n");
     match sys.pci_devices() {
         Err(Error::Malformed { path, line: 1, .. }) => {
             assert_eq!(path, t.0.join(dev).join("device"));
         }
         other => panic!("{other:?}"),
     }
-    t.file(&format!("{dev}/device"), "0x2922\n");
+    t.write(format!("{dev}/device"), "0x2922\n");
     let devices = sys.pci_devices().unwrap();
     assert_eq!(devices.len(), 1);
     assert_eq!(devices[0].subsystem_vendor, None);
@@ -124,10 +95,7 @@ fn pci_attributes_missing_or_malformed() {
         other => panic!("{other:?}"),
     }
     // The uevent's MODALIAS stands in for the file.
-    t.file(
-        &format!("{dev}/uevent"),
-        "MODALIAS=pci:v00008086d00002922\n",
-    );
+    t.write(format!("{dev}/uevent"), "MODALIAS=pci:v00008086d00002922\n");
     assert_eq!(
         sys.pci_devices().unwrap()[0].modalias,
         "pci:v00008086d00002922"
@@ -163,7 +131,7 @@ fn absurd_depth_is_an_error() {
         Sysfs::new(&t.0).all_modaliases(),
         Err(Error::TooDeep { max: 128, .. })
     ));
-    t.link(&format!("../../{}", rel.display()), "dev/block/8:0");
+    t.symlink(format!("../../{}", rel.display()), "dev/block/8:0");
     assert!(matches!(
         Sysfs::new(&t.0).modaliases_by_number(DISK),
         Err(Error::TooDeep { max: 128, .. })
@@ -173,9 +141,9 @@ fn absurd_depth_is_an_error() {
 #[test]
 fn a_link_loop_inside_devices_does_not_trap_the_walk() {
     let t = Scratch::new("walkloop");
-    t.file("devices/platform/a/uevent", "MODALIAS=platform:a\n");
-    t.link("..", "devices/platform/a/up");
-    t.link("../a", "devices/platform/a/self");
+    t.write("devices/platform/a/uevent", "MODALIAS=platform:a\n");
+    t.symlink("..", "devices/platform/a/up");
+    t.symlink("../a", "devices/platform/a/self");
     let all = Sysfs::new(&t.0).all_modaliases().unwrap();
     assert_eq!(
         all,

@@ -2,40 +2,8 @@
 //! plain partition, and a `slaves/` loop, which must end.
 #![forbid(unsafe_code)]
 
-use std::fs;
-use std::path::PathBuf;
-
 use modkit_sysfs::{BlockLayer, DeviceKind, DeviceNumber, Sysfs};
-
-/// A scratch directory, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("modkit-sysfs-{tag}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    fn file(&self, rel: &str, text: &str) {
-        let p = self.0.join(rel);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(p, text).unwrap();
-    }
-
-    fn link(&self, target: &str, rel: &str) {
-        let p = self.0.join(rel);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::os::unix::fs::symlink(target, p).unwrap();
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
+use modkit_testkit::Scratch;
 
 fn block(major: u32, minor: u32) -> DeviceNumber {
     DeviceNumber {
@@ -50,28 +18,28 @@ const NVME: &str = "devices/pci0000:00/0000:00:05.0/nvme/nvme0/nvme0n1";
 
 /// dm-1 (LVM) on dm-0 (LUKS2) on md127 (raid1) of vda2 and nvme0n1p1.
 fn stacked_tree(t: &Scratch) {
-    t.file(&format!("{VDA}/vda2/partition"), "2\n");
-    t.file(&format!("{NVME}/nvme0n1p1/partition"), "1\n");
-    t.file("devices/virtual/block/md127/md/level", "raid1\n");
-    t.link(
-        &format!("../../../../../{VDA}/vda2"),
+    t.write(format!("{VDA}/vda2/partition"), "2\n");
+    t.write(format!("{NVME}/nvme0n1p1/partition"), "1\n");
+    t.write("devices/virtual/block/md127/md/level", "raid1\n");
+    t.symlink(
+        format!("../../../../../{VDA}/vda2"),
         "devices/virtual/block/md127/slaves/vda2",
     );
-    t.link(
-        &format!("../../../../../{NVME}/nvme0n1p1"),
+    t.symlink(
+        format!("../../../../../{NVME}/nvme0n1p1"),
         "devices/virtual/block/md127/slaves/nvme0n1p1",
     );
-    t.file("devices/virtual/block/dm-0/dm/name", "luks-root\n");
-    t.file(
+    t.write("devices/virtual/block/dm-0/dm/name", "luks-root\n");
+    t.write(
         "devices/virtual/block/dm-0/dm/uuid",
         "CRYPT-LUKS2-0f4e8a2b1c3d4e5f6a7b8c9d0e1f2a3b-luks-root\n",
     );
-    t.link("../../md127", "devices/virtual/block/dm-0/slaves/md127");
-    t.file("devices/virtual/block/dm-1/dm/name", "vg0-root\n");
-    t.file("devices/virtual/block/dm-1/dm/uuid", "LVM-abc\n");
-    t.link("../../dm-0", "devices/virtual/block/dm-1/slaves/dm-0");
-    t.link("../../devices/virtual/block/dm-1", "dev/block/253:1");
-    t.link(&format!("../../{VDA}/vda2"), "dev/block/254:2");
+    t.symlink("../../md127", "devices/virtual/block/dm-0/slaves/md127");
+    t.write("devices/virtual/block/dm-1/dm/name", "vg0-root\n");
+    t.write("devices/virtual/block/dm-1/dm/uuid", "LVM-abc\n");
+    t.symlink("../../dm-0", "devices/virtual/block/dm-1/slaves/dm-0");
+    t.symlink("../../devices/virtual/block/dm-1", "dev/block/253:1");
+    t.symlink(format!("../../{VDA}/vda2"), "dev/block/254:2");
 }
 
 #[test]
@@ -125,8 +93,8 @@ fn a_stack_is_followed_down_to_its_partitions() {
 fn a_partition_of_an_array_is_stacked_as_its_array() {
     let t = Scratch::new("stack-part");
     stacked_tree(&t);
-    t.file("devices/virtual/block/md127/md127p1/partition", "1\n");
-    t.link(
+    t.write("devices/virtual/block/md127/md127p1/partition", "1\n");
+    t.symlink(
         "../../devices/virtual/block/md127/md127p1",
         "dev/block/259:0",
     );
@@ -144,11 +112,11 @@ fn a_partition_of_an_array_is_stacked_as_its_array() {
 #[test]
 fn a_slaves_loop_ends_with_each_device_once() {
     let t = Scratch::new("stack-loop");
-    t.file("devices/virtual/block/dm-2/dm/name", "a\n");
-    t.file("devices/virtual/block/dm-3/dm/name", "b\n");
-    t.link("../../dm-3", "devices/virtual/block/dm-2/slaves/dm-3");
-    t.link("../../dm-2", "devices/virtual/block/dm-3/slaves/dm-2");
-    t.link("../../devices/virtual/block/dm-2", "dev/block/253:2");
+    t.write("devices/virtual/block/dm-2/dm/name", "a\n");
+    t.write("devices/virtual/block/dm-3/dm/name", "b\n");
+    t.symlink("../../dm-3", "devices/virtual/block/dm-2/slaves/dm-3");
+    t.symlink("../../dm-2", "devices/virtual/block/dm-3/slaves/dm-2");
+    t.symlink("../../devices/virtual/block/dm-2", "dev/block/253:2");
     let stack = Sysfs::new(&t.0).block_stack(block(253, 2)).unwrap();
     let names: Vec<&str> = stack.iter().map(|d| d.name.as_str()).collect();
     assert_eq!(names, ["dm-2", "dm-3"]);

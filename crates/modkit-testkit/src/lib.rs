@@ -295,6 +295,19 @@ impl Scratch {
         path
     }
 
+    /// A symbolic link `DIR/relative` pointing at `target` (as given: relative targets stay
+    /// relative), making its parent directories; its path.
+    pub fn symlink(&self, target: impl AsRef<Path>, relative: impl AsRef<Path>) -> PathBuf {
+        let path = self.0.join(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .unwrap_or_else(|e| panic!("creating {}: {e}", parent.display()));
+        }
+        std::os::unix::fs::symlink(target.as_ref(), &path)
+            .unwrap_or_else(|e| panic!("linking {}: {e}", path.display()));
+        path
+    }
+
     /// Make the directory `DIR/relative` and its parents; its path.
     pub fn mkdir(&self, relative: impl AsRef<Path>) -> PathBuf {
         let path = self.0.join(relative);
