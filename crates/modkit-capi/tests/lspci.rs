@@ -9,11 +9,10 @@
 mod support;
 
 use std::path::Path;
-use std::process::Command;
 
 use modkit_testkit::{Missing, Scratch, require};
 
-use support::{copy_in, link_tree, mount_namespace, needed};
+use support::{copy_in, mount_namespace};
 
 const LSPCI: &str = "/usr/bin/lspci";
 
@@ -50,27 +49,9 @@ fn compare(test: &str, series: &str) -> Option<usize> {
     let scratch = Scratch::new(&format!("capi-lspci-{series}"));
     let root = scratch.join("root");
     // Debian's tree as the running kernel's, indexed by kmod's depmod.
-    link_tree(&cached, &root.join("lib/modules").join(running));
-    let out = Command::new(&depmod)
-        .arg("-b")
-        .arg(&root)
-        .arg(running)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::indexed_tree(&root, &cached, running, &depmod);
     let ours = support::our_library();
-    copy_in(&root, Path::new(LSPCI));
-    for file in [Path::new(LSPCI), debian.as_path(), ours.as_path()] {
-        for lib in needed(file) {
-            if lib.file_name().is_some_and(|n| n != "libkmod.so.2") {
-                copy_in(&root, &lib);
-            }
-        }
-    }
+    support::install_programs(&root, &[Path::new(LSPCI)], &[&debian, &ours]);
     if Path::new("/usr/share/misc/pci.ids").exists() {
         copy_in(&root, Path::new("/usr/share/misc/pci.ids"));
     }

@@ -11,11 +11,11 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use modkit_testkit::{Missing, Scratch, require};
 
-use support::{copy_in, link_tree, mount_namespace, needed};
+use support::mount_namespace;
 
 const MODULES_LOAD: &str = "/lib/systemd/systemd-modules-load";
 const UDEVADM: &str = "/usr/bin/udevadm";
@@ -61,19 +61,7 @@ fn same_answers_as_debian_libkmod() {
 
     let scratch = Scratch::new("capi-modules-load");
     let root = scratch.join("root");
-    let dir = root.join("lib/modules").join(running);
-    link_tree(&cached, &dir);
-    let out = Command::new(&depmod)
-        .arg("-b")
-        .arg(&root)
-        .arg(running)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let dir = support::indexed_tree(&root, &cached, running, &depmod);
 
     // A built-in module of the tree, a module file that is not loaded here (blacklisted),
     // and a name nothing knows.
@@ -88,20 +76,11 @@ fn same_answers_as_debian_libkmod() {
         .find(|name| !Path::new("/sys/module").join(name).exists())
         .expect("one of them is not loaded on this machine");
     let ours = support::our_library();
-    copy_in(&root, Path::new(MODULES_LOAD));
-    copy_in(&root, Path::new(UDEVADM));
-    for file in [
-        Path::new(MODULES_LOAD),
-        Path::new(UDEVADM),
-        debian.as_path(),
-        ours.as_path(),
-    ] {
-        for lib in needed(file) {
-            if lib.file_name().is_some_and(|n| n != "libkmod.so.2") {
-                copy_in(&root, &lib);
-            }
-        }
-    }
+    support::install_programs(
+        &root,
+        &[Path::new(MODULES_LOAD), Path::new(UDEVADM)],
+        &[&debian, &ours],
+    );
     for dir in ["sys", "proc", "run"] {
         std::fs::create_dir_all(root.join(dir)).unwrap();
     }

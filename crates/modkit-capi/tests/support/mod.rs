@@ -241,3 +241,37 @@ pub fn in_chroot(root: &Path, library: &Path, command: &[&str]) -> Command {
         .env_remove("KMOD_LOG");
     unshare
 }
+
+/// Debian's tree `cached` as release `release`'s under `root/lib/modules`, hard-linked, and
+/// indexed by kmod's `depmod`; the module directory.
+pub fn indexed_tree(root: &Path, cached: &Path, release: &str, depmod: &Path) -> PathBuf {
+    let dir = root.join("lib/modules").join(release);
+    link_tree(cached, &dir);
+    let out = Command::new(depmod)
+        .arg("-b")
+        .arg(root)
+        .arg(release)
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", depmod.display()));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
+/// `programs` copied into the chroot `root`, with every shared library they and `libraries`
+/// load except `libkmod.so.2` (which [`in_chroot`] puts in for each run).
+pub fn install_programs(root: &Path, programs: &[&Path], libraries: &[&Path]) {
+    for program in programs {
+        copy_in(root, program);
+    }
+    for file in programs.iter().chain(libraries) {
+        for lib in needed(file) {
+            if lib.file_name().is_some_and(|n| n != "libkmod.so.2") {
+                copy_in(root, &lib);
+            }
+        }
+    }
+}
