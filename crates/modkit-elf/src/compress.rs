@@ -254,64 +254,81 @@ struct XzBlock {
 /// and footer are the header's, so a stream it decodes is laid out as read here.
 fn xz_single_block_crc32(bytes: &[u8]) -> Option<XzBlock> {
     const HEADER: usize = 12;
-    const FOOTER: usize = 12;
     const CHECK_CRC32: u8 = 0x01;
     let header_flags = bytes.get(6..8)?;
-    let footer_start = bytes.len().checked_sub(FOOTER)?;
-    let footer = bytes.get(footer_start..)?;
-    if footer.get(10..12)? != b"YZ"
-        || footer.get(8..10)? != header_flags
-        || header_flags != [0, CHECK_CRC32]
-    {
+    let footer_flags = bytes.get(bytes.len().checked_sub(4)?..bytes.len().checked_sub(2)?)?;
+    if footer_flags != header_flags || header_flags != [0, CHECK_CRC32] {
         return None;
     }
-    let index_size = (u64::from(Endian::Little.u32(footer, 4)?) + 1) * 4;
-    let index_start = footer_start.checked_sub(usize::try_from(index_size).ok()?)?;
-    let index = bytes.get(index_start..footer_start)?;
-    let mut pos = 0usize;
-    if *index.first()? != 0 {
+    let mut index = XzIndex::read(bytes)?;
+    if index.records != 1 {
         return None;
     }
-    pos += 1;
-    if read_xz_varint(index, &mut pos)? != 1 {
-        return None;
-    }
-    let unpadded = usize::try_from(read_xz_varint(index, &mut pos)?).ok()?;
-    let size = read_xz_varint(index, &mut pos)?;
+    let (unpadded, size) = index.next_record()?;
+    let unpadded = usize::try_from(unpadded).ok()?;
     let padded = unpadded.checked_add(3)? & !3;
-    if HEADER.checked_add(padded)? != index_start || unpadded < 4 {
+    if HEADER.checked_add(padded)? != index.start || unpadded < 4 {
         return None;
     }
     let crc32 = Endian::Little.u32(bytes, HEADER + padded - 4)?;
     Some(XzBlock { crc32, size })
 }
 
-/// The uncompressed size an xz file records in its index, for a single stream.
-///
-/// Layout from the xz file format spec §2.1.2 (stream footer) and §4 (index). Returns `None`
+/// The uncompressed size an xz file records in its index, for a single stream. Returns `None`
 /// for anything unexpected; this is only a capacity hint.
 fn xz_recorded_size(bytes: &[u8]) -> Option<u64> {
-    let footer_start = bytes.len().checked_sub(12)?;
-    let footer = bytes.get(footer_start..)?;
-    if footer.get(10..12)? != b"YZ" {
-        return None;
-    }
-    let stored = Endian::Little.u32(footer, 4)?;
-    let index_size = (u64::from(stored) + 1) * 4;
-    let index_start = footer_start.checked_sub(usize::try_from(index_size).ok()?)?;
-    let index = bytes.get(index_start..footer_start)?;
-    let mut pos = 0usize;
-    if *index.first()? != 0 {
-        return None;
-    }
-    pos += 1;
-    let records = read_xz_varint(index, &mut pos)?;
+    let mut index = XzIndex::read(bytes)?;
     let mut total: u64 = 0;
-    for _ in 0..records {
-        let _unpadded = read_xz_varint(index, &mut pos)?;
-        total = total.checked_add(read_xz_varint(index, &mut pos)?)?;
+    for _ in 0..index.records {
+        let (_unpadded, size) = index.next_record()?;
+        total = total.checked_add(size)?;
     }
     Some(total)
+}
+
+/// The index of an xz file's last stream, found from its footer: where it starts and its
+/// records, read one at a time. Layout from the xz file format spec §2.1.2 (stream footer:
+/// backward size, then the magic "YZ") and §4 (index: indicator 0, the number of records,
+/// then (unpadded size, uncompressed size) per block).
+#[derive(Debug)]
+struct XzIndex<'a> {
+    /// Offset of the index in the file.
+    start: usize,
+    /// Number of records.
+    records: u64,
+    index: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> XzIndex<'a> {
+    fn read(bytes: &'a [u8]) -> Option<XzIndex<'a>> {
+        let footer_start = bytes.len().checked_sub(12)?;
+        let footer = bytes.get(footer_start..)?;
+        if footer.get(10..12)? != b"YZ" {
+            return None;
+        }
+        let index_size = (u64::from(Endian::Little.u32(footer, 4)?) + 1) * 4;
+        let start = footer_start.checked_sub(usize::try_from(index_size).ok()?)?;
+        let index = bytes.get(start..footer_start)?;
+        if *index.first()? != 0 {
+            return None;
+        }
+        let mut pos = 1;
+        let records = read_xz_varint(index, &mut pos)?;
+        Some(XzIndex {
+            start,
+            records,
+            index,
+            pos,
+        })
+    }
+
+    /// The next record: (unpadded size, uncompressed size).
+    fn next_record(&mut self) -> Option<(u64, u64)> {
+        let unpadded = read_xz_varint(self.index, &mut self.pos)?;
+        let size = read_xz_varint(self.index, &mut self.pos)?;
+        Some((unpadded, size))
+    }
 }
 
 /// xz's multibyte integer (spec §1.2): 7 bits per byte, at most 9 bytes.
