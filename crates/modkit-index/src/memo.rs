@@ -27,7 +27,9 @@ use modkit_glob::{Glob, GlobSet};
 use crate::error::Result;
 use crate::fnmatch::fnmatch;
 use crate::format::NODE_MASK;
-use crate::read::{Budget, Frame, Index, Node, Value, Values, WildScratch, add_value, add_values};
+use crate::read::{
+    Budget, Frame, Index, Node, Value, Values, WildScratch, add_value, add_values, walk_subtree,
+};
 
 /// Subtrees with at least this many patterns are matched through a [`GlobSet`] (which files
 /// big groups by a 4-byte window of their literal runs); smaller ones test each pattern.
@@ -190,41 +192,8 @@ impl WildMemo {
             ..
         } = self;
         pattern.clear();
-        stack.clear();
         pattern.extend(lead);
-        pattern.extend_from_slice(start.prefix(data).get(j..).unwrap_or_default());
-        stack.push(Frame {
-            node: start,
-            next_child: 0,
-            mark: 0,
-        });
-        while let Some(top) = stack.last_mut() {
-            let node = top.node;
-            let own_mark = top.mark;
-            let mut next = None;
-            while top.next_child < node.nchild {
-                let i = top.next_child;
-                top.next_child += 1;
-                let (reference, at) = node.slot(data, i);
-                if let Some(child) = Node::read(data, reference, at)? {
-                    // nchild <= 128 - first, so this cannot overflow.
-                    next = Some((child, node.first + i as u8));
-                    break;
-                }
-            }
-            if let Some((child, ch)) = next {
-                budget.spend(&child)?;
-                let mark = pattern.len();
-                pattern.push(ch);
-                pattern.extend_from_slice(child.prefix(data));
-                stack.push(Frame {
-                    node: child,
-                    next_child: 0,
-                    mark,
-                });
-                continue;
-            }
-            stack.pop();
+        walk_subtree(data, start, j, pattern, stack, budget, |node, pattern| {
             if let Some((values_start, values_end, count)) = node.values_range(data)? {
                 let at = text.len();
                 text.extend_from_slice(pattern);
@@ -234,9 +203,8 @@ impl WildMemo {
                     count,
                 });
             }
-            pattern.truncate(own_mark);
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Add the values of the patterns of subtree `at` that match `subkey`, in the walk's

@@ -560,6 +560,31 @@ fn wild_all<'a>(
     budget: &mut Budget,
 ) -> Result<()> {
     let WildScratch { pattern, stack } = scratch;
+    walk_subtree(data, start, j, pattern, stack, budget, |node, pattern| {
+        if let Some(values) = node.values(data)?
+            && fnmatch(pattern, subkey)
+        {
+            for v in values {
+                add_value(out, v);
+            }
+        }
+        Ok(())
+    })
+}
+
+/// The walk of kmod's wildcard search over the subtree of `start`, from byte `j` of its
+/// prefix on: post-order, children by ascending byte, each child paid from `budget` (the
+/// caller paid for `start`). `pattern` holds what comes before the subtree; `visit` gets
+/// every node with its whole pattern, and `pattern` is as it was when the walk ends.
+pub(crate) fn walk_subtree(
+    data: &[u8],
+    start: Node,
+    j: usize,
+    pattern: &mut Vec<u8>,
+    stack: &mut Vec<Frame>,
+    budget: &mut Budget,
+    mut visit: impl FnMut(Node, &[u8]) -> Result<()>,
+) -> Result<()> {
     stack.clear();
     let mark = pattern.len();
     pattern.extend_from_slice(start.prefix(data).get(j..).unwrap_or_default());
@@ -595,13 +620,7 @@ fn wild_all<'a>(
             continue;
         }
         stack.pop();
-        if let Some(values) = node.values(data)?
-            && fnmatch(pattern, subkey)
-        {
-            for v in values {
-                add_value(out, v);
-            }
-        }
+        visit(node, pattern)?;
         pattern.truncate(own_mark);
     }
     Ok(())
