@@ -44,6 +44,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bzimage;
+mod comb;
 mod compress;
 mod der;
 mod endian;

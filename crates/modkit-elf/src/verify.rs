@@ -9,10 +9,13 @@
 //! (`system_certificate_list`); [`certificates_in_image`] finds them in a vmlinux.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use cms::content_info::ContentInfo;
 use cms::signed_data::{SignedData, SignerIdentifier};
 use der::{Decode, Encode};
+use ecdsa::elliptic_curve::generic_array::ArrayLength;
+use ecdsa::elliptic_curve::{CurveArithmetic, FieldBytesSize};
 use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
 use rsa::RsaPublicKey;
 use rsa::pkcs8::DecodePublicKey;
@@ -20,6 +23,7 @@ use sha2::Digest as _;
 use x509_cert::der::asn1::ObjectIdentifier;
 
 use crate::SIGNATURE_MAGIC;
+use crate::comb::{self, Comb, Prepared};
 
 /// `sizeof(struct module_signature)` (include/linux/module_signature.h).
 const MODSIG_SIZE: usize = 12;
@@ -72,8 +76,10 @@ pub struct Certificate {
 #[derive(Debug, Clone)]
 enum PublicKey {
     Rsa(RsaPublicKey),
-    P256(p256::ecdsa::VerifyingKey),
-    P384(p384::ecdsa::VerifyingKey),
+    /// With the key's fixed-base table once it has verified enough signatures
+    /// ([`comb`](crate::comb)); clones share it.
+    P256(p256::ecdsa::VerifyingKey, Arc<Prepared<p256::NistP256>>),
+    P384(p384::ecdsa::VerifyingKey, Arc<Prepared<p384::NistP384>>),
     /// Another algorithm (its OID, with the curve's for EC keys): not verified here.
     Other(String),
 }
@@ -112,10 +118,12 @@ impl Certificate {
                 Some(OID_P256) => PublicKey::P256(
                     p256::ecdsa::VerifyingKey::from_public_key_der(&der)
                         .map_err(|e| unusable(&e))?,
+                    Arc::default(),
                 ),
                 Some(OID_P384) => PublicKey::P384(
                     p384::ecdsa::VerifyingKey::from_public_key_der(&der)
                         .map_err(|e| unusable(&e))?,
+                    Arc::default(),
                 ),
                 Some(other) => PublicKey::Other(format!("EC key on curve {other}")),
                 None => PublicKey::Other("EC key without a named curve".into()),
@@ -570,15 +578,27 @@ pub fn verify(file: &[u8], trusted: &[Certificate]) -> Result<Verified, Signatur
             "RSA",
             rsa && key.verify(hash.scheme(), &hashed, signature).is_ok(),
         ),
-        PublicKey::P256(key) => (
+        PublicKey::P256(key, prepared) => (
             "ECDSA",
-            !rsa && p256::ecdsa::Signature::from_der(signature)
-                .is_ok_and(|sig| key.verify_prehash(&hashed, &sig).is_ok()),
+            !rsa && verify_ecdsa(
+                prepared,
+                comb::p256_generator,
+                || key.as_affine().into(),
+                |sig| key.verify_prehash(&hashed, sig).is_ok(),
+                &hashed,
+                signature,
+            ),
         ),
-        PublicKey::P384(key) => (
+        PublicKey::P384(key, prepared) => (
             "ECDSA",
-            !rsa && p384::ecdsa::Signature::from_der(signature)
-                .is_ok_and(|sig| key.verify_prehash(&hashed, &sig).is_ok()),
+            !rsa && verify_ecdsa(
+                prepared,
+                comb::p384_generator,
+                || key.as_affine().into(),
+                |sig| key.verify_prehash(&hashed, sig).is_ok(),
+                &hashed,
+                signature,
+            ),
         ),
         PublicKey::Other(_) => ("?", false),
     };
@@ -595,6 +615,39 @@ pub fn verify(file: &[u8], trusted: &[Certificate]) -> Result<Verified, Signatur
         hash: hash.name(),
         signed_attributes,
     })
+}
+
+/// An ECDSA signature (DER) of `prehash` by a key: `plain`, the `ecdsa` crate's verification,
+/// or the same equation over fixed-base tables once the key (`point`) has verified enough
+/// signatures.
+fn verify_ecdsa<C>(
+    prepared: &Prepared<C>,
+    generator: fn() -> &'static Comb<C>,
+    point: impl FnOnce() -> C::ProjectivePoint,
+    plain: impl FnOnce(&ecdsa::Signature<C>) -> bool,
+    prehash: &[u8],
+    signature: &[u8],
+) -> bool
+where
+    C: ecdsa::PrimeCurve + CurveArithmetic,
+    ecdsa::SignatureSize<C>: ArrayLength<u8>,
+    ecdsa::der::MaxSize<C>: ArrayLength<u8>,
+    <FieldBytesSize<C> as std::ops::Add>::Output:
+        std::ops::Add<ecdsa::der::MaxOverhead> + ArrayLength<u8>,
+{
+    let Ok(signature) = ecdsa::Signature::<C>::from_der(signature) else {
+        return false;
+    };
+    match prepared.comb(point) {
+        Some(table) => {
+            let Ok(z) = ecdsa::hazmat::bits2field::<C>(prehash) else {
+                return false;
+            };
+            let (r, s) = signature.split_scalars();
+            comb::verify(generator(), table, &z, *r, *s)
+        }
+        None => plain(&signature),
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {

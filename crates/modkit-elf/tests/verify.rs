@@ -41,29 +41,33 @@ fn signed_attributes_and_sha512_verify_as_cms_says() {
 }
 
 /// ECDSA, as Debian 6.12 signs (a P-384 build key, sha256), and P-256; a changed module fails.
+/// Twenty rounds with the same certificates: a key verifies its first signatures the plain way
+/// and the rest over its fixed-base table (after 8), and the verdicts stay.
 #[test]
 fn ecdsa_signatures_verify() {
     for curve in ["p384", "p256"] {
         let certs = parse_certificates(&sig(&format!("{curve}.x509"))).unwrap();
         let module = sig(&format!("hello_api.{curve}.ko"));
-        let verified = verify(&module, &certs).unwrap();
-        assert_eq!(
-            (verified.hash, verified.signed_attributes),
-            ("sha256", false)
-        );
         let mut changed = module.clone();
         changed[2000] ^= 1;
-        let err = verify(&changed, &certs).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                SignatureError::BadSignature {
-                    algorithm: "ECDSA",
-                    ..
-                }
-            ),
-            "{curve}: {err:?}"
-        );
+        for round in 0..20 {
+            let verified = verify(&module, &certs).unwrap();
+            assert_eq!(
+                (verified.hash, verified.signed_attributes),
+                ("sha256", false)
+            );
+            let err = verify(&changed, &certs).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    SignatureError::BadSignature {
+                        algorithm: "ECDSA",
+                        ..
+                    }
+                ),
+                "{curve}, round {round}: {err:?}"
+            );
+        }
     }
 }
 
