@@ -193,8 +193,9 @@ fn print_usage() {
         "Usage: modkit TOOL [ARGS...]   or, through a link named after the tool: TOOL [ARGS...]\n"
     );
     println!("Tools:");
+    let width = TOOLS.iter().map(|(name, ..)| name.len()).max().unwrap_or(0);
     for (name, about, _, _) in TOOLS {
-        println!("  {name:<10} {about}");
+        println!("  {name:<width$}  {about}");
     }
     println!(
         "\nInstall the links with e.g. `for t in $(modkit --list); do ln -s modkit /usr/local/sbin/$t; done`."
