@@ -6,23 +6,19 @@
 //! so `k·P` is one addition per non-zero digit (at most 96 on P-384, against the ~384
 //! doublings and ~100 additions of a windowed multiplication). Building it costs ~1,800 point
 //! operations, a few verifications' worth, and it takes 15 points per digit (207 KB on P-384),
-//! so a key builds its table only once it has verified [`PLAIN_USES`] signatures the plain way:
-//! a single-module check pays nothing. The equation and its checks are the `ecdsa` crate's
+//! so a key builds its table only once it has verified a few signatures the plain way
+//! ([`Prepared`](crate::prepared::Prepared)): a single-module check pays nothing. The equation and its checks are the `ecdsa` crate's
 //! `verify_prehashed` (which the tests compare this with), with the same `bits2field`; only how
 //! the point is computed differs. Verification handles public data only, so variable time is
 //! fine.
 
 use std::fmt;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use p384::elliptic_curve::group::{Curve as _, Group as _};
 use p384::elliptic_curve::ops::{Invert as _, Reduce};
 use p384::elliptic_curve::point::AffineCoordinates as _;
 use p384::elliptic_curve::{CurveArithmetic, FieldBytes, PrimeField as _};
-
-/// Signatures a key verifies the plain way before it builds its table.
-pub(crate) const PLAIN_USES: u32 = 8;
 
 /// `j·16^i·P` for every digit position `i` (least significant first) and `j` in 1..=15.
 pub(crate) struct Comb<C: CurveArithmetic> {
@@ -86,44 +82,6 @@ pub(crate) fn verify<C: CurveArithmetic>(
         .to_affine()
         .x();
     r == <C::Scalar as Reduce<C::Uint>>::reduce_bytes(&x)
-}
-
-/// A key's count of plain verifications and, after [`PLAIN_USES`] of them, its table.
-pub(crate) struct Prepared<C: CurveArithmetic> {
-    uses: AtomicU32,
-    comb: OnceLock<Comb<C>>,
-}
-
-impl<C: CurveArithmetic> Default for Prepared<C> {
-    fn default() -> Self {
-        Prepared {
-            uses: AtomicU32::new(0),
-            comb: OnceLock::new(),
-        }
-    }
-}
-
-impl<C: CurveArithmetic> fmt::Debug for Prepared<C> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Prepared")
-            .field("uses", &self.uses.load(Ordering::Relaxed))
-            .field("comb", &self.comb.get().is_some())
-            .finish()
-    }
-}
-
-impl<C: CurveArithmetic> Prepared<C> {
-    /// The key's table once it is worth having (built from `key` on first need), else `None`:
-    /// verify the plain way.
-    pub(crate) fn comb(&self, key: impl FnOnce() -> C::ProjectivePoint) -> Option<&Comb<C>> {
-        if let Some(comb) = self.comb.get() {
-            return Some(comb);
-        }
-        if self.uses.fetch_add(1, Ordering::Relaxed) < PLAIN_USES {
-            return None;
-        }
-        Some(self.comb.get_or_init(|| Comb::new(key())))
-    }
 }
 
 /// The generator's table of P-256, built once.
@@ -223,15 +181,4 @@ mod tests {
 
     agrees_with_the_ecdsa_crate!(p256_agrees_with_the_ecdsa_crate, p256, NistP256);
     agrees_with_the_ecdsa_crate!(p384_agrees_with_the_ecdsa_crate, p384, NistP384);
-
-    #[test]
-    fn a_table_is_built_after_the_plain_uses() {
-        let prepared = Prepared::<p384::NistP384>::default();
-        for _ in 0..PLAIN_USES {
-            assert!(prepared.comb(|| unreachable!()).is_none());
-        }
-        let table = prepared.comb(|| p384::ProjectivePoint::GENERATOR).unwrap();
-        assert_eq!(table.rows.len(), 96);
-        assert!(prepared.comb(|| unreachable!()).is_some());
-    }
 }

@@ -51,6 +51,8 @@ mod endian;
 mod error;
 mod modinfo;
 mod module;
+mod prepared;
+mod rsa_pub;
 mod signature;
 mod verify;
 

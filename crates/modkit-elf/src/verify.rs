@@ -23,7 +23,9 @@ use sha2::Digest as _;
 use x509_cert::der::asn1::ObjectIdentifier;
 
 use crate::SIGNATURE_MAGIC;
-use crate::comb::{self, Comb, Prepared};
+use crate::comb::{self, Comb};
+use crate::prepared::Prepared;
+use crate::rsa_pub::RsaKey;
 
 /// `sizeof(struct module_signature)` (include/linux/module_signature.h).
 const MODSIG_SIZE: usize = 12;
@@ -75,11 +77,18 @@ pub struct Certificate {
 /// The public keys the kernel's module signatures use.
 #[derive(Debug, Clone)]
 enum PublicKey {
-    Rsa(RsaPublicKey),
+    /// With its Montgomery parameters once it has verified enough signatures ([`RsaKey`]).
+    Rsa(RsaPublicKey, Arc<Prepared<Option<RsaKey>>>),
     /// With the key's fixed-base table once it has verified enough signatures
     /// ([`comb`](crate::comb)); clones share it.
-    P256(p256::ecdsa::VerifyingKey, Arc<Prepared<p256::NistP256>>),
-    P384(p384::ecdsa::VerifyingKey, Arc<Prepared<p384::NistP384>>),
+    P256(
+        p256::ecdsa::VerifyingKey,
+        Arc<Prepared<Comb<p256::NistP256>>>,
+    ),
+    P384(
+        p384::ecdsa::VerifyingKey,
+        Arc<Prepared<Comb<p384::NistP384>>>,
+    ),
     /// Another algorithm (its OID, with the curve's for EC keys): not verified here.
     Other(String),
 }
@@ -107,7 +116,10 @@ impl Certificate {
             what: format!("unusable public key: {e}"),
         };
         let key = if spki.algorithm.oid == OID_RSA_ENCRYPTION {
-            PublicKey::Rsa(RsaPublicKey::from_public_key_der(&der).map_err(|e| unusable(&e))?)
+            PublicKey::Rsa(
+                RsaPublicKey::from_public_key_der(&der).map_err(|e| unusable(&e))?,
+                Arc::default(),
+            )
         } else if spki.algorithm.oid == OID_EC_PUBLIC_KEY {
             let curve = spki
                 .algorithm
@@ -574,9 +586,12 @@ pub fn verify(file: &[u8], trusted: &[Certificate]) -> Result<Verified, Signatur
     // The kernel's public_key_verify_signature refuses a signature of another algorithm than
     // the key's (EKEYREJECTED), as it refuses one that does not verify.
     let (algorithm, ok) = match &cert.key {
-        PublicKey::Rsa(key) => (
+        PublicKey::Rsa(key, prepared) => (
             "RSA",
-            rsa && key.verify(hash.scheme(), &hashed, signature).is_ok(),
+            rsa && match prepared.get(|| RsaKey::new(key)) {
+                Some(Some(fast)) => fast.verify(&hash.scheme(), &hashed, signature),
+                _ => key.verify(hash.scheme(), &hashed, signature).is_ok(),
+            },
         ),
         PublicKey::P256(key, prepared) => (
             "ECDSA",
@@ -621,7 +636,7 @@ pub fn verify(file: &[u8], trusted: &[Certificate]) -> Result<Verified, Signatur
 /// or the same equation over fixed-base tables once the key (`point`) has verified enough
 /// signatures.
 fn verify_ecdsa<C>(
-    prepared: &Prepared<C>,
+    prepared: &Prepared<Comb<C>>,
     generator: fn() -> &'static Comb<C>,
     point: impl FnOnce() -> C::ProjectivePoint,
     plain: impl FnOnce(&ecdsa::Signature<C>) -> bool,
@@ -638,7 +653,7 @@ where
     let Ok(signature) = ecdsa::Signature::<C>::from_der(signature) else {
         return false;
     };
-    match prepared.comb(point) {
+    match prepared.get(|| Comb::new(point())) {
         Some(table) => {
             let Ok(z) = ecdsa::hazmat::bits2field::<C>(prehash) else {
                 return false;

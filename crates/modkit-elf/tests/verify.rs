@@ -105,6 +105,44 @@ fn a_changed_module_is_rejected() {
     );
 }
 
+/// One RSA certificate over twenty rounds: a key verifies its first signatures the plain way
+/// and the rest with its Montgomery parameters kept (after 8), and every verdict stays.
+#[test]
+fn rsa_verdicts_stay_over_many_verifications() {
+    let certs = trusted();
+    let (good, attrs, tampered, impostor) = (
+        sig("hello_api.sha256.ko"),
+        sig("hello_api.sha512-attrs.ko"),
+        sig("hello_api.tampered.ko"),
+        sig("hello_api.impostor.ko"),
+    );
+    for round in 0..20 {
+        assert_eq!(
+            verify(&good, &certs).unwrap().hash,
+            "sha256",
+            "round {round}"
+        );
+        assert_eq!(
+            verify(&attrs, &certs).unwrap().hash,
+            "sha512",
+            "round {round}"
+        );
+        for bad in [&tampered, &impostor] {
+            let err = verify(bad, &certs).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    SignatureError::BadSignature {
+                        algorithm: "RSA",
+                        ..
+                    }
+                ),
+                "round {round}: {err:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn another_key_with_the_same_issuer_and_serial_is_rejected() {
     let err = verify(&sig("hello_api.impostor.ko"), &trusted()).unwrap_err();
