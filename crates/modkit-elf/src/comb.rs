@@ -7,9 +7,9 @@
 //! doublings and ~100 additions of a windowed multiplication). Building it costs ~1,800 point
 //! operations, a few verifications' worth, and it takes 15 points per digit (207 KB on P-384),
 //! so a key builds its table only once it has verified a few signatures the plain way
-//! ([`Prepared`](crate::prepared::Prepared)): a single-module check pays nothing. The equation and its checks are the `ecdsa` crate's
-//! `verify_prehashed` (which the tests compare this with), with the same `bits2field`; only how
-//! the point is computed differs. Verification handles public data only, so variable time is
+//! ([`Prepared`](crate::prepared::Prepared)): a single-module check pays nothing. The equation
+//! and its checks are the `ecdsa` crate's `verify_prehashed` (which the tests compare this
+//! with), with the same `bits2field`; only how the point is computed differs. Verification handles public data only, so variable time is
 //! fine.
 
 use std::fmt;
@@ -65,8 +65,8 @@ impl<C: CurveArithmetic> Comb<C> {
     }
 }
 
-/// ECDSA's verification equation over the tables of the generator and of the key: `prehash`
-/// is the digest, `(r, s)` the signature's non-zero scalars.
+/// ECDSA's verification equation over the tables of the generator and of the key: `z` is the
+/// digest as `bits2field` gives it, `(r, s)` the signature's non-zero scalars.
 pub(crate) fn verify<C: CurveArithmetic>(
     generator: &Comb<C>,
     key: &Comb<C>,
@@ -102,51 +102,39 @@ mod tests {
     use ecdsa::signature::hazmat::{PrehashSigner as _, PrehashVerifier as _};
 
     use super::*;
-
-    /// splitmix64: reproducible bytes for keys and digests.
-    fn bytes(seed: &mut u64, n: usize) -> Vec<u8> {
-        let mut out = Vec::with_capacity(n);
-        while out.len() < n {
-            *seed = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = *seed;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            out.extend_from_slice(&(z ^ (z >> 31)).to_be_bytes());
-        }
-        out.truncate(n);
-        out
-    }
+    use crate::seeded::Seeded;
 
     /// The tables' verdict against the `ecdsa` crate's, on good signatures of digests of every
     /// length the kernel's hashes give (shorter and longer than the curve), on changed digests,
     /// on the other key's signatures, on swapped and negated scalars: every case both ways, and
     /// each kind of case seen at least once.
     macro_rules! agrees_with_the_ecdsa_crate {
-        ($name:ident, $curve:ident, $generator:ident) => {
+        ($name:ident, $curve:ident, $point_curve:ident) => {
             #[test]
             fn $name() {
                 use $curve::ecdsa::{Signature, SigningKey};
-                let mut seed = 7;
+                let mut rng = Seeded(7);
                 let keys: Vec<SigningKey> = (0..4)
                     .map(|_| {
                         loop {
                             let secret =
-                                bytes(&mut seed, FieldBytes::<$curve::$generator>::default().len());
+                                rng.bytes(FieldBytes::<$curve::$point_curve>::default().len());
                             if let Ok(key) = SigningKey::from_slice(&secret) {
                                 break key;
                             }
                         }
                     })
                     .collect();
-                let generator = Comb::<$curve::$generator>::new($curve::ProjectivePoint::GENERATOR);
+                let generator =
+                    Comb::<$curve::$point_curve>::new($curve::ProjectivePoint::GENERATOR);
                 let (mut accepted, mut refused) = (0, 0);
                 for (k, signer) in keys.iter().enumerate() {
                     let other = keys[(k + 1) % keys.len()].verifying_key();
                     let key = signer.verifying_key();
-                    let table = Comb::<$curve::$generator>::new(key.as_affine().into());
-                    let other_table = Comb::<$curve::$generator>::new(other.as_affine().into());
+                    let table = Comb::<$curve::$point_curve>::new(key.as_affine().into());
+                    let other_table = Comb::<$curve::$point_curve>::new(other.as_affine().into());
                     for len in [28, 32, 48, 64] {
-                        let digest = bytes(&mut seed, len);
+                        let digest = rng.bytes(len);
                         let good: Signature = signer.sign_prehash(&digest).unwrap();
                         let (r, s) = good.split_scalars();
                         let mut changed = digest.clone();
@@ -160,7 +148,7 @@ mod tests {
                             (&digest, &negated, &table, key),
                             (&digest, &swapped, &table, key),
                         ] {
-                            let z = bits2field::<$curve::$generator>(digest).unwrap();
+                            let z = bits2field::<$curve::$point_curve>(digest).unwrap();
                             let (r, s) = sig.split_scalars();
                             let mine = verify(&generator, table, &z, *r, *s);
                             let theirs = key.verify_prehash(digest, sig).is_ok();

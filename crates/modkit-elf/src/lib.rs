@@ -53,6 +53,8 @@ mod modinfo;
 mod module;
 mod prepared;
 mod rsa_pub;
+#[cfg(test)]
+mod seeded;
 mod signature;
 mod verify;
 

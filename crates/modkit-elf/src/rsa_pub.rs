@@ -135,38 +135,10 @@ where
 #[cfg(test)]
 mod tests {
     use rsa::RsaPrivateKey;
-    use rsa::rand_core::{CryptoRng, RngCore};
     use rsa::traits::PublicKeyParts as _;
 
     use super::*;
-
-    /// splitmix64, as a seeded generator for keys and digests (tests only).
-    struct Seeded(u64);
-
-    impl RngCore for Seeded {
-        fn next_u32(&mut self) -> u32 {
-            self.next_u64() as u32
-        }
-        fn next_u64(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        }
-        fn fill_bytes(&mut self, dest: &mut [u8]) {
-            for chunk in dest.chunks_mut(8) {
-                let n = self.next_u64().to_le_bytes();
-                chunk.copy_from_slice(&n[..chunk.len()]);
-            }
-        }
-        fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rsa::rand_core::Error> {
-            self.fill_bytes(dest);
-            Ok(())
-        }
-    }
-
-    impl CryptoRng for Seeded {}
+    use crate::seeded::Seeded;
 
     /// The verdict against the `rsa` crate's on good signatures, on changed digests,
     /// signatures and lengths, on the signature plus the modulus and on a scheme of another
@@ -181,11 +153,10 @@ mod tests {
             let public = private.to_public_key();
             let fast = RsaKey::new(&public).unwrap();
             for _ in 0..3 {
-                let mut digest = [0u8; 32];
-                rng.fill_bytes(&mut digest);
+                let digest = rng.bytes(32);
                 let scheme = || Pkcs1v15Sign::new::<sha2::Sha256>();
                 let good = private.sign(scheme(), &digest).unwrap();
-                let mut changed_digest = digest;
+                let mut changed_digest = digest.clone();
                 changed_digest[5] ^= 1;
                 let mut changed_sig = good.clone();
                 changed_sig[40] ^= 0x80;
